@@ -1,0 +1,6 @@
+#include "wgtun.h"
+
+const char *wgtun_version(void)
+{
+	return "0.1.0";
+}
