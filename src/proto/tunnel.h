@@ -1,0 +1,117 @@
+/* One peer, sans I/O (the BoringTun FFI shape): IP packet in -> datagram(s) out; datagram in ->
+ * IP packet or handshake reply out; tick(now) -> what is due; next_deadline().
+ *
+ * Contract for callers (the device, tests, embedders):
+ * - Every call takes `now` (monotonic ns). Randomness and the wall clock come from the
+ *   callbacks in the config. No call blocks, sleeps or does I/O.
+ * - A result of WG_TUN_WRITE_NETWORK means: send out[0..*out_len) to the peer's endpoint.
+ *   After a WRITE_NETWORK from decapsulate, call wg_tunnel_flush() until it returns
+ *   WG_TUN_DONE: it hands out staged packets (and the initiator's key-confirmation keepalive).
+ *   wg_tunnel_tick() likewise: call until WG_TUN_DONE.
+ * - Buffers: out needs cap >= len + WG_TUNNEL_OVERHEAD for encapsulate, and >= 148 for anything
+ *   that may produce a handshake message. In-place operation is allowed: for encapsulate,
+ *   out == pkt - WG_DATA_HEADER_LEN; for decapsulate, out == dgram + WG_DATA_HEADER_LEN.
+ *   Otherwise out must not overlap the input.
+ * - Thread-safety: none; one thread at a time per tunnel (the device serializes).
+ */
+#ifndef WGTUN_PROTO_TUNNEL_H
+#define WGTUN_PROTO_TUNNEL_H
+
+#include "proto/common.h"
+#include "proto/identity.h"
+
+#define WG_DATA_HEADER_LEN 16
+#define WG_TUNNEL_OVERHEAD (WG_DATA_HEADER_LEN + 16 /* tag */ + 15 /* padding */)
+#define WG_TUNNEL_MIN_OUT 148 /* an initiation */
+
+typedef enum {
+	WG_TUN_DONE = 0,          /* nothing (more) to do */
+	WG_TUN_WRITE_NETWORK = 1, /* send out to the peer's endpoint */
+	WG_TUN_WRITE_TUN_V4 = 2,  /* out holds an IPv4 packet (padding trimmed) for the TUN */
+	WG_TUN_WRITE_TUN_V6 = 3,  /* out holds an IPv6 packet for the TUN */
+	/* Errors: the input was dropped (the tunnel counts it). Never fatal to the tunnel. */
+	WG_TUN_ERR_MALFORMED = -1,  /* bad type, length, reserved bytes, inner IP header */
+	WG_TUN_ERR_MAC = -2,        /* mac1 invalid */
+	WG_TUN_ERR_DECRYPT = -3,    /* AEAD or handshake authentication failed */
+	WG_TUN_ERR_REPLAY = -4,     /* counter replayed / too old; initiation timestamp replayed */
+	WG_TUN_ERR_NO_SESSION = -5, /* unknown index, expired keypair */
+	WG_TUN_ERR_ALLOWED_IP = -6, /* inner source not allowed (reported by the device) */
+	WG_TUN_ERR_BUFFER = -7,     /* out too small */
+	WG_TUN_ERR_FLOOD = -8,      /* initiation too soon after the previous accepted one */
+	WG_TUN_ERR_NO_KEY = -9,     /* no private key, or static-static DH is zero */
+} wg_tun_result;
+
+/* Device-wide index table hooks. Optional: when alloc is NULL the tunnel draws random
+ * indices itself and only recognizes its own. */
+typedef struct wg_tunnel wg_tunnel;
+typedef struct {
+	/* Register a fresh random index for t; 0 on success, -1 if the table is full. */
+	int (*alloc)(void *ctx, wg_tunnel *t, uint32_t *index);
+	void (*release)(void *ctx, uint32_t index);
+	void *ctx;
+} wg_index_ops;
+
+typedef struct {
+	const wg_identity *identity; /* must outlive the tunnel */
+	uint8_t peer_public_key[32];
+	uint8_t preshared_key[32];     /* all zero = none */
+	uint16_t persistent_keepalive; /* seconds; 0 = off */
+	uint32_t mtu;                  /* TUN MTU for padding; 0 = pad to 16 only */
+	wg_rng rng;
+	wg_wallclock wall;
+	wg_index_ops index;
+} wg_tunnel_config;
+
+typedef struct {
+	uint64_t tx_bytes, rx_bytes;     /* whole WireGuard messages, incl. handshakes/keepalives */
+	uint64_t last_handshake_wall_ns; /* 0 = never */
+	uint64_t dropped;                /* inputs refused (any WG_TUN_ERR_*) */
+	uint32_t handshake_attempts;
+	bool has_session;                /* a current keypair usable for sending */
+} wg_tunnel_stats;
+
+/* NULL if the config is unusable (e.g. low-order peer key) or memory is short. */
+wg_tunnel *wg_tunnel_new(const wg_tunnel_config *cfg, wg_time_ns now);
+/* Wipes all keys and releases every index. NULL is fine. */
+void wg_tunnel_free(wg_tunnel *t);
+
+/* IP packet from the TUN -> one datagram, or staged (bounded, drop oldest) + maybe an
+ * initiation to send. */
+wg_tun_result wg_tunnel_encapsulate(wg_tunnel *t, wg_time_ns now, const uint8_t *pkt,
+				    size_t len, uint8_t *out, size_t cap, size_t *out_len);
+/* Datagram from the network (types 1-4). *authenticated is set when the packet proved it
+ * came from the peer (valid handshake message, or data passing decryption and replay): the
+ * caller may then move the peer's endpoint to the packet's source (roaming). */
+wg_tun_result wg_tunnel_decapsulate(wg_tunnel *t, wg_time_ns now, const uint8_t *dgram,
+				    size_t len, uint8_t *out, size_t cap, size_t *out_len,
+				    bool *authenticated);
+/* Next staged packet (or key-confirmation keepalive) to send, or WG_TUN_DONE. */
+wg_tun_result wg_tunnel_flush(wg_tunnel *t, wg_time_ns now, uint8_t *out, size_t cap,
+			      size_t *out_len);
+/* Runs every timer due at now; may produce a keepalive or an initiation. */
+wg_tun_result wg_tunnel_tick(wg_tunnel *t, wg_time_ns now, uint8_t *out, size_t cap,
+			     size_t *out_len);
+/* Earliest instant tick() has something to do; WG_TIME_NEVER when idle. */
+wg_time_ns wg_tunnel_next_deadline(const wg_tunnel *t);
+
+/* Configuration changes. */
+void wg_tunnel_set_preshared_key(wg_tunnel *t, const uint8_t psk[32]);
+/* Turning keepalive on makes tick() send one keepalive at once. */
+void wg_tunnel_set_persistent_keepalive(wg_tunnel *t, wg_time_ns now, uint16_t seconds);
+void wg_tunnel_set_mtu(wg_tunnel *t, uint32_t mtu);
+/* The identity's key changed: recompute the static-static DH, expire sessions, clear
+ * handshakes. */
+void wg_tunnel_identity_changed(wg_tunnel *t, wg_time_ns now);
+/* Start a handshake now if none is under way (device up, persistent keepalive). */
+wg_tun_result wg_tunnel_force_handshake(wg_tunnel *t, wg_time_ns now, uint8_t *out, size_t cap,
+					size_t *out_len);
+/* Device helper: which peer sent this initiation? Checks type, length and mac1 against id,
+ * then decrypts the initiator's static public key (one DH). Returns WG_TUN_DONE with
+ * peer_public set, or a WG_TUN_ERR_*. The device then hands the same datagram to that peer's
+ * tunnel with wg_tunnel_decapsulate(). */
+wg_tun_result wg_tunnel_initiation_sender(const wg_identity *id, const uint8_t *msg, size_t len,
+					  uint8_t peer_public[32]);
+void wg_tunnel_get_stats(const wg_tunnel *t, wg_tunnel_stats *st);
+const uint8_t *wg_tunnel_peer_public_key(const wg_tunnel *t);
+
+#endif
