@@ -7,7 +7,7 @@
 
 static wg_time_ns timers_jitter(const wg_timers *t)
 {
-	return (wg_time_ns)wg_rng_u32(&t->rng) % WG_REKEY_TIMEOUT_JITTER_MAX;
+	return (wg_time_ns)wg_rng_u32(&t->rng) % (WG_REKEY_TIMEOUT_JITTER_MAX + 1);
 }
 
 static void timers_arm(wg_timers *t, timers_id id, wg_time_ns at)
@@ -95,7 +95,7 @@ void timers_on_handshake_complete(wg_timers *t)
 
 void timers_on_session_derived(wg_timers *t, wg_time_ns now)
 {
-	timers_arm(t, TIMER_ZERO_KEY_MATERIAL, now + WG_ZERO_KEY_MATERIAL_AFTER);
+	timers_arm(t, TIMER_ZERO_KEY_MATERIAL, now + WG_ZERO_KEY_MATERIAL_TIME);
 }
 
 void timers_on_initiation_wanted(wg_timers *t, bool is_retry)
@@ -144,7 +144,7 @@ static unsigned timers_expire_retransmit(wg_timers *t, wg_time_ns now)
 	if (t->handshake_attempts > WG_MAX_TIMER_HANDSHAKES) {
 		timers_cancel(t, TIMER_SEND_KEEPALIVE);
 		if (!timers_pending(t, TIMER_ZERO_KEY_MATERIAL))
-			timers_arm(t, TIMER_ZERO_KEY_MATERIAL, now + WG_ZERO_KEY_MATERIAL_AFTER);
+			timers_arm(t, TIMER_ZERO_KEY_MATERIAL, now + WG_ZERO_KEY_MATERIAL_TIME);
 		return TIMERS_ACT_GIVE_UP;
 	}
 	t->handshake_attempts++;

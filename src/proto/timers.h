@@ -8,24 +8,10 @@
 #define WGTUN_PROTO_TIMERS_H
 
 #include "proto/common.h"
+#include "proto/messages.h"
 
-/* Protocol constants (identical in the kernel and wireguard-go). */
-#define WG_REKEY_AFTER_MESSAGES (1ULL << 60)
-/* Whitepaper / wireguard-go value: 2^64 - 2^13 - 1. */
-#define WG_REJECT_AFTER_MESSAGES (UINT64_MAX - (1ULL << 13))
-#define WG_REKEY_AFTER_TIME WG_SEC(120)
-#define WG_REJECT_AFTER_TIME WG_SEC(180)
-#define WG_REKEY_ATTEMPT_TIME WG_SEC(90)
-#define WG_REKEY_TIMEOUT WG_SEC(5)
-#define WG_KEEPALIVE_TIMEOUT WG_SEC(10)
-/* Retransmissions before giving up: REKEY_ATTEMPT_TIME / REKEY_TIMEOUT. */
-#define WG_MAX_TIMER_HANDSHAKES 18
-/* Jitter added to the retransmit and new-handshake timers: uniform in [0, 334 ms). */
-#define WG_REKEY_TIMEOUT_JITTER_MAX WG_MS(334)
-/* The initiator starts a "last minute" handshake when data arrives on a keypair this old. */
-#define WG_REKEY_LASTMINUTE_AGE (WG_REJECT_AFTER_TIME - WG_KEEPALIVE_TIMEOUT - WG_REKEY_TIMEOUT)
-#define WG_ZERO_KEY_MATERIAL_AFTER (3 * WG_REJECT_AFTER_TIME)
-
+/* Protocol constants (WG_REKEY_*, WG_KEEPALIVE_TIMEOUT, ...) live in messages.h. Jitter is
+ * uniform over 0..WG_REKEY_TIMEOUT_JITTER_MAX inclusive (0..333 ms). */
 typedef enum {
 	TIMER_RETRANSMIT_HANDSHAKE = 0,
 	TIMER_SEND_KEEPALIVE,

@@ -37,21 +37,21 @@ static void test_idle_has_no_deadline(void)
 
 static void test_jitter_bounds(void)
 {
-	/* Many draws: the retransmit deadline always lies in [5 s, 5.334 s). */
+	/* Many draws: the retransmit deadline always lies in [5 s, 5.333 s]. */
 	g_fixed = false;
 	for (int i = 0; i < 2000; i++) {
 		wg_timers t = make(0);
 		timers_on_handshake_initiated(&t, WG_SEC(10));
 		wg_time_ns d = timers_next_deadline(&t);
-		CHECK(d >= WG_SEC(15) && d < WG_SEC(15) + WG_MS(334));
+		CHECK(d >= WG_SEC(15) && d <= WG_SEC(15) + WG_MS(333));
 	}
-	/* A pinned maximal draw still lands below 334 ms. */
+	/* A pinned maximal draw lands at 333 ms, one more wraps to 0. */
 	g_fixed = true;
-	g_fixed_value = WG_MS(334) - 1;
+	g_fixed_value = WG_MS(333);
 	wg_timers t = make(0);
 	timers_on_handshake_initiated(&t, 0);
-	CHECK_EQ_U64(timers_next_deadline(&t), WG_SEC(5) + WG_MS(334) - 1);
-	g_fixed_value = WG_MS(334);
+	CHECK_EQ_U64(timers_next_deadline(&t), WG_SEC(5) + WG_MS(333));
+	g_fixed_value = WG_MS(333) + 1;
 	timers_on_handshake_initiated(&t, 0);
 	CHECK_EQ_U64(timers_next_deadline(&t), WG_SEC(5));
 	g_fixed = false;
@@ -169,8 +169,8 @@ static void test_retransmit_gives_up_after_18_retries(void)
 	}
 	CHECK_EQ_INT(initiations, 20);
 	CHECK_EQ_INT(give_ups, 1);
-	/* 20 retransmit intervals of 5..5.334 s. */
-	CHECK(now >= WG_SEC(100) && now < WG_SEC(100) + 20 * WG_MS(334));
+	/* 20 retransmit intervals of 5..5.333 s. */
+	CHECK(now >= WG_SEC(100) && now <= WG_SEC(100) + 20 * WG_MS(333));
 	CHECK(!timers_pending(&t, TIMER_RETRANSMIT_HANDSHAKE));
 	CHECK(!timers_pending(&t, TIMER_SEND_KEEPALIVE));
 	CHECK(timers_pending(&t, TIMER_ZERO_KEY_MATERIAL));
