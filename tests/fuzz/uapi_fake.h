@@ -7,6 +7,7 @@
 
 #include "device/config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
