@@ -23,6 +23,7 @@ struct allowedips_peerslot;
 typedef struct {
 	struct allowedips_node *root4, *root6;
 	size_t count4, count6; /* prefixes (nodes holding a peer) */
+	size_t max_per_family; /* allowedips_init sets WG_ALLOWEDIPS_MAX; tests may lower it */
 	/* Per-peer lists of prefixes, so walk/remove by peer cost O(that peer's prefixes). */
 	struct allowedips_peerslot *peers;
 	size_t peers_cap, peers_used;
@@ -52,8 +53,9 @@ size_t allowedips_remove_by_peer(allowedips *t, const void *peer);
 /* Longest-prefix match; NULL if nothing matches or family is unknown. addr is 4 or 16 bytes. */
 void *allowedips_lookup(const allowedips *t, int family, const uint8_t *addr);
 
-/* Calls fn for each prefix of peer (masked address, family, cidr). A non-zero return from fn
- * stops the walk and is returned. fn must not change the table. */
+/* Calls fn for each prefix of peer (masked address: 4 or 16 bytes, family, cidr), in the order
+ * the peer got them (a move counts as getting it anew), so `get` echoes the configuration.
+ * A non-zero return from fn stops the walk and is returned. fn must not change the table. */
 typedef int (*allowedips_walk_fn)(void *ctx, int family, const uint8_t *addr, uint8_t cidr);
 int allowedips_walk_by_peer(const allowedips *t, const void *peer, allowedips_walk_fn fn,
 			    void *ctx);
