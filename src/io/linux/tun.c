@@ -1,0 +1,80 @@
+#define _GNU_SOURCE
+#include "io/linux/tun.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static int tun_name_ok(const char *name)
+{
+	size_t len = strnlen(name, TUN_NAME_MAX);
+	return len < TUN_NAME_MAX && strchr(name, '/') == NULL;
+}
+
+int tun_create(const char *name, char actual_name[TUN_NAME_MAX])
+{
+	struct ifreq ifr;
+	int fd, ret;
+
+	if (!name || !tun_name_ok(name))
+		return -EINVAL;
+	fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+	memcpy(ifr.ifr_name, name, strlen(name));
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	if (actual_name) {
+		memcpy(actual_name, ifr.ifr_name, TUN_NAME_MAX);
+		actual_name[TUN_NAME_MAX - 1] = '\0';
+	}
+	return fd;
+}
+
+/* An ioctl on a throwaway datagram socket: interface ioctls need any socket. */
+static int tun_ifreq(const char *name, unsigned long req, struct ifreq *ifr)
+{
+	int s, ret = 0;
+
+	if (!name || !tun_name_ok(name))
+		return -EINVAL;
+	memset(ifr, 0, sizeof(*ifr));
+	memcpy(ifr->ifr_name, name, strlen(name));
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -errno;
+	if (ioctl(s, req, ifr) < 0)
+		ret = -errno;
+	close(s);
+	return ret;
+}
+
+int tun_mtu(const char *name)
+{
+	struct ifreq ifr;
+	int ret = tun_ifreq(name, SIOCGIFMTU, &ifr);
+
+	if (ret < 0)
+		return ret;
+	return ifr.ifr_mtu > 0 ? ifr.ifr_mtu : -EINVAL;
+}
+
+int tun_exists(const char *name)
+{
+	struct ifreq ifr;
+	int ret = tun_ifreq(name, SIOCGIFINDEX, &ifr);
+
+	if (ret == -ENODEV)
+		return 0;
+	return ret < 0 ? ret : 1;
+}
