@@ -338,7 +338,7 @@ static bool handshake_admit(device *dev, const uint8_t *msg, size_t len, const w
 }
 
 static void handle_datagram(device *dev, uint8_t *buf, size_t len, const wg_endpoint *src,
-			    wg_time_ns now, unsigned *handshakes)
+			    wg_time_ns now)
 {
 	int type = wg_msg_classify(buf, len);
 	uint8_t pub[32];
@@ -348,7 +348,7 @@ static void handle_datagram(device *dev, uint8_t *buf, size_t len, const wg_endp
 	switch (type) {
 	case WG_MSG_INITIATION:
 	case WG_MSG_RESPONSE:
-		if (++*handshakes > DEVICE_HANDSHAKE_QUEUE) {
+		if (++dev->handshakes_handled > DEVICE_HANDSHAKE_QUEUE) {
 			DEVICE_STAT_INC(dev, rx_ratelimited);
 			return;
 		}
@@ -407,12 +407,10 @@ void device_handle_udp(device *dev, int fd)
 	dev->handshakes_this_round += hs;
 	if (dev->handshakes_this_round >= DEVICE_UNDER_LOAD_THRESHOLD)
 		dev->under_load_until = now + DEVICE_UNDER_LOAD_TIME;
-	hs = 0;
 	for (int i = 0; i < n; i++) {
 		wg_endpoint src;
 		memcpy(&src, &dev->rx.addr[i], sizeof(src));
-		handle_datagram(dev, dev->rx.iov[i].iov_base, dev->rx.msg[i].msg_len, &src, now,
-				&hs);
+		handle_datagram(dev, dev->rx.iov[i].iov_base, dev->rx.msg[i].msg_len, &src, now);
 	}
 }
 

@@ -3,6 +3,7 @@
 #include "device/device_impl.h"
 
 #include "crypto/crypto.h"
+#include "io/linux/linkmon.h"
 #include "io/linux/tun.h"
 
 #include <errno.h>
@@ -73,6 +74,8 @@ static void device_destroy(device *dev)
 	io_loop_free(dev->loop);
 	if (dev->stop_fd >= 0)
 		close(dev->stop_fd);
+	if (dev->link_fd >= 0)
+		close(dev->link_fd);
 	if (dev->tun_fd >= 0)
 		close(dev->tun_fd);
 	free(dev->peers.buckets);
@@ -82,6 +85,44 @@ static void device_destroy(device *dev)
 	pthread_rwlock_destroy(&dev->cfg_lock);
 	crypto_wipe(dev, sizeof(*dev));
 	free(dev);
+}
+
+/* Link events are a help, not a need (TUN read errors also tell us the interface is gone):
+ * without them the device still works. */
+static void device_link_watch(device *dev)
+{
+	int fd;
+
+	if (!dev->has_ifname || (dev->ifindex = tun_ifindex(dev->ifname)) <= 0)
+		return;
+	fd = linkmon_open();
+	if (fd < 0)
+		return;
+	if (io_loop_add(dev->loop, fd, DEVICE_TAG_LINK) < 0) {
+		close(fd);
+		return;
+	}
+	dev->link_fd = fd;
+}
+
+/* Config lock shared. 0, or -ENODEV once the interface is gone. */
+static int device_handle_link(device *dev)
+{
+	linkmon_news news;
+	int ret = linkmon_read(dev->link_fd, dev->ifindex, &news);
+
+	if (news.gone || (ret == -ENOBUFS && tun_exists(dev->ifname) == 0))
+		return -ENODEV;
+	if (news.mtu && news.mtu != atomic_load(&dev->mtu) && !dev->params.mtu) {
+		atomic_store(&dev->mtu, news.mtu);
+		for (peer *p = dev->first; p; p = p->next) {
+			pthread_mutex_lock(&p->lock);
+			wg_tunnel_set_mtu(p->tun, news.mtu);
+			pthread_mutex_unlock(&p->lock);
+		}
+		device_log(dev, DEVICE_LOG_INFO, "MTU is now %u", news.mtu);
+	}
+	return 0;
 }
 
 device *device_new(const device_params *p)
@@ -109,6 +150,7 @@ device *device_new(const device_params *p)
 	dev->params.ifname = NULL;
 	dev->tun_fd = p->tun_fd;
 	dev->stop_fd = -1;
+	dev->link_fd = -1;
 	udp_bind_init(&dev->bind);
 	if (p->ifname) {
 		memcpy(dev->ifname, p->ifname, strlen(p->ifname) + 1);
@@ -145,6 +187,7 @@ device *device_new(const device_params *p)
 		goto fail;
 	if ((err = -io_loop_add(dev->loop, dev->tun_fd, DEVICE_TAG_TUN)) != 0)
 		goto fail;
+	device_link_watch(dev);
 	return dev;
 fail:
 	device_destroy(dev);
@@ -202,6 +245,9 @@ static void *device_loop(void *arg)
 				if (dev->bind.fd4 >= 0)
 					device_handle_udp(dev, dev->bind.fd4);
 				break;
+			case DEVICE_TAG_LINK:
+				stop = device_handle_link(dev);
+				break;
 			case DEVICE_TAG_UDP6:
 				if (dev->bind.fd6 >= 0)
 					device_handle_udp(dev, dev->bind.fd6);
@@ -213,6 +259,7 @@ static void *device_loop(void *arg)
 		device_handle_timers(dev, io_now());
 		device_tx_flush(dev);
 		dev->handshakes_this_round = 0;
+		dev->handshakes_handled = 0;
 		pthread_rwlock_unlock(&dev->cfg_lock);
 	}
 	if (stop)

@@ -84,6 +84,8 @@ struct device {
 	wg_wallclock wall;
 	io_loop *loop;
 	int stop_fd; /* eventfd, readable once stopped on its own */
+	int link_fd; /* rtnetlink link events for ifname, or -1 */
+	int ifindex;
 
 	/* The config lock: exclusive for apply/free, shared for the loop batch and get. */
 	pthread_rwlock_t cfg_lock;
@@ -122,11 +124,12 @@ struct device {
 	uint8_t *rx_mem, *tx_mem;
 	udp_batch rx, tx;
 	unsigned tx_used;
-	unsigned handshakes_this_round;
+	unsigned handshakes_this_round; /* seen this loop round (load) */
+	unsigned handshakes_handled;    /* handled this loop round (bound) */
 };
 
 /* Loop tags. */
-enum { DEVICE_TAG_TUN = 1, DEVICE_TAG_UDP4 = 2, DEVICE_TAG_UDP6 = 3 };
+enum { DEVICE_TAG_TUN = 1, DEVICE_TAG_UDP4 = 2, DEVICE_TAG_UDP6 = 3, DEVICE_TAG_LINK = 4 };
 
 /* device.c: opens the UDP sockets on port and adds them to the loop (no change on failure). */
 int device_bind_open(device *dev, udp_bind *out, uint16_t port, uint32_t fwmark);

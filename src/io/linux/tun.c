@@ -69,6 +69,14 @@ int tun_mtu(const char *name)
 	return ifr.ifr_mtu > 0 ? ifr.ifr_mtu : -EINVAL;
 }
 
+int tun_ifindex(const char *name)
+{
+	struct ifreq ifr;
+	int ret = tun_ifreq(name, SIOCGIFINDEX, &ifr);
+
+	return ret < 0 ? ret : ifr.ifr_ifindex;
+}
+
 int tun_exists(const char *name)
 {
 	struct ifreq ifr;

@@ -18,6 +18,9 @@ int tun_create(const char *name, char actual_name[TUN_NAME_MAX]);
 /* MTU of the interface `name` (SIOCGIFMTU). > 0, or -errno. Thread-safe. */
 int tun_mtu(const char *name);
 
+/* ifindex of the interface `name` (> 0), or -errno (-ENODEV if it does not exist). */
+int tun_ifindex(const char *name);
+
 /* 1 if an interface called `name` exists, 0 if it does not, -errno if that cannot be told. */
 int tun_exists(const char *name);
 
