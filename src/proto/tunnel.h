@@ -23,6 +23,12 @@
 #define WG_DATA_HEADER_LEN 16
 #define WG_TUNNEL_OVERHEAD (WG_DATA_HEADER_LEN + 16 /* tag */ + 15 /* padding */)
 #define WG_TUNNEL_MIN_OUT 148 /* an initiation */
+/* Staged packets (waiting for a session) per tunnel; when full the oldest is dropped (and
+ * counted in stats.dropped). Staging copies the packet (one allocation each): it happens only
+ * while no session exists. */
+#define WG_TUNNEL_MAX_STAGED 128
+/* Largest IP packet encapsulate accepts. */
+#define WG_TUNNEL_MAX_PACKET 65535
 
 typedef enum {
 	WG_TUN_DONE = 0,          /* nothing (more) to do */
@@ -113,5 +119,11 @@ wg_tun_result wg_tunnel_initiation_sender(const wg_identity *id, const uint8_t *
 					  uint8_t peer_public[32]);
 void wg_tunnel_get_stats(const wg_tunnel *t, wg_tunnel_stats *st);
 const uint8_t *wg_tunnel_peer_public_key(const wg_tunnel *t);
+/* Packets waiting for a session. */
+size_t wg_tunnel_staged_count(const wg_tunnel *t);
+
+/* Test hook: set the current keypair's next send counter (to reach REKEY/REJECT_AFTER_MESSAGES
+ * in tests). No effect without a current keypair. */
+void wg_tunnel_test_set_send_counter(wg_tunnel *t, uint64_t counter);
 
 #endif
