@@ -63,10 +63,20 @@ int crypto_x25519(uint8_t out[CRYPTO_KEY_LEN], const uint8_t priv[CRYPTO_KEY_LEN
 		  const uint8_t pub[CRYPTO_KEY_LEN]);
 /* Fresh clamped private key from the OS RNG, and its public key. 0 / -1. */
 int crypto_x25519_generate(uint8_t priv[CRYPTO_KEY_LEN], uint8_t pub[CRYPTO_KEY_LEN]);
+/* A prepared private key for repeated DH (the device's static key): crypto_x25519 imports
+ * the private key on every call, which costs about a third of the operation; this imports
+ * it once. crypto_x25519_key_dh == crypto_x25519(out, priv, pub), same failure rules.
+ * Immutable after creation: dh may be called from several threads at once. */
+typedef struct crypto_x25519_key crypto_x25519_key;
+crypto_x25519_key *crypto_x25519_key_new(const uint8_t priv[CRYPTO_KEY_LEN]); /* NULL on failure */
+void crypto_x25519_key_free(crypto_x25519_key *k);                              /* NULL is fine */
+int crypto_x25519_key_dh(uint8_t out[CRYPTO_KEY_LEN], const crypto_x25519_key *k,
+			 const uint8_t pub[CRYPTO_KEY_LEN]);
 
 /* ---- ChaCha20-Poly1305 (RFC 8439), WireGuard nonce: 4 zero bytes || LE64 counter ---- */
 /* One-shot AEAD (handshake path). dst may equal src (in place). dst receives len bytes of
- * ciphertext followed by the 16-byte tag. */
+ * ciphertext followed by the 16-byte tag. If the library fails (out of memory), dst and the
+ * tag are all zero: no receiver accepts that, so the message is lost, never sent in clear. */
 void crypto_aead_seal(uint8_t *dst, const uint8_t *src, size_t len, const void *ad, size_t adlen,
 		      uint64_t counter, const uint8_t key[CRYPTO_KEY_LEN]);
 /* src holds len bytes of ciphertext+tag (len >= 16); dst receives len-16 bytes of plaintext.

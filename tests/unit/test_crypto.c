@@ -406,6 +406,7 @@ static void test_x25519(void)
 	tjson *arr = tjson_get(j, "rfc7748_5_2");
 	uint8_t k[32], u[32], want[32], out[32], tmp[32];
 	size_t zero_count = 0;
+	crypto_x25519_key *kobj;
 
 	CHECK_EQ_INT(arr->n, 2);
 	for (size_t i = 0; i < arr->n; i++) {
@@ -487,15 +488,24 @@ static void test_x25519(void)
 		hex32(u, v, "u");
 		hex32(want, v, "output");
 		memset(out, 0x77, 32);
+		kobj = crypto_x25519_key_new(k);
+		CHECK(kobj != NULL);
 		if (zero) {
 			zero_count++;
 			CHECK(crypto_is_zero(want, 32));
 			CHECK_MSG(crypto_x25519(out, k, u) == -1, "kernel entry %zu accepted", i);
 			CHECK(crypto_is_zero(out, 32));
+			memset(out, 0x77, 32);
+			CHECK(kobj && crypto_x25519_key_dh(out, kobj, u) == -1);
+			CHECK(crypto_is_zero(out, 32));
 		} else {
 			CHECK_MSG(crypto_x25519(out, k, u) == 0, "kernel entry %zu refused", i);
 			CHECK_MEM(out, want, 32);
+			memset(out, 0x77, 32);
+			CHECK(kobj && crypto_x25519_key_dh(out, kobj, u) == 0);
+			CHECK_MEM(out, want, 32);
 		}
+		crypto_x25519_key_free(kobj);
 	}
 	CHECK_EQ_INT(zero_count, tjson_u64(j, "kernel_selftest_zero_output_count"));
 	CHECK_EQ_INT(zero_count, 16);
@@ -512,6 +522,16 @@ static void test_x25519(void)
 		CHECK_EQ_INT(crypto_x25519(s1, a, bp), 0);
 		CHECK_EQ_INT(crypto_x25519(s2, b, ap), 0);
 		CHECK_MEM(s1, s2, 32);
+		/* The prepared key gives the same secret, repeatedly. */
+		kobj = crypto_x25519_key_new(a);
+		CHECK(kobj != NULL);
+		for (int n = 0; kobj != NULL && n < 3; n++) {
+			memset(s2, 0, 32);
+			CHECK_EQ_INT(crypto_x25519_key_dh(s2, kobj, bp), 0);
+			CHECK_MEM(s1, s2, 32);
+		}
+		crypto_x25519_key_free(kobj);
+		crypto_x25519_key_free(NULL);
 	}
 }
 
