@@ -177,6 +177,8 @@ static bool conn_append(server_conn *c, const char *data, size_t len)
 {
 	size_t need = c->out_len + len;
 
+	if (len == 0)
+		return true;
 	if (need > UAPI_SERVER_MAX_PENDING)
 		return false;
 	if (need > c->out_cap) {
