@@ -143,8 +143,8 @@ struct daita_machine {
 	struct daita_state *states; /* malloc'd; state 0 is the start state */
 };
 
-/* Name of an event / dist type / action kind / timer / operation as in SCHEMA.md
- * ("NormalRecv", "SkewNormal", ...); "?" if out of range. */
+/* Name of an event / a dist type as in SCHEMA.md ("NormalRecv", "SkewNormal");
+ * "?" if out of range. */
 const char *daita_event_name(unsigned ev);
 const char *daita_dist_type_name(unsigned t);
 

@@ -2,6 +2,7 @@
  * machine's lifecycle (free, clone). The inflated size is capped at
  * DAITA_MAX_DECOMPRESSED_SIZE: the output buffer grows with the data actually produced and
  * never beyond the cap, so a zlib bomb costs at most 1 MiB. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>

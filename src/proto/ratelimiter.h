@@ -14,6 +14,7 @@
 #define WGTUN_PROTO_RATELIMITER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "proto/common.h"
@@ -21,6 +22,8 @@
 #define WG_RATELIMITER_PACKETS_PER_SECOND 20
 #define WG_RATELIMITER_BURST 5
 #define WG_RATELIMITER_MAX_ENTRIES (8192 * 8)
+/* Per-call GC work limit (entries); a full table GCs without limit before refusing. */
+#define WG_RATELIMITER_GC_BATCH 64
 /* An entry idle this long has refilled completely (burst/rate = 250 ms), so dropping it
  * changes no decision. */
 #define WG_RATELIMITER_IDLE_NS WG_SEC(1)
@@ -34,7 +37,9 @@ void ratelimiter_free(ratelimiter *rl);
 
 /* true = let this initiation through (a token was spent); false = drop it. family is AF_INET
  * (addr 4 bytes) or AF_INET6 (16 bytes); any other family is refused. now must not go
- * backwards (an earlier now is treated as now = last seen). */
+ * backwards (an earlier now is treated as now = last seen). An IPv4-mapped IPv6 address
+ * (::ffff:a.b.c.d, from a dual-stack socket) counts as the IPv4 address: its /64 would
+ * otherwise put every IPv4 source into one bucket. */
 bool ratelimiter_allow(ratelimiter *rl, wg_time_ns now, int family, const uint8_t *addr);
 
 /* Drops every entry idle for more than WG_RATELIMITER_IDLE_NS (allow() already does this
@@ -43,5 +48,10 @@ void ratelimiter_gc(ratelimiter *rl, wg_time_ns now);
 
 /* Sources currently tracked. */
 uint32_t ratelimiter_count(const ratelimiter *rl);
+
+/* SipHash-2-4 (Aumasson & Bernstein) of data with a 128-bit key given as two little-endian
+ * 64-bit words. The rate limiter's keyed bucket hash; usable for any table that must resist
+ * chosen keys. */
+uint64_t wg_siphash24(const uint64_t key[2], const void *data, size_t len);
 
 #endif

@@ -10,16 +10,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "proto/messages.h" /* WG_REJECT_AFTER_MESSAGES */
+
 #define WG_REPLAY_BLOCK_BITS 64
 #define WG_REPLAY_RING_BLOCKS 128 /* 8192 bits */
 /* One block is always being filled, so the exact window is one block short of the ring. */
 #define WG_REPLAY_WINDOW_SIZE ((WG_REPLAY_RING_BLOCKS - 1) * WG_REPLAY_BLOCK_BITS) /* 8128 */
 
-/* wireguard-go's (and the whitepaper's) value 2^64 - 2^13 - 1; the kernel uses
- * 2^64 - WINDOW - 2. Defined here until src/proto/messages.h owns it. */
-#ifndef WG_REJECT_AFTER_MESSAGES
-#define WG_REJECT_AFTER_MESSAGES (UINT64_MAX - (1ULL << 13))
-#endif
+/* replay_check uses wireguard-go's limit WG_REJECT_AFTER_MESSAGES = 2^64 - 2^13 - 1 (the
+ * kernel's is 2^64 - WINDOW - 2; both are tested through replay_check_limit). */
 
 typedef struct {
 	uint64_t last; /* greatest accepted counter (0 also when nothing was accepted yet) */
