@@ -414,7 +414,6 @@ int main(int argc, char **argv)
 
 	if (r)
 		return r == 1 ? 0 : r;
-	umask(0077); /* as wireguard-go: the socket and the log file are for root only */
 	snprintf(logger.iface, sizeof(logger.iface), "%s", o.iface);
 	logger.level = o.level;
 	if (o.log_file) {

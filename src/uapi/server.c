@@ -80,9 +80,9 @@ static int make_parent_dir(const char *path)
 	if (!slash || slash == dir)
 		return 0;
 	*slash = '\0';
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
+	if (mkdir(dir, 0755) == 0)
+		return chmod(dir, 0755) < 0 ? -errno : 0; /* whatever the umask */
+	return errno == EEXIST ? 0 : -errno;
 }
 
 /* 1 if something listens at path, 0 if not (stale or absent), -errno if a non-socket is there. */

@@ -668,7 +668,11 @@ static void test_server(void)
 
 	/* the directory is created 0755, the socket is 0700 */
 	snprintf(sub, sizeof(sub), "%s/sub/wg1.sock", dir);
-	fd = uapi_listen(sub);
+	{
+		mode_t old = umask(077); /* modes must not depend on the umask */
+		fd = uapi_listen(sub);
+		umask(old);
+	}
 	CHECK(fd >= 0);
 	CHECK(stat(sub, &st) == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 0777) == 0700);
 	snprintf(sub, sizeof(sub), "%s/sub", dir);
