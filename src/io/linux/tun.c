@@ -69,6 +69,14 @@ int tun_mtu(const char *name)
 	return ifr.ifr_mtu > 0 ? ifr.ifr_mtu : -EINVAL;
 }
 
+int tun_ifindex(const char *name)
+{
+	struct ifreq ifr;
+	int ret = tun_ifreq(name, SIOCGIFINDEX, &ifr);
+
+	return ret < 0 ? ret : ifr.ifr_ifindex;
+}
+
 int tun_exists(const char *name)
 {
 	struct ifreq ifr;
@@ -77,4 +85,40 @@ int tun_exists(const char *name)
 	if (ret == -ENODEV)
 		return 0;
 	return ret < 0 ? ret : 1;
+}
+
+long tun_read(int fd, void *buf, size_t cap, bool *closed)
+{
+	ssize_t n;
+
+	*closed = false;
+	do
+		n = read(fd, buf, cap);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+	/* A TUN never returns 0 bytes; a socket or pipe standing in for it does at EOF. */
+	if (n == 0)
+		*closed = true;
+	return (long)n;
+}
+
+int tun_write(int fd, const void *buf, size_t len)
+{
+	ssize_t n;
+
+	do
+		n = write(fd, buf, len);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	return 0;
+}
+
+bool tun_error_is_gone(int err)
+{
+	/* EBADFD: the TUN was detached (interface deleted); EIO/ENODEV: link gone; EPIPE /
+	 * ECONNRESET: the peer end of a socketpair standing in for a TUN closed. */
+	return err == -EBADFD || err == -EIO || err == -ENODEV || err == -EBADF || err == -EPIPE ||
+	       err == -ECONNRESET || err == -ENXIO;
 }

@@ -2,6 +2,7 @@
 #ifndef WGTUN_IO_LINUX_TUN_H
 #define WGTUN_IO_LINUX_TUN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,7 +18,20 @@ int tun_create(const char *name, char actual_name[TUN_NAME_MAX]);
 /* MTU of the interface `name` (SIOCGIFMTU). > 0, or -errno. Thread-safe. */
 int tun_mtu(const char *name);
 
+/* ifindex of the interface `name` (> 0), or -errno (-ENODEV if it does not exist). */
+int tun_ifindex(const char *name);
+
 /* 1 if an interface called `name` exists, 0 if it does not, -errno if that cannot be told. */
 int tun_exists(const char *name);
+
+/* One packet from a TUN fd (non-blocking). > 0 = length, 0 = nothing waiting (*closed is set
+ * when the read returned end-of-file: a socket or pipe standing in for a TUN was closed),
+ * -errno on error. A packet longer than cap
+ * is cut by the kernel; the caller sees cap and should treat len == cap as suspect. */
+long tun_read(int fd, void *buf, size_t cap, bool *closed);
+/* One packet to a TUN fd. 0, or -errno (-EAGAIN: queue full, packet dropped). */
+int tun_write(int fd, const void *buf, size_t len);
+/* true if err (a -errno from tun_read / tun_write) means the interface is gone. */
+bool tun_error_is_gone(int err);
 
 #endif

@@ -1,0 +1,436 @@
+/* The batch data path, run by the loop thread with the config lock held shared:
+ * TUN batch -> route by inner destination -> encapsulate in place -> sendmmsg;
+ * recvmmsg batch -> type/length -> handshake path (load, cookie, rate limit) or index ->
+ * decapsulate in place -> source allowed-IP check -> TUN. Buffers are preallocated slots;
+ * nothing is allocated per packet. */
+#define _GNU_SOURCE
+#include "device/device_impl.h"
+
+#include "io/linux/tun.h"
+#include "proto/messages.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+_Static_assert(sizeof(udp_addr) == sizeof(wg_endpoint), "udp_addr mirrors wg_endpoint");
+_Static_assert(DEVICE_SLOT_SIZE >= DEVICE_SLOT_HEAD + DEVICE_MAX_PACKET + WG_TUNNEL_OVERHEAD,
+	       "slot holds a full packet with its WireGuard overhead");
+
+int device_datapath_init(device *dev)
+{
+	dev->rx_mem = malloc((size_t)DEVICE_BATCH * DEVICE_SLOT_SIZE);
+	dev->tx_mem = malloc((size_t)DEVICE_BATCH * DEVICE_SLOT_SIZE);
+	if (!dev->rx_mem || !dev->tx_mem)
+		return -ENOMEM;
+	for (unsigned i = 0; i < DEVICE_BATCH; i++) {
+		dev->rx.iov[i].iov_base = dev->rx_mem + (size_t)i * DEVICE_SLOT_SIZE;
+		dev->rx.iov[i].iov_len = DEVICE_SLOT_SIZE;
+	}
+	return 0;
+}
+
+void device_datapath_free(device *dev)
+{
+	free(dev->rx_mem);
+	free(dev->tx_mem);
+	dev->rx_mem = dev->tx_mem = NULL;
+}
+
+/* ---- transmit queue ---- */
+
+static void count_send_failures(device *dev, unsigned n)
+{
+	if (n)
+		__atomic_fetch_add(&dev->stats.tx_send_error, n, __ATOMIC_RELAXED);
+}
+
+void device_tx_flush(device *dev)
+{
+	uint16_t idx4[DEVICE_BATCH], idx6[DEVICE_BATCH];
+	unsigned n4 = 0, n6 = 0;
+
+	for (unsigned i = 0; i < dev->tx_used; i++) {
+		if (dev->tx.addr[i].sa.sa_family == AF_INET)
+			idx4[n4++] = (uint16_t)i;
+		else
+			idx6[n6++] = (uint16_t)i;
+	}
+	if (n4)
+		count_send_failures(dev, dev->bind.fd4 >= 0
+						 ? udp_send_batch(dev->bind.fd4, &dev->tx, idx4, n4)
+						 : n4);
+	if (n6)
+		count_send_failures(dev, dev->bind.fd6 >= 0
+						 ? udp_send_batch(dev->bind.fd6, &dev->tx, idx6, n6)
+						 : n6);
+	dev->tx_used = 0;
+}
+
+/* The next free transmit slot (sends the queue first when it is full). */
+static uint8_t *tx_slot(device *dev)
+{
+	if (dev->tx_used == DEVICE_BATCH)
+		device_tx_flush(dev);
+	return dev->tx_mem + (size_t)dev->tx_used * DEVICE_SLOT_SIZE;
+}
+
+/* Queues len bytes at data (inside the current free slot) to dst. */
+static void tx_queue(device *dev, const uint8_t *data, size_t len, const wg_endpoint *dst)
+{
+	unsigned i = dev->tx_used;
+
+	if (dst->sa.sa_family != AF_INET && dst->sa.sa_family != AF_INET6) {
+		DEVICE_STAT_INC(dev, tx_no_endpoint);
+		return;
+	}
+	dev->tx.iov[i].iov_base = (void *)(uintptr_t)data;
+	dev->tx.iov[i].iov_len = len;
+	memcpy(&dev->tx.addr[i], dst, sizeof(*dst));
+	dev->tx_used++;
+}
+
+static void count_tunnel_error(device *dev, wg_tun_result r)
+{
+	switch (r) {
+	case WG_TUN_ERR_MALFORMED: DEVICE_STAT_INC(dev, rx_malformed); break;
+	case WG_TUN_ERR_MAC: DEVICE_STAT_INC(dev, rx_mac); break;
+	case WG_TUN_ERR_DECRYPT: DEVICE_STAT_INC(dev, rx_decrypt); break;
+	case WG_TUN_ERR_REPLAY: DEVICE_STAT_INC(dev, rx_replay); break;
+	case WG_TUN_ERR_NO_SESSION: DEVICE_STAT_INC(dev, rx_no_session); break;
+	case WG_TUN_ERR_ALLOWED_IP: DEVICE_STAT_INC(dev, rx_allowed_ip); break;
+	case WG_TUN_ERR_FLOOD: DEVICE_STAT_INC(dev, rx_flood); break;
+	case WG_TUN_ERR_NO_KEY: DEVICE_STAT_INC(dev, rx_no_key); break;
+	default: DEVICE_STAT_INC(dev, rx_malformed); break;
+	}
+}
+
+/* ---- per-peer helpers (peer lock held) ---- */
+
+/* Hands out everything the tunnel has queued (staged packets, key confirmation). */
+static void peer_drain(device *dev, peer *p, wg_time_ns now, bool tick)
+{
+	for (int k = 0; k < DEVICE_MAX_OUTPUTS_PER_CALL; k++) {
+		uint8_t *slot = tx_slot(dev);
+		size_t len = 0;
+		wg_tun_result r = tick ? wg_tunnel_tick(p->tun, now, slot, DEVICE_SLOT_SIZE, &len)
+				       : wg_tunnel_flush(p->tun, now, slot, DEVICE_SLOT_SIZE, &len);
+		if (r != WG_TUN_WRITE_NETWORK)
+			break;
+		tx_queue(dev, slot, len, &p->endpoint);
+	}
+}
+
+static void peer_events(device *dev, peer *p)
+{
+	wg_tunnel_stats st;
+
+	if (!dev->params.event)
+		return;
+	wg_tunnel_get_stats(p->tun, &st);
+	if (st.last_handshake_wall_ns && st.last_handshake_wall_ns != p->last_handshake_seen) {
+		p->last_handshake_seen = st.last_handshake_wall_ns;
+		p->unreachable_reported = false;
+		device_emit(dev, DEVICE_EVENT_HANDSHAKE_DONE, p->public_key, 0);
+	} else if (!st.has_session && st.handshake_attempts >= WG_MAX_TIMER_HANDSHAKES &&
+		   !p->unreachable_reported) {
+		p->unreachable_reported = true;
+		device_emit(dev, DEVICE_EVENT_PEER_UNREACHABLE, p->public_key, 0);
+	}
+}
+
+/* ---- outbound ---- */
+
+/* The inner destination of an IP packet: family and address pointer, or 0. */
+static int ip_addr_of(const uint8_t *pkt, size_t len, bool source, const uint8_t **addr)
+{
+	if (len >= 20 && (pkt[0] >> 4) == 4) {
+		*addr = pkt + (source ? 12 : 16);
+		return AF_INET;
+	}
+	if (len >= 40 && (pkt[0] >> 4) == 6) {
+		*addr = pkt + (source ? 8 : 24);
+		return AF_INET6;
+	}
+	return 0;
+}
+
+static void tun_packet(device *dev, uint8_t *slot, size_t len, wg_time_ns now)
+{
+	const uint8_t *dst;
+	int family = ip_addr_of(slot + DEVICE_SLOT_HEAD, len, false, &dst);
+	size_t out_len = 0;
+	wg_tun_result r;
+	peer *p;
+
+	p = family ? allowedips_lookup(&dev->aips, family, dst) : NULL;
+	if (!p) {
+		DEVICE_STAT_INC(dev, tx_no_route);
+		return;
+	}
+	pthread_mutex_lock(&p->lock);
+	if (p->endpoint.sa.sa_family == AF_UNSPEC) {
+		DEVICE_STAT_INC(dev, tx_no_endpoint);
+		goto out;
+	}
+	/* In place: the packet sits DEVICE_SLOT_HEAD bytes into the slot. */
+	r = wg_tunnel_encapsulate(p->tun, now, slot + DEVICE_SLOT_HEAD, len, slot,
+				  DEVICE_SLOT_SIZE, &out_len);
+	if (r == WG_TUN_WRITE_NETWORK)
+		tx_queue(dev, slot, out_len, &p->endpoint);
+	else if (r < 0)
+		DEVICE_STAT_INC(dev, tx_no_route);
+	device_peer_update_deadline(dev, p);
+out:
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* 0, or -ENODEV when the TUN is gone (the device stops). */
+static int tun_gone_check(device *dev, long err)
+{
+	if (err < 0 && tun_error_is_gone((int)err))
+		return -ENODEV;
+	/* An error we cannot classify: the interface decides (a stand-in fd has none). */
+	if (!dev->has_ifname || tun_exists(dev->ifname) == 0)
+		return -ENODEV;
+	return 0;
+}
+
+int device_handle_tun(device *dev, bool error_reported)
+{
+	wg_time_ns now = io_now();
+
+	for (int i = 0; i < DEVICE_TUN_BATCH; i++) {
+		uint8_t *slot = tx_slot(dev);
+		bool closed;
+		long n = tun_read(dev->tun_fd, slot + DEVICE_SLOT_HEAD, DEVICE_MAX_PACKET, &closed);
+
+		if (closed)
+			return -ENODEV;
+		if (n < 0) {
+			int ret = tun_gone_check(dev, n);
+			if (!ret)
+				device_log(dev, DEVICE_LOG_ERROR, "TUN read failed (%ld)", n);
+			return ret;
+		}
+		if (n == 0)
+			return i == 0 && error_reported ? tun_gone_check(dev, 0) : 0;
+		tun_packet(dev, slot, (size_t)n, now);
+	}
+	return 0;
+}
+
+/* ---- inbound ---- */
+
+static void peer_roam(peer *p, const wg_endpoint *src)
+{
+	/* Only authenticated packets get here: the endpoint follows the peer. */
+	if (memcmp(&p->endpoint, src, sizeof(*src)) != 0)
+		p->endpoint = *src;
+}
+
+static void deliver_to_tun(device *dev, peer *p, const uint8_t *pkt, size_t len)
+{
+	const uint8_t *src;
+	int family = ip_addr_of(pkt, len, true, &src);
+	int ret;
+
+	if (!family || allowedips_lookup(&dev->aips, family, src) != p) {
+		DEVICE_STAT_INC(dev, rx_allowed_ip);
+		return;
+	}
+	ret = tun_write(dev->tun_fd, pkt, len);
+	if (ret)
+		DEVICE_STAT_INC(dev, tun_write_error);
+}
+
+/* Hands dgram to p's tunnel. in_place: data message decrypted into its own buffer. */
+static void peer_receive(device *dev, peer *p, uint8_t *dgram, size_t len, bool in_place,
+			 const wg_endpoint *src, wg_time_ns now)
+{
+	uint8_t *out;
+	size_t cap, out_len = 0;
+	bool auth = false;
+	wg_tun_result r;
+
+	pthread_mutex_lock(&p->lock);
+	if (in_place) {
+		out = dgram + WG_DATA_HEADER_LEN;
+		cap = DEVICE_SLOT_SIZE - WG_DATA_HEADER_LEN;
+	} else {
+		out = tx_slot(dev);
+		cap = DEVICE_SLOT_SIZE;
+	}
+	r = wg_tunnel_decapsulate(p->tun, now, dgram, len, out, cap, &out_len, &auth);
+	if (auth)
+		peer_roam(p, src);
+	switch (r) {
+	case WG_TUN_WRITE_NETWORK:
+		if (in_place) {
+			uint8_t *slot = tx_slot(dev);
+			memmove(slot, out, out_len);
+			out = slot;
+		}
+		tx_queue(dev, out, out_len, &p->endpoint);
+		break;
+	case WG_TUN_WRITE_TUN_V4:
+	case WG_TUN_WRITE_TUN_V6:
+		deliver_to_tun(dev, p, out, out_len);
+		break;
+	case WG_TUN_DONE:
+		break;
+	default:
+		count_tunnel_error(dev, r);
+		break;
+	}
+	if (r >= 0)
+		peer_drain(dev, p, now, false);
+	peer_events(dev, p);
+	device_peer_update_deadline(dev, p);
+	pthread_mutex_unlock(&p->lock);
+}
+
+static size_t endpoint_ip(const wg_endpoint *e, const uint8_t **addr, uint16_t *port)
+{
+	if (e->sa.sa_family == AF_INET) {
+		*addr = (const uint8_t *)&e->in4.sin_addr;
+		*port = ntohs(e->in4.sin_port);
+		return 4;
+	}
+	*addr = (const uint8_t *)&e->in6.sin6_addr;
+	*port = ntohs(e->in6.sin6_port);
+	return 16;
+}
+
+/* The under-load shield: true = go on with the handshake message. */
+static bool handshake_admit(device *dev, const uint8_t *msg, size_t len, const wg_endpoint *src,
+			    wg_time_ns now)
+{
+	const uint8_t *addr;
+	uint16_t port;
+	size_t alen = endpoint_ip(src, &addr, &port);
+	cookie_verdict v;
+
+	if (now >= dev->under_load_until)
+		return true; /* mac1 is checked by the tunnel; mac2 is ignored when not loaded */
+	DEVICE_STAT_INC(dev, under_load_batches);
+	v = cookie_checker_validate(&dev->cookies, msg, len, addr, alen, port, true, now,
+				    &dev->rng);
+	if (v == COOKIE_VERDICT_DROP) {
+		DEVICE_STAT_INC(dev, rx_mac);
+		return false;
+	}
+	if (v == COOKIE_VERDICT_SEND_REPLY) {
+		uint8_t *slot = tx_slot(dev);
+		if (cookie_checker_create_reply(&dev->cookies, msg, len, addr, alen, port, now,
+						&dev->rng, (wg_msg_cookie_reply *)slot) == COOKIE_OK) {
+			tx_queue(dev, slot, WG_MSG_COOKIE_REPLY_LEN, src);
+			DEVICE_STAT_INC(dev, cookie_replies_sent);
+		}
+		return false;
+	}
+	if (!ratelimiter_allow(dev->limiter, now, src->sa.sa_family == AF_INET ? AF_INET : AF_INET6,
+			       addr)) {
+		DEVICE_STAT_INC(dev, rx_ratelimited);
+		return false;
+	}
+	return true;
+}
+
+static void handle_datagram(device *dev, uint8_t *buf, size_t len, const wg_endpoint *src,
+			    wg_time_ns now)
+{
+	int type = wg_msg_classify(buf, len);
+	uint8_t pub[32];
+	wg_tun_result r;
+	peer *p = NULL;
+
+	switch (type) {
+	case WG_MSG_INITIATION:
+	case WG_MSG_RESPONSE:
+		if (++dev->handshakes_handled > DEVICE_HANDSHAKE_QUEUE) {
+			DEVICE_STAT_INC(dev, rx_ratelimited);
+			return;
+		}
+		if (!handshake_admit(dev, buf, len, src, now))
+			return;
+		if (type == WG_MSG_INITIATION) {
+			r = wg_tunnel_initiation_sender(&dev->identity, buf, len, pub);
+			if (r != WG_TUN_DONE) {
+				count_tunnel_error(dev, r);
+				return;
+			}
+			p = device_peer_find(dev, pub);
+			if (!p) {
+				DEVICE_STAT_INC(dev, rx_unknown_peer);
+				return;
+			}
+		} else {
+			p = device_index_lookup(dev, wg_le32_read(buf + WG_RESP_OFF_RECEIVER));
+		}
+		break;
+	case WG_MSG_COOKIE_REPLY:
+		p = device_index_lookup(dev, wg_le32_read(buf + WG_COOKIE_OFF_RECEIVER));
+		break;
+	case WG_MSG_DATA:
+		p = device_index_lookup(dev, wg_le32_read(buf + WG_DATA_OFF_RECEIVER));
+		break;
+	default:
+		DEVICE_STAT_INC(dev, rx_malformed);
+		return;
+	}
+	if (!p) {
+		DEVICE_STAT_INC(dev, rx_no_session);
+		return;
+	}
+	peer_receive(dev, p, buf, len, type == WG_MSG_DATA, src, now);
+}
+
+void device_handle_udp(device *dev, int fd)
+{
+	wg_time_ns now;
+	unsigned hs = 0;
+	int n = udp_recv_batch(fd, &dev->rx, DEVICE_BATCH);
+
+	if (n <= 0) {
+		if (n < 0)
+			device_log(dev, DEVICE_LOG_DEBUG, "UDP receive failed (%d)", n);
+		return;
+	}
+	now = io_now();
+	/* Load is judged on what waits in this round before any of it is handled. */
+	for (int i = 0; i < n; i++) {
+		int t = wg_msg_classify(dev->rx.iov[i].iov_base, dev->rx.msg[i].msg_len);
+		if (t == WG_MSG_INITIATION || t == WG_MSG_RESPONSE)
+			hs++;
+	}
+	dev->handshakes_this_round += hs;
+	if (dev->handshakes_this_round >= DEVICE_UNDER_LOAD_THRESHOLD)
+		dev->under_load_until = now + DEVICE_UNDER_LOAD_TIME;
+	for (int i = 0; i < n; i++) {
+		wg_endpoint src;
+		memcpy(&src, &dev->rx.addr[i], sizeof(src));
+		handle_datagram(dev, dev->rx.iov[i].iov_base, dev->rx.msg[i].msg_len, &src, now);
+	}
+}
+
+void device_handle_timers(device *dev, wg_time_ns now)
+{
+	size_t budget = dev->peers.count;
+	peer *p;
+
+	/* Each due peer once per round: a tunnel whose deadline stays in the past cannot pin
+	 * the loop here. */
+	while (budget-- && (p = device_heap_top(dev)) && p->deadline <= now) {
+		pthread_mutex_lock(&p->lock);
+		peer_drain(dev, p, now, true);
+		peer_events(dev, p);
+		device_peer_update_deadline(dev, p);
+		if (p->deadline <= now) {
+			/* Nothing more to do now; look again next round instead of spinning. */
+			pthread_mutex_unlock(&p->lock);
+			break;
+		}
+		pthread_mutex_unlock(&p->lock);
+	}
+}

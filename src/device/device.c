@@ -1,0 +1,438 @@
+/* Device lifecycle, the event-loop thread, and the get/stats snapshots. */
+#define _GNU_SOURCE
+#include "device/device_impl.h"
+
+#include "crypto/crypto.h"
+#include "io/linux/linkmon.h"
+#include "io/linux/tun.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+static int device_socket_cb(void *ctx, int fd)
+{
+	device *dev = ctx;
+
+	return dev->params.socket_created ? dev->params.socket_created(dev->params.ctx, fd) : 0;
+}
+
+int device_bind_open(device *dev, udp_bind *out, uint16_t port, uint32_t fwmark)
+{
+	udp_bind b;
+	int ret;
+
+	udp_bind_init(&b);
+	ret = udp_bind_open(&b, port, fwmark, device_socket_cb, dev);
+	if (ret)
+		return ret;
+	if (b.fd4 >= 0 && (ret = io_loop_add(dev->loop, b.fd4, DEVICE_TAG_UDP4)) < 0)
+		goto fail;
+	if (b.fd6 >= 0 && (ret = io_loop_add(dev->loop, b.fd6, DEVICE_TAG_UDP6)) < 0) {
+		if (b.fd4 >= 0)
+			io_loop_del(dev->loop, b.fd4);
+		goto fail;
+	}
+	*out = b;
+	return 0;
+fail:
+	udp_bind_close(&b);
+	return ret;
+}
+
+void device_bind_close(device *dev, udp_bind *b)
+{
+	if (b->fd4 >= 0)
+		io_loop_del(dev->loop, b->fd4);
+	if (b->fd6 >= 0)
+		io_loop_del(dev->loop, b->fd6);
+	udp_bind_close(b);
+}
+
+static uint32_t device_read_mtu(const device *dev)
+{
+	int mtu = dev->has_ifname ? tun_mtu(dev->ifname) : -1;
+
+	return mtu > 0 ? (uint32_t)mtu : DEVICE_DEFAULT_MTU;
+}
+
+static void device_destroy(device *dev)
+{
+	while (dev->first)
+		device_peer_remove(dev, dev->first);
+	if (dev->loop)
+		device_bind_close(dev, &dev->bind);
+	allowedips_free(&dev->aips);
+	ratelimiter_free(dev->limiter);
+	cookie_checker_wipe(&dev->cookies);
+	wg_identity_clear(&dev->identity);
+	device_datapath_free(dev);
+	io_loop_free(dev->loop);
+	if (dev->stop_fd >= 0)
+		close(dev->stop_fd);
+	if (dev->link_fd >= 0)
+		close(dev->link_fd);
+	if (dev->tun_fd >= 0)
+		close(dev->tun_fd);
+	free(dev->peers.buckets);
+	free(dev->ibuckets);
+	free(dev->heap);
+	pthread_mutex_destroy(&dev->index_lock);
+	pthread_rwlock_destroy(&dev->cfg_lock);
+	crypto_wipe(dev, sizeof(*dev));
+	free(dev);
+}
+
+/* Link events are a help, not a need (TUN read errors also tell us the interface is gone):
+ * without them the device still works. */
+static void device_link_watch(device *dev)
+{
+	int fd;
+
+	if (!dev->has_ifname || (dev->ifindex = tun_ifindex(dev->ifname)) <= 0)
+		return;
+	fd = linkmon_open();
+	if (fd < 0)
+		return;
+	if (io_loop_add(dev->loop, fd, DEVICE_TAG_LINK) < 0) {
+		close(fd);
+		return;
+	}
+	dev->link_fd = fd;
+}
+
+/* Config lock shared. 0, or -ENODEV once the interface is gone. */
+static int device_handle_link(device *dev)
+{
+	linkmon_news news;
+	int ret = linkmon_read(dev->link_fd, dev->ifindex, &news);
+
+	if (news.gone || (ret == -ENOBUFS && tun_exists(dev->ifname) == 0))
+		return -ENODEV;
+	if (news.mtu && news.mtu != atomic_load(&dev->mtu) && !dev->params.mtu) {
+		atomic_store(&dev->mtu, news.mtu);
+		for (peer *p = dev->first; p; p = p->next) {
+			pthread_mutex_lock(&p->lock);
+			wg_tunnel_set_mtu(p->tun, news.mtu);
+			pthread_mutex_unlock(&p->lock);
+		}
+		device_log(dev, DEVICE_LOG_INFO, "MTU is now %u", news.mtu);
+	}
+	return 0;
+}
+
+device *device_new(const device_params *p)
+{
+	pthread_rwlockattr_t attr;
+	device *dev;
+	int err = ENOMEM, fl;
+
+	if (!p || p->tun_fd < 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (p->ifname && strlen(p->ifname) >= sizeof(dev->ifname)) {
+		close(p->tun_fd);
+		errno = EINVAL;
+		return NULL;
+	}
+	dev = calloc(1, sizeof(*dev));
+	if (!dev) {
+		close(p->tun_fd);
+		errno = ENOMEM;
+		return NULL;
+	}
+	dev->params = *p;
+	dev->params.ifname = NULL;
+	dev->tun_fd = p->tun_fd;
+	dev->stop_fd = -1;
+	dev->link_fd = -1;
+	udp_bind_init(&dev->bind);
+	if (p->ifname) {
+		memcpy(dev->ifname, p->ifname, strlen(p->ifname) + 1);
+		dev->has_ifname = true;
+	}
+	dev->rng.fill = io_rng_fill;
+	dev->wall.now = io_wall_now;
+	/* Writers first: a loop that keeps re-taking the lock shared must not starve apply. */
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&dev->cfg_lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
+	pthread_mutex_init(&dev->index_lock, NULL);
+	allowedips_init(&dev->aips);
+	cookie_checker_init(&dev->cookies, &dev->identity);
+	atomic_store(&dev->mtu, p->mtu ? p->mtu : device_read_mtu(dev));
+	fl = fcntl(dev->tun_fd, F_GETFL);
+	if (fl < 0 || fcntl(dev->tun_fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		err = errno;
+		goto fail;
+	}
+	dev->loop = io_loop_new();
+	if (!dev->loop) {
+		err = errno;
+		goto fail;
+	}
+	dev->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (dev->stop_fd < 0) {
+		err = errno;
+		goto fail;
+	}
+	dev->limiter = ratelimiter_new(&dev->rng, WG_RATELIMITER_MAX_ENTRIES);
+	if (!dev->limiter || device_datapath_init(dev) != 0 || device_tables_reserve(dev, 1) != 0)
+		goto fail;
+	if ((err = -io_loop_add(dev->loop, dev->tun_fd, DEVICE_TAG_TUN)) != 0)
+		goto fail;
+	device_link_watch(dev);
+	return dev;
+fail:
+	device_destroy(dev);
+	errno = err ? err : ENOMEM;
+	return NULL;
+}
+
+/* The loop stopped on its own: tell the owner (event + stop fd). */
+static void device_signal_stop(device *dev, int reason)
+{
+	uint64_t one = 1;
+
+	atomic_store(&dev->stop_reason, reason);
+	atomic_store(&dev->stopped, true);
+	if (write(dev->stop_fd, &one, sizeof(one)) < 0) {
+		/* EAGAIN: already signalled. */
+	}
+	device_log(dev, DEVICE_LOG_INFO, "device stopped (%d)", reason);
+	device_emit(dev, reason == -ENODEV ? DEVICE_EVENT_STOPPED : DEVICE_EVENT_FATAL, NULL,
+		    reason);
+}
+
+static void *device_loop(void *arg)
+{
+	device *dev = arg;
+	io_event ev[IO_LOOP_MAX_EVENTS];
+	int stop = 0;
+
+	while (!atomic_load(&dev->stop_requested) && !stop) {
+		wg_time_ns deadline;
+		peer *top;
+		bool woken;
+		int n;
+
+		pthread_rwlock_rdlock(&dev->cfg_lock);
+		top = device_heap_top(dev);
+		deadline = top ? top->deadline : WG_TIME_NEVER;
+		pthread_rwlock_unlock(&dev->cfg_lock);
+
+		n = io_loop_wait(dev->loop, deadline, ev, &woken);
+		DEVICE_STAT_INC(dev, loop_wakeups);
+		if (n < 0) {
+			stop = n;
+			break;
+		}
+		if (atomic_load(&dev->stop_requested))
+			break;
+		pthread_rwlock_rdlock(&dev->cfg_lock);
+		for (int i = 0; i < n && !stop; i++) {
+			switch (ev[i].tag) {
+			case DEVICE_TAG_TUN:
+				stop = device_handle_tun(dev, ev[i].error);
+				break;
+			case DEVICE_TAG_UDP4:
+				if (dev->bind.fd4 >= 0)
+					device_handle_udp(dev, dev->bind.fd4);
+				break;
+			case DEVICE_TAG_LINK:
+				stop = device_handle_link(dev);
+				break;
+			case DEVICE_TAG_UDP6:
+				if (dev->bind.fd6 >= 0)
+					device_handle_udp(dev, dev->bind.fd6);
+				break;
+			default:
+				break;
+			}
+		}
+		device_handle_timers(dev, io_now());
+		device_tx_flush(dev);
+		dev->handshakes_this_round = 0;
+		dev->handshakes_handled = 0;
+		pthread_rwlock_unlock(&dev->cfg_lock);
+	}
+	if (stop)
+		device_signal_stop(dev, stop);
+	return NULL;
+}
+
+int device_start(device *dev)
+{
+	int ret = 0;
+
+	if (!dev)
+		return -EINVAL;
+	pthread_rwlock_wrlock(&dev->cfg_lock);
+	if (dev->thread_started || dev->up) {
+		ret = -EALREADY;
+		goto out;
+	}
+	ret = device_bind_open(dev, &dev->bind, dev->listen_port, dev->fwmark);
+	if (ret)
+		goto out;
+	dev->up = true;
+	if (!dev->params.mtu)
+		atomic_store(&dev->mtu, device_read_mtu(dev));
+	for (peer *p = dev->first; p; p = p->next) {
+		wg_tunnel_set_mtu(p->tun, atomic_load(&dev->mtu));
+		device_peer_update_deadline(dev, p);
+	}
+	ret = -pthread_create(&dev->thread, NULL, device_loop, dev);
+	if (ret) {
+		dev->up = false;
+		device_bind_close(dev, &dev->bind);
+		goto out;
+	}
+	dev->thread_started = true;
+	device_log(dev, DEVICE_LOG_INFO, "device up, listening on port %u", dev->bind.port);
+out:
+	pthread_rwlock_unlock(&dev->cfg_lock);
+	return ret;
+}
+
+void device_free(device *dev)
+{
+	if (!dev)
+		return;
+	if (dev->thread_started) {
+		atomic_store(&dev->stop_requested, true);
+		io_loop_wake(dev->loop);
+		pthread_join(dev->thread, NULL);
+	}
+	device_destroy(dev);
+}
+
+int device_stop_fd(const device *dev)
+{
+	return dev->stop_fd;
+}
+
+int device_wait(device *dev, int timeout_ms, int *reason)
+{
+	struct pollfd pfd = { .fd = dev->stop_fd, .events = POLLIN };
+	int n;
+
+	if (!atomic_load(&dev->stopped)) {
+		do
+			n = poll(&pfd, 1, timeout_ms);
+		while (n < 0 && errno == EINTR);
+		if (n <= 0 && !atomic_load(&dev->stopped))
+			return 0;
+	}
+	if (reason)
+		*reason = atomic_load(&dev->stop_reason);
+	return 1;
+}
+
+uint32_t device_mtu(device *dev)
+{
+	return atomic_load(&dev->mtu);
+}
+
+void device_get_stats(device *dev, device_stats *st)
+{
+	const uint64_t *src = (const uint64_t *)&dev->stats;
+	uint64_t *dst = (uint64_t *)st;
+
+	for (size_t i = 0; i < sizeof(*st) / sizeof(uint64_t); i++)
+		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+}
+
+/* ---- get ---- */
+
+typedef struct {
+	wg_allowed_ip *ips;
+	size_t n, cap;
+} ip_list;
+
+static int collect_prefix(void *ctx, int family, const uint8_t *addr, uint8_t cidr)
+{
+	ip_list *l = ctx;
+	wg_allowed_ip *a;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 8;
+		wg_allowed_ip *ips = realloc(l->ips, cap * sizeof(*ips));
+		if (!ips)
+			return -ENOMEM;
+		l->ips = ips;
+		l->cap = cap;
+	}
+	a = &l->ips[l->n++];
+	memset(a, 0, sizeof(*a));
+	a->family = (uint8_t)family;
+	a->cidr = cidr;
+	memcpy(a->addr, addr, family == AF_INET ? 4 : 16);
+	return 0;
+}
+
+/* Config lock shared; takes the peer lock. */
+static int peer_info_fill(device *dev, peer *p, wg_peer_info *pi)
+{
+	wg_tunnel_stats st;
+	ip_list l = { 0 };
+	int ret;
+
+	memcpy(pi->public_key, p->public_key, 32);
+	memcpy(pi->preshared_key, p->preshared_key, 32);
+	pi->persistent_keepalive = p->persistent_keepalive;
+	pthread_mutex_lock(&p->lock);
+	pi->endpoint = p->endpoint;
+	wg_tunnel_get_stats(p->tun, &st);
+	pthread_mutex_unlock(&p->lock);
+	pi->tx_bytes = st.tx_bytes;
+	pi->rx_bytes = st.rx_bytes;
+	pi->last_handshake_sec = st.last_handshake_wall_ns / WG_NS_PER_SEC;
+	pi->last_handshake_nsec = st.last_handshake_wall_ns % WG_NS_PER_SEC;
+	ret = allowedips_walk_by_peer(&dev->aips, p, collect_prefix, &l);
+	if (ret) {
+		free(l.ips);
+		return ret;
+	}
+	pi->allowed_ips = l.ips;
+	pi->n_allowed_ips = l.n;
+	return 0;
+}
+
+int device_get_info(device *dev, wg_config_info *info)
+{
+	int ret = 0;
+	size_t i = 0;
+
+	memset(info, 0, sizeof(*info));
+	pthread_rwlock_rdlock(&dev->cfg_lock);
+	info->has_private_key = dev->identity.has_private_key;
+	if (info->has_private_key)
+		memcpy(info->private_key, dev->identity.private_key, 32);
+	info->listen_port = dev->up ? dev->bind.port : dev->listen_port;
+	info->fwmark = dev->fwmark;
+	if (dev->peers.count) {
+		info->peers = calloc(dev->peers.count, sizeof(*info->peers));
+		if (!info->peers) {
+			ret = -ENOMEM;
+			goto out;
+		}
+	}
+	for (peer *p = dev->first; p; p = p->next, i++) {
+		ret = peer_info_fill(dev, p, &info->peers[i]);
+		if (ret)
+			goto out;
+		info->n_peers = i + 1;
+	}
+out:
+	pthread_rwlock_unlock(&dev->cfg_lock);
+	if (ret)
+		wg_config_info_clear(info);
+	return ret;
+}

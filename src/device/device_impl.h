@@ -1,0 +1,176 @@
+/* Device internals shared by device.c (lifecycle, loop), apply.c (configuration), peer.c
+ * (peer tables, receiver indices, timer heap) and datapath.c (packets). Not a public header.
+ * Files including it must define _GNU_SOURCE first (struct mmsghdr in io/linux/udp.h). */
+#ifndef WGTUN_DEVICE_IMPL_H
+#define WGTUN_DEVICE_IMPL_H
+
+#include "device/device.h"
+#include "io/linux/loop.h"
+#include "io/linux/udp.h"
+#include "proto/allowedips.h"
+#include "proto/cookie.h"
+#include "proto/identity.h"
+#include "proto/ratelimiter.h"
+#include "proto/tunnel.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+/* Receiver indices one peer may hold at once: a pending handshake plus previous, current
+ * and next keypairs need 4; the rest is slack for a tunnel that allocates a new index before
+ * releasing an old one. Full: the tunnel's alloc fails (-1) and it drops that handshake. */
+#define DEVICE_INDICES_PER_PEER 8
+/* Datagrams per recvmmsg / sendmmsg, and TUN packets read per loop iteration. */
+#define DEVICE_BATCH UDP_BATCH_MAX
+#define DEVICE_TUN_BATCH 128
+/* Handshake messages (types 1 and 2) handled per loop iteration; more are dropped (counted
+ * as rx_ratelimited). Under load when one iteration sees >= 1/8 of it (wireguard-go's rule,
+ * with its channel replaced by our per-iteration batch), for DEVICE_UNDER_LOAD_TIME. */
+#define DEVICE_HANDSHAKE_QUEUE 128
+#define DEVICE_UNDER_LOAD_THRESHOLD (DEVICE_HANDSHAKE_QUEUE / 8)
+#define DEVICE_UNDER_LOAD_TIME WG_SEC(1)
+/* tick()/flush() outputs taken from one tunnel in one go (a runaway guard: a tunnel hands out
+ * at most its staged packets plus a keepalive or initiation). */
+#define DEVICE_MAX_OUTPUTS_PER_CALL 256
+/* Buffer slot: data header room in front (in-place encryption), tag + padding behind. */
+#define DEVICE_SLOT_HEAD WG_DATA_HEADER_LEN
+#define DEVICE_SLOT_SIZE (DEVICE_SLOT_HEAD + DEVICE_MAX_PACKET + 64)
+
+typedef struct peer peer;
+
+typedef struct device_index_entry {
+	uint32_t key;
+	bool used;
+	peer *owner;
+	struct device_index_entry *next; /* hash chain */
+} device_index_entry;
+
+struct peer {
+	device *dev;
+	uint8_t public_key[32];
+	uint8_t preshared_key[32];
+	uint16_t persistent_keepalive;
+	uint64_t created_seq;
+	bool linked; /* in the device's tables */
+	bool doomed; /* apply: removed by the request being planned */
+	/* Protects tun, endpoint and the event bookkeeping (taken under the config lock). */
+	pthread_mutex_t lock;
+	wg_tunnel *tun;
+	wg_endpoint endpoint;
+	uint64_t last_handshake_seen; /* wall ns of the last HANDSHAKE_DONE event */
+	bool unreachable_reported;
+	/* Tables (changed under the exclusive config lock, or by the loop thread alone). */
+	peer *hash_next;
+	peer *prev, *next; /* creation order */
+	size_t heap_pos;   /* position in the deadline heap */
+	wg_time_ns deadline;
+	device_index_entry idx[DEVICE_INDICES_PER_PEER];
+};
+
+/* Peers by public key: chained hash, power-of-two buckets, never more than
+ * WG_CONFIG_MAX_PEERS entries (apply refuses more). */
+typedef struct {
+	peer **buckets;
+	size_t nbuckets;
+	size_t count;
+} peer_table;
+
+struct device {
+	/* Immutable after device_new. */
+	device_params params;
+	char ifname[16];
+	bool has_ifname;
+	wg_rng rng;
+	wg_wallclock wall;
+	io_loop *loop;
+	int stop_fd; /* eventfd, readable once stopped on its own */
+	int link_fd; /* rtnetlink link events for ifname, or -1 */
+	int ifindex;
+
+	/* The config lock: exclusive for apply/free, shared for the loop batch and get. */
+	pthread_rwlock_t cfg_lock;
+	wg_identity identity;
+	cookie_checker cookies;
+	ratelimiter *limiter;
+	allowedips aips;
+	peer_table peers;
+	peer *first, *last; /* creation order */
+	uint64_t next_seq;
+	peer **heap;        /* min-heap of peers by deadline */
+	size_t heap_cap;
+	udp_bind bind;
+	uint16_t listen_port; /* configured (0 = random) */
+	uint32_t fwmark;
+	bool up;
+	_Atomic uint32_t mtu;
+
+	/* Receiver indices: buckets change under the exclusive config lock; entries under
+	 * index_lock (tunnels allocate from the loop thread while others may look up). */
+	pthread_mutex_t index_lock;
+	device_index_entry **ibuckets;
+	size_t nibuckets;
+
+	/* Loop thread. */
+	int tun_fd;
+	pthread_t thread;
+	bool thread_started;
+	atomic_bool stop_requested;
+	atomic_bool stopped;
+	atomic_int stop_reason;
+	wg_time_ns under_load_until;
+	device_stats stats; /* updated with __atomic builtins */
+
+	/* Batch buffers (loop thread only). */
+	uint8_t *rx_mem, *tx_mem;
+	udp_batch rx, tx;
+	unsigned tx_used;
+	unsigned handshakes_this_round; /* seen this loop round (load) */
+	unsigned handshakes_handled;    /* handled this loop round (bound) */
+};
+
+/* Loop tags. */
+enum { DEVICE_TAG_TUN = 1, DEVICE_TAG_UDP4 = 2, DEVICE_TAG_UDP6 = 3, DEVICE_TAG_LINK = 4 };
+
+/* device.c: opens the UDP sockets on port and adds them to the loop (no change on failure). */
+int device_bind_open(device *dev, udp_bind *out, uint16_t port, uint32_t fwmark);
+/* Removes the sockets from the loop and closes them. */
+void device_bind_close(device *dev, udp_bind *b);
+
+#define DEVICE_STAT_INC(dev, field) __atomic_fetch_add(&(dev)->stats.field, 1, __ATOMIC_RELAXED)
+
+/* ---- peer.c: tables ---- */
+/* Grows the peer, index and heap tables so npeers fit (no change on failure). 0/-ENOMEM. */
+int device_tables_reserve(device *dev, size_t npeers);
+peer *device_peer_find(device *dev, const uint8_t public_key[32]);
+/* A fresh peer with its tunnel (not yet in any table). NULL on failure. */
+peer *device_peer_new(device *dev, const uint8_t public_key[32], wg_time_ns now);
+/* Links a reserved peer into the tables (cannot fail after device_tables_reserve). */
+void device_peer_link(device *dev, peer *p);
+/* Unlinks (if linked), frees the tunnel (wiping keys, releasing indices) and the peer. */
+void device_peer_remove(device *dev, peer *p);
+/* Frees a peer that was never linked. */
+void device_peer_destroy(peer *p);
+/* The peer holding receiver index idx, or NULL. */
+peer *device_index_lookup(device *dev, uint32_t idx);
+/* Re-reads p's deadline from its tunnel and fixes the heap (loop thread or exclusive). */
+void device_peer_update_deadline(device *dev, peer *p);
+/* The peer with the earliest deadline, or NULL. */
+peer *device_heap_top(device *dev);
+/* wg_index_ops for p's tunnel. */
+wg_index_ops device_index_ops(peer *p);
+void device_log(device *dev, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void device_emit(device *dev, device_event_type type, const uint8_t *pub, int error);
+
+/* ---- datapath.c: the loop's work (called with the config lock held shared) ---- */
+int device_datapath_init(device *dev);
+void device_datapath_free(device *dev);
+/* Reads and handles one batch from the TUN. Returns 0, or a -errno that stops the device. */
+int device_handle_tun(device *dev, bool error_reported);
+/* Reads and handles one batch from a UDP socket. */
+void device_handle_udp(device *dev, int fd);
+/* Runs every due timer. */
+void device_handle_timers(device *dev, wg_time_ns now);
+/* Sends whatever is queued. */
+void device_tx_flush(device *dev);
+
+#endif

@@ -1,0 +1,242 @@
+#define _GNU_SOURCE
+#include "io/linux/udp.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <unistd.h>
+
+void udp_bind_init(udp_bind *b)
+{
+	b->fd4 = b->fd6 = -1;
+	b->port = 0;
+	b->fwmark = 0;
+}
+
+static void udp_set_buffers(int fd)
+{
+	int size = UDP_SOCKET_BUFFER;
+
+	/* The FORCE variants pass net.core.[rw]mem_max but need CAP_NET_ADMIN; the plain ones
+	 * are capped at that limit by the kernel, which is the best we can do unprivileged. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) < 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+}
+
+/* One socket bound to port; -errno on failure. */
+static int udp_socket_open(int family, uint16_t port, uint32_t fwmark, udp_socket_cb cb,
+			   void *ctx)
+{
+	udp_addr a;
+	socklen_t alen;
+	int fd, one = 1, ret;
+
+	fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (cb && cb(ctx, fd) != 0) {
+		ret = -EPERM;
+		goto fail;
+	}
+	udp_set_buffers(fd);
+	if (fwmark && setsockopt(fd, SOL_SOCKET, SO_MARK, &fwmark, sizeof(fwmark)) < 0)
+		goto fail_errno;
+	memset(&a, 0, sizeof(a));
+	if (family == AF_INET) {
+		a.in4.sin_family = AF_INET;
+		a.in4.sin_port = htons(port);
+		alen = sizeof(a.in4);
+	} else {
+		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
+			goto fail_errno;
+		a.in6.sin6_family = AF_INET6;
+		a.in6.sin6_port = htons(port);
+		alen = sizeof(a.in6);
+	}
+	if (bind(fd, &a.sa, alen) < 0)
+		goto fail_errno;
+	return fd;
+fail_errno:
+	ret = -errno;
+fail:
+	close(fd);
+	return ret;
+}
+
+static int udp_bound_port(int fd)
+{
+	udp_addr a;
+	socklen_t alen = sizeof(a);
+
+	if (getsockname(fd, &a.sa, &alen) < 0)
+		return -errno;
+	return a.sa.sa_family == AF_INET ? ntohs(a.in4.sin_port) : ntohs(a.in6.sin6_port);
+}
+
+/* A family the host lacks (no IPv6, or IPv6 disabled) is skipped, not an error. */
+static bool udp_family_missing(int err)
+{
+	return err == -EAFNOSUPPORT || err == -EPROTONOSUPPORT || err == -EADDRNOTAVAIL;
+}
+
+/* One attempt: v4 on port (maybe 0), then v6 on the port v4 got. */
+static int udp_bind_try(udp_bind *out, uint16_t port, uint32_t fwmark, udp_socket_cb cb,
+			void *ctx)
+{
+	int fd4, fd6, p;
+
+	fd4 = udp_socket_open(AF_INET, port, fwmark, cb, ctx);
+	if (fd4 < 0 && !udp_family_missing(fd4))
+		return fd4;
+	if (fd4 >= 0) {
+		p = udp_bound_port(fd4);
+		if (p < 0) {
+			close(fd4);
+			return p;
+		}
+		port = (uint16_t)p;
+	}
+	fd6 = udp_socket_open(AF_INET6, port, fwmark, cb, ctx);
+	if (fd6 < 0 && (!udp_family_missing(fd6) || fd4 < 0)) {
+		if (fd4 >= 0)
+			close(fd4);
+		return fd6;
+	}
+	if (fd4 < 0) {
+		p = udp_bound_port(fd6);
+		if (p < 0) {
+			close(fd6);
+			return p;
+		}
+		port = (uint16_t)p;
+	}
+	out->fd4 = fd4;
+	out->fd6 = fd6 >= 0 ? fd6 : -1;
+	out->port = port;
+	out->fwmark = fwmark;
+	return 0;
+}
+
+int udp_bind_open(udp_bind *b, uint16_t port, uint32_t fwmark, udp_socket_cb cb, void *ctx)
+{
+	udp_bind nb;
+	int ret = -EADDRINUSE;
+
+	udp_bind_init(&nb);
+	/* Port 0: the kernel picks v4's port, which may be taken in v6; retry with another. */
+	for (int i = 0; i < (port ? 1 : UDP_PORT_RETRIES); i++) {
+		ret = udp_bind_try(&nb, port, fwmark, cb, ctx);
+		if (ret != -EADDRINUSE)
+			break;
+	}
+	if (ret == 0)
+		*b = nb;
+	return ret;
+}
+
+void udp_bind_close(udp_bind *b)
+{
+	if (b->fd4 >= 0)
+		close(b->fd4);
+	if (b->fd6 >= 0)
+		close(b->fd6);
+	udp_bind_init(b);
+}
+
+int udp_bind_set_mark(udp_bind *b, uint32_t fwmark)
+{
+	int fds[2] = { b->fd4, b->fd6 };
+	int ret = 0, i;
+
+	for (i = 0; i < 2; i++) {
+		if (fds[i] < 0)
+			continue;
+		if (setsockopt(fds[i], SOL_SOCKET, SO_MARK, &fwmark, sizeof(fwmark)) < 0) {
+			ret = -errno;
+			break;
+		}
+	}
+	if (ret < 0) {
+		/* Put back what we changed so a failed set changes nothing. */
+		while (--i >= 0)
+			if (fds[i] >= 0)
+				(void)setsockopt(fds[i], SOL_SOCKET, SO_MARK, &b->fwmark,
+						 sizeof(b->fwmark));
+		return ret;
+	}
+	b->fwmark = fwmark;
+	return 0;
+}
+
+int udp_recv_batch(int fd, udp_batch *b, unsigned n)
+{
+	int got;
+
+	if (n > UDP_BATCH_MAX)
+		n = UDP_BATCH_MAX;
+	for (unsigned i = 0; i < n; i++) {
+		memset(&b->msg[i].msg_hdr, 0, sizeof(b->msg[i].msg_hdr));
+		b->msg[i].msg_hdr.msg_iov = &b->iov[i];
+		b->msg[i].msg_hdr.msg_iovlen = 1;
+		b->msg[i].msg_hdr.msg_name = &b->addr[i];
+		b->msg[i].msg_hdr.msg_namelen = sizeof(b->addr[i]);
+		b->msg[i].msg_len = 0;
+	}
+	do
+		got = recvmmsg(fd, b->msg, n, MSG_DONTWAIT, NULL);
+	while (got < 0 && errno == EINTR);
+	if (got < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+	for (int i = 0; i < got; i++)
+		if (b->msg[i].msg_hdr.msg_flags & MSG_TRUNC)
+			b->msg[i].msg_len = 0;
+	return got;
+}
+
+static socklen_t udp_addr_len(const udp_addr *a)
+{
+	return a->sa.sa_family == AF_INET6 ? sizeof(a->in6) : sizeof(a->in4);
+}
+
+unsigned udp_send_batch(int fd, udp_batch *b, const uint16_t *idx, unsigned n)
+{
+	struct mmsghdr m[UDP_BATCH_MAX];
+	unsigned done = 0, failed = 0;
+	bool waited = false;
+
+	if (n > UDP_BATCH_MAX)
+		n = UDP_BATCH_MAX;
+	for (unsigned k = 0; k < n; k++) {
+		memset(&m[k], 0, sizeof(m[k]));
+		m[k].msg_hdr.msg_iov = &b->iov[idx[k]];
+		m[k].msg_hdr.msg_iovlen = 1;
+		m[k].msg_hdr.msg_name = &b->addr[idx[k]];
+		m[k].msg_hdr.msg_namelen = udp_addr_len(&b->addr[idx[k]]);
+	}
+	while (done < n) {
+		int sent = sendmmsg(fd, m + done, n - done, MSG_DONTWAIT);
+
+		if (sent > 0) {
+			done += (unsigned)sent;
+			continue;
+		}
+		if (sent < 0 && errno == EINTR)
+			continue;
+		if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && !waited) {
+			struct pollfd p = { .fd = fd, .events = POLLOUT };
+			waited = true;
+			(void)poll(&p, 1, UDP_SEND_WAIT_MS);
+			continue;
+		}
+		if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			failed += n - done;
+			break;
+		}
+		/* This datagram alone was refused (no route, too big...): skip it. */
+		failed++;
+		done++;
+	}
+	return failed;
+}

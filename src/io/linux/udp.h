@@ -1,0 +1,63 @@
+/* Linux UDP for the device: an IPv4 and an IPv6 (v6-only) socket bound to one port, and
+ * batched receive/send (recvmmsg/sendmmsg, up to UDP_BATCH_MAX datagrams per call). */
+#ifndef WGTUN_IO_LINUX_UDP_H
+#define WGTUN_IO_LINUX_UDP_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+/* struct mmsghdr needs _GNU_SOURCE: define it before any include in files using this. */
+#include <sys/uio.h>
+
+#define UDP_BATCH_MAX 128              /* datagrams per recvmmsg/sendmmsg */
+#define UDP_SOCKET_BUFFER (7 << 20)    /* SO_RCVBUF/SO_SNDBUF wish (wireguard-go's 7 MiB) */
+#define UDP_PORT_RETRIES 100           /* port 0: attempts to find a port free in v4 and v6 */
+#define UDP_SEND_WAIT_MS 20            /* a full send buffer is waited on this long, then the
+					* rest of the batch is dropped (UDP: loss is allowed) */
+
+typedef union {
+	struct sockaddr sa;
+	struct sockaddr_in in4;
+	struct sockaddr_in6 in6;
+} udp_addr; /* same layout as wg_endpoint */
+
+/* Called for each socket before bind (Android protect()); nonzero refuses it (-EPERM). */
+typedef int (*udp_socket_cb)(void *ctx, int fd);
+
+typedef struct {
+	int fd4, fd6;    /* -1 when that family is unavailable on this host */
+	uint16_t port;   /* bound port */
+	uint32_t fwmark; /* SO_MARK applied (0 = none) */
+} udp_bind;
+
+/* Sets fds to -1 (an unbound, closed state). */
+void udp_bind_init(udp_bind *b);
+/* Opens and binds both sockets on port (0 = a port free in both families, picked by the
+ * kernel). Non-blocking, close-on-exec, large buffers (with fallback), SO_MARK if fwmark.
+ * 0, or -errno (-EADDRINUSE, -EPERM ...) with *b untouched. */
+int udp_bind_open(udp_bind *b, uint16_t port, uint32_t fwmark, udp_socket_cb cb, void *ctx);
+/* Closes both sockets; *b is then closed (fds -1). */
+void udp_bind_close(udp_bind *b);
+/* Sets SO_MARK on both sockets; on failure the previous mark is restored. 0 / -errno. */
+int udp_bind_set_mark(udp_bind *b, uint32_t fwmark);
+
+/* A batch of datagram descriptors. The caller points iov[i] at its buffers. */
+typedef struct {
+	struct mmsghdr msg[UDP_BATCH_MAX];
+	struct iovec iov[UDP_BATCH_MAX];
+	udp_addr addr[UDP_BATCH_MAX];
+} udp_batch;
+
+/* Receives up to n (<= UDP_BATCH_MAX) datagrams into iov[0..n); msg[i].msg_len = length,
+ * addr[i] = source; truncated datagrams get msg_len 0 (the caller drops them). Returns the
+ * count (>= 1), 0 if nothing was waiting, or -errno. */
+int udp_recv_batch(int fd, udp_batch *b, unsigned n);
+
+/* Sends datagrams idx[0..n) of b (iov[idx[k]] to addr[idx[k]]) on fd. Datagrams the kernel
+ * refuses one by one (unreachable, too big) are skipped. Returns how many failed. */
+unsigned udp_send_batch(int fd, udp_batch *b, const uint16_t *idx, unsigned n);
+
+#endif
