@@ -4,6 +4,7 @@
 #include "test.h"
 
 #include "daita/framework.h"
+#include "tjson.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -1348,6 +1349,147 @@ static void test_self_transition_keeps_limit(void)
 	daita_framework_free(fw);
 }
 
+/* ---- machines from their published strings ---- */
+
+static void parse_or_die(struct daita_machine *m, const char *str)
+{
+	char err[DAITA_ERR_LEN];
+
+	if (daita_machine_parse(m, str, strlen(str), err) != 0) {
+		test_fail(__FILE__, __LINE__, "parse %s: %s", str, err);
+		abort();
+	}
+}
+
+/* The crate's example machines (lib.rs / maybenot-machines / simulator example.rs) and
+ * Mullvad's bundled client machine #2, driven through their documented behaviour. */
+static void test_vector_machines(void)
+{
+	struct daita_machine m;
+	struct daita_framework *fw;
+	int i;
+
+	/* "pad 5 s after a tunnel packet arrives" */
+	parse_or_die(&m, "02eNpti1EJACAQQzcjWEjMYCEjGsUCojiUg+Pex2CPbe0HxCz4JCVJoJvF7SEjt+qUtnY+gDUNIg==");
+	fw = fw_new(&m, 1, 0.0, 0.0, T0);
+	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	NONE(fw, 0);
+	trig(fw, DAITA_TRIG_TUNNEL_RECV, 0, T0);
+	PAD(fw, 0, 5000000, false, false);
+	trig(fw, DAITA_TRIG_PADDING_SENT, 0, T0 + WG_SEC(5));
+	NONE(fw, 0);
+	CHECK_EQ_U64(info(fw, 0).current_state, 0);
+	trig(fw, DAITA_TRIG_TUNNEL_RECV, 0, T0 + WG_SEC(6));
+	PAD(fw, 0, 5000000, false, false);
+	daita_framework_free(fw);
+	daita_machine_free(&m);
+
+	/* "ping every second" once anything was sent or received */
+	parse_or_die(&m, "02eNpty8sJACAMA9DEgVyhuFkPDuwC4o8KpfRBoQlkLoNnCL5yjiSg4h5zY0p7baEK2w33hw3i");
+	fw = fw_new(&m, 1, 0.0, 0.0, T0);
+	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	PAD(fw, 0, 1000000, false, false);
+	for (i = 1; i <= 5; i++) {
+		trig(fw, DAITA_TRIG_PADDING_SENT, 0, T0 + WG_SEC(i));
+		PAD(fw, 0, 1000000, false, false);
+	}
+	CHECK_EQ_U64(info(fw, 0).padding_sent, 5);
+	daita_framework_free(fw);
+	daita_machine_free(&m);
+
+	/* the simulator example: the first normal packet sent schedules padding at 20 ms, and
+	 * the machine then does nothing more */
+	parse_or_die(&m, "02eNp1ibEJAEAIA5Nf7B3N0v1cSESwEL0m5A6YvBqSgP7WeXfM5UoBW7ICYg==");
+	fw = fw_new(&m, 1, 0.0, 0.0, T0);
+	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	NONE(fw, 0);
+	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
+	PAD(fw, 0, 20000, false, false);
+	trig(fw, DAITA_TRIG_PADDING_SENT, 0, T0 + WG_MS(20));
+	NONE(fw, 0);
+	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0 + WG_MS(183));
+	NONE(fw, 0);
+	daita_framework_free(fw);
+	daita_machine_free(&m);
+
+	/* Mullvad client #2: three receives in a row without a send -> padding after 1 µs */
+	parse_or_die(&m, "02eNqFjLENwCAMBP8hC2SJlKnTsVr2zBKUaVACNgiBEJxknex/Oezv9fjjRCF8mXLY4pAEbpeFJFlFqJBGA7PqWQ3spCer4l3rnvGDH6+FGlE=");
+	fw = fw_new(&m, 1, 0.0, 0.0, T0);
+	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	trig(fw, DAITA_TRIG_PADDING_RECV, 0, T0);
+	NONE(fw, 0);
+	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0); /* resets */
+	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	NONE(fw, 0);
+	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	PAD(fw, 0, 1, false, false);
+	trig(fw, DAITA_TRIG_PADDING_SENT, 0, T0);
+	NONE(fw, 0);
+	CHECK_EQ_U64(info(fw, 0).current_state, 0);
+	daita_framework_free(fw);
+	daita_machine_free(&m);
+}
+
+/* All 28 published machines in one framework, driven by a long random event stream with
+ * the production RNG: output invariants hold throughout (at most one action per machine, in
+ * machine order, durations within the one-day cap, Mullvad #1's timeout in its range). */
+static void test_vector_machines_random_stream(void)
+{
+	tjson *j = tjson_load_vector("maybenot/machines.json");
+	tjson *arr = tjson_get(j, "machines");
+	struct daita_machine ms[DAITA_FRAMEWORK_MAX_MACHINES];
+	struct daita_framework *fw = NULL;
+	struct daita_csprng cs;
+	struct daita_trigger_event ev[8];
+	struct daita_trigger_action out[DAITA_FRAMEWORK_MAX_MACHINES];
+	uint8_t seed[32];
+	size_t n = 0, i, k, total = 0, m1 = SIZE_MAX, bad = 0;
+	wg_time_ns now = T0;
+	int call;
+
+	CHECK(arr && arr->n == 28);
+	for (i = 0; arr && i < arr->n && n < DAITA_FRAMEWORK_MAX_MACHINES; i++) {
+		const char *id = tjson_str(tjson_at(arr, i), "id");
+		parse_or_die(&ms[n], tjson_str(tjson_at(arr, i), "string"));
+		if (!strcmp(id, "mullvad-client-1"))
+			m1 = n;
+		n++;
+	}
+	memset(seed, 0x5a, sizeof(seed));
+	daita_csprng_init(&cs, seed);
+	test_rng_seed(&g_state, 7);
+	CHECK_EQ_INT(daita_framework_new(&fw, ms, n, 0.3, 0.3, now, daita_csprng_rng(&cs), NULL),
+		     0);
+	for (call = 0; fw && call < 20000; call++) {
+		size_t ne = 1 + test_rng_next(&g_state) % 8, nout;
+
+		for (k = 0; k < ne; k++) {
+			uint64_t r = test_rng_next(&g_state);
+			ev[k].kind = (enum daita_trigger_kind)(r % 10);
+			ev[k].machine = (uint32_t)((r >> 8) % (n + 2)); /* some out of range */
+		}
+		now += (test_rng_next(&g_state) % 5000) * 1000;
+		nout = daita_framework_trigger_events(fw, ev, ne, now, out, n);
+		total += nout;
+		for (k = 0; k < nout; k++) {
+			bad += out[k].machine >= n || (k > 0 && out[k].machine <= out[k - 1].machine);
+			bad += out[k].timeout_us > 86400000000ULL || out[k].duration_us > 86400000000ULL;
+			bad += daita_framework_action(fw, out[k].machine) == NULL;
+			if (out[k].machine == m1)
+				bad += out[k].kind != DAITA_ACTION_SEND_PADDING ||
+				       out[k].timeout_us < 1500001 || out[k].timeout_us > 9500001;
+		}
+	}
+	CHECK_EQ_U64(bad, 0);
+	CHECK(total > 1000);
+	daita_framework_free(fw);
+	daita_csprng_wipe(&cs);
+	for (i = 0; i < n; i++)
+		daita_machine_free(&ms[i]);
+	tjson_free(j);
+}
+
 int main(void)
 {
 	test_trigger_events_actions();
@@ -1380,5 +1522,7 @@ int main(void)
 	test_transition_sampling();
 	test_output_cap();
 	test_self_transition_keeps_limit();
+	test_vector_machines();
+	test_vector_machines_random_stream();
 	return test_finish("daita_framework");
 }

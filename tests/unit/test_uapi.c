@@ -2,13 +2,20 @@
  * framing state machine (several requests, byte-by-byte feeding, EOF, bounds), and a
  * parse -> apply -> serialize -> parse round trip through a naive device model. */
 #include "test.h"
+#include "uapi/server.h"
 #include "uapi/uapi.h"
 
 #include "../fuzz/uapi_fake.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #define K1 "0101010101010101010101010101010101010101010101010101010101010101"
 #define K2 "0202020202020202020202020202020202020202020202020202020202020202"
@@ -591,6 +598,148 @@ static void test_roundtrip(void)
 	wg_config_info_clear(&d2);
 }
 
+/* ---- the socket server, against the model ---- */
+static int be_apply(void *ctx, const wg_config_change *c)
+{
+	wg_config_info *d = ctx;
+	return c->has_listen_port && c->listen_port == 1 ? -EADDRINUSE : fake_apply(d, c);
+}
+
+static int be_get(void *ctx, wg_config_info *info)
+{
+	const wg_config_info *d = ctx;
+	memset(info, 0, sizeof(*info));
+	info->listen_port = d->listen_port;
+	return 0;
+}
+
+static int client_connect(const char *path)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	strcpy(sun.sun_path, path);
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Sends req, half-closes, reads everything until the server closes. */
+static char *client_exchange(const char *path, const char *req, size_t req_len)
+{
+	static char resp[8192];
+	int fd = client_connect(path);
+	size_t got = 0;
+	ssize_t n;
+
+	resp[0] = '\0';
+	if (fd < 0)
+		return resp;
+	CHECK(write(fd, req, req_len) == (ssize_t)req_len);
+	shutdown(fd, SHUT_WR);
+	while (got < sizeof(resp) - 1 && (n = read(fd, resp + got, sizeof(resp) - 1 - got)) > 0)
+		got += (size_t)n;
+	resp[got] = '\0';
+	close(fd);
+	return resp;
+}
+
+static void test_server(void)
+{
+	char dir[] = "/tmp/wgtun-uapi-XXXXXX";
+	char path[108], sub[108];
+	wg_config_info model;
+	uapi_backend be = {.apply = be_apply, .get = be_get, .ctx = &model};
+	uapi_server *srv;
+	struct stat st;
+	struct pollfd pfd;
+	int fd, stale;
+
+	memset(&model, 0, sizeof(model));
+	CHECK(mkdtemp(dir) != NULL);
+	CHECK_EQ_INT(uapi_socket_path(path, sizeof(path), dir, "wg0"), 0);
+	CHECK_EQ_INT(uapi_socket_path(sub, sizeof(sub), dir, "a/b"), -EINVAL);
+	CHECK_EQ_INT(uapi_socket_path(sub, sizeof(sub), dir, ""), -EINVAL);
+	CHECK_EQ_INT(uapi_socket_path(sub, 10, dir, "wg0"), -EINVAL);
+	CHECK_EQ_INT(uapi_socket_path(sub, sizeof(sub), "/run/wireguard", "wg0"), 0);
+	CHECK(!strcmp(sub, "/run/wireguard/wg0.sock"));
+
+	/* the directory is created 0755, the socket is 0700 */
+	snprintf(sub, sizeof(sub), "%s/sub/wg1.sock", dir);
+	{
+		mode_t old = umask(077); /* modes must not depend on the umask */
+		fd = uapi_listen(sub);
+		umask(old);
+	}
+	CHECK(fd >= 0);
+	CHECK(stat(sub, &st) == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 0777) == 0700);
+	snprintf(sub, sizeof(sub), "%s/sub", dir);
+	CHECK(stat(sub, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0755);
+	/* a second instance is refused while the first listens */
+	snprintf(sub, sizeof(sub), "%s/sub/wg1.sock", dir);
+	CHECK_EQ_INT(uapi_listen(sub), -EADDRINUSE);
+	close(fd);
+	/* ... and replaces a stale socket once nobody listens */
+	fd = uapi_listen(sub);
+	CHECK(fd >= 0);
+	close(fd);
+	unlink(sub);
+	/* a regular file in the way is not ours to delete */
+	fd = open(sub, O_CREAT | O_WRONLY, 0600);
+	close(fd);
+	CHECK_EQ_INT(uapi_listen(sub), -EEXIST);
+	unlink(sub);
+	snprintf(sub, sizeof(sub), "%s/sub", dir);
+	rmdir(sub);
+
+	fd = uapi_listen(path);
+	CHECK(fd >= 0);
+	CHECK_EQ_INT(uapi_server_start(&srv, fd, path, &be), 0);
+	CHECK(!strcmp(client_exchange(path, "get=1\n\n", 7), "errno=0\n\n"));
+	CHECK(!strcmp(client_exchange(path, "set=1\nlisten_port=5\n\nget=1\n\n", 28),
+		      "errno=0\n\nlisten_port=5\nerrno=0\n\n"));
+	CHECK_EQ_INT(model.listen_port, 5);
+	/* a failed apply is reported with the backend's errno */
+	CHECK(!strcmp(client_exchange(path, "set=1\nlisten_port=1\n\n", 22), "errno=-98\n\n"));
+	/* a malformed set changes nothing and the connection goes on */
+	CHECK(!strcmp(client_exchange(path, "set=1\nlisten_port=7\nfoo=1\n\nget=1\n\n", 34),
+		      "errno=-22\n\nlisten_port=5\nerrno=0\n\n"));
+	CHECK_EQ_INT(model.listen_port, 5);
+	/* unknown operation: dropped without a reply */
+	CHECK(!strcmp(client_exchange(path, "hello\n", 6), ""));
+	/* EOF ends a set like a blank line */
+	CHECK(!strcmp(client_exchange(path, "set=1\nlisten_port=9", 19), "errno=0\n\n"));
+	CHECK_EQ_INT(model.listen_port, 9);
+
+	/* removing the socket file stops the server on its own */
+	pfd.fd = uapi_server_stop_fd(srv);
+	pfd.events = POLLIN;
+	CHECK_EQ_INT(poll(&pfd, 1, 0), 0);
+	CHECK(unlink(path) == 0);
+	CHECK_EQ_INT(poll(&pfd, 1, 5000), 1);
+	CHECK_EQ_INT(uapi_server_reason(srv), -ENOENT);
+	uapi_server_free(srv);
+
+	/* free removes our file, but not a newer instance's */
+	fd = uapi_listen(path);
+	CHECK_EQ_INT(uapi_server_start(&srv, fd, path, &be), 0);
+	uapi_server_free(srv);
+	CHECK(lstat(path, &st) < 0 && errno == ENOENT);
+	fd = uapi_listen(path);
+	CHECK_EQ_INT(uapi_server_start(&srv, fd, path, &be), 0);
+	unlink(path);
+	stale = uapi_listen(path); /* the newer instance */
+	CHECK(stale >= 0);
+	uapi_server_free(srv);
+	CHECK(lstat(path, &st) == 0);
+	close(stale);
+	unlink(path);
+	rmdir(dir);
+	wg_config_info_clear(&model);
+}
+
 int main(void)
 {
 	test_uint();
@@ -603,5 +752,6 @@ int main(void)
 	test_addr_format();
 	test_framing();
 	test_roundtrip();
+	test_server();
 	return test_finish("uapi");
 }

@@ -1,0 +1,430 @@
+/* wgtun: the userspace WireGuard daemon, a drop-in for wireguard-go driven by wg / wg-quick.
+ *
+ *   wgtun [-f|--foreground] [-v|--verbosity LEVEL] [-l|--log FILE] [--version] [--help] IFACE
+ *
+ * Environment (as wireguard-go): WG_TUN_FD / WG_UAPI_FD (inherited TUN and listening UAPI
+ * socket), WG_PROCESS_FOREGROUND=1 (same as -f), LOG_LEVEL or WG_LOG_LEVEL (silent, error,
+ * verbose or debug; default error).
+ *
+ * Without -f the parent creates the TUN interface and the listening UAPI socket itself, then
+ * re-executes this program with them as fds 3 and 4 and exits 0 only once the child runs:
+ * wg-quick calls `wg setconf` right after we return, and both already exist by then.
+ * The daemon stops cleanly on SIGINT/SIGTERM, when the interface is deleted and when its
+ * socket file is removed. Bad usage: one line on stderr, exit 2. */
+#define _GNU_SOURCE
+#include "wgtun.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EXIT_USAGE 2
+/* The fds the parent hands to the child (wireguard-go's numbers; 5 is ours). */
+#define CHILD_TUN_FD 3
+#define CHILD_UAPI_FD 4
+#define CHILD_READY_FD 5
+#define READY_ENV "WGTUN_READY_FD"
+
+enum { LVL_SILENT = 0, LVL_ERROR = 1, LVL_VERBOSE = 3 };
+
+typedef struct {
+	bool foreground;
+	int level;
+	bool level_given; /* -v or an environment variable asked for a level */
+	const char *log_file;
+	const char *iface;
+} options;
+
+/* Logging: one write() per line so that lines from the library's threads do not mix. */
+static struct {
+	int fd;
+	int level;
+	char iface[16];
+} logger = {.fd = STDERR_FILENO, .level = LVL_ERROR};
+
+static void log_line(int level, const char *msg)
+{
+	char line[1024];
+	struct tm tm;
+	time_t now;
+	int n;
+
+	if (level > logger.level || logger.fd < 0)
+		return;
+	now = time(NULL);
+	localtime_r(&now, &tm);
+	n = snprintf(line, sizeof(line), "%s: (%s) %04d/%02d/%02d %02d:%02d:%02d %s\n",
+		     level <= WGTUN_LOG_ERROR ? "ERROR" : "DEBUG", logger.iface,
+		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+		     tm.tm_sec, msg);
+	if (n > 0) {
+		ssize_t w = write(logger.fd, line, (size_t)n < sizeof(line) ? (size_t)n
+									 : sizeof(line) - 1);
+		(void)w;
+	}
+}
+
+static void lib_log(void *ctx, int level, const char *msg)
+{
+	(void)ctx;
+	log_line(level, msg);
+}
+
+__attribute__((format(printf, 2, 3))) static void logf_(int level, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_line(level, msg);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: wgtun [-f|--foreground] [-v|--verbosity silent|error|verbose] "
+		   "[-l|--log FILE] [--version] [--help] INTERFACE-NAME\n");
+}
+
+static int parse_level(const char *s)
+{
+	if (!strcmp(s, "verbose") || !strcmp(s, "debug"))
+		return LVL_VERBOSE;
+	if (!strcmp(s, "error"))
+		return LVL_ERROR;
+	if (!strcmp(s, "silent"))
+		return LVL_SILENT;
+	return -1;
+}
+
+/* 0 = run, 1 = exit 0 (help/version printed), 2 = usage error (message printed). */
+static int parse_args(int argc, char **argv, options *o)
+{
+	static const struct option longopts[] = {
+		{"foreground", no_argument, NULL, 'f'}, {"verbosity", required_argument, NULL, 'v'},
+		{"log", required_argument, NULL, 'l'},  {"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
+	};
+	const char *env = getenv("WG_LOG_LEVEL");
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->level = LVL_ERROR;
+	if (!env || !*env)
+		env = getenv("LOG_LEVEL");
+	if (env && *env) {
+		/* wireguard-go: an unknown LOG_LEVEL means "error" */
+		int l = parse_level(env);
+		o->level = l < 0 ? LVL_ERROR : l;
+		o->level_given = true;
+	}
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "fv:l:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			o->foreground = true;
+			break;
+		case 'v':
+			o->level = parse_level(optarg);
+			if (o->level < 0) {
+				fprintf(stderr, "wgtun: invalid verbosity '%s' (silent, error, verbose)\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			o->level_given = true;
+			break;
+		case 'l':
+			o->log_file = optarg;
+			break;
+		case 'V':
+			printf("wgtun v%s\n\nUserspace WireGuard daemon for Linux.\n", wgtun_version());
+			return 1;
+		case 'h':
+			usage(stdout);
+			return 1;
+		default:
+			fprintf(stderr, "wgtun: bad or incomplete option '%s' (try --help)\n",
+				argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 1) {
+		fprintf(stderr, "wgtun: expected exactly one INTERFACE-NAME (try --help)\n");
+		return EXIT_USAGE;
+	}
+	o->iface = argv[optind];
+	env = getenv("WG_PROCESS_FOREGROUND");
+	if (env && !strcmp(env, "1"))
+		o->foreground = true;
+	return 0;
+}
+
+/* A decimal fd from the environment: -1 if unset, -2 if malformed. */
+static int env_fd(const char *name)
+{
+	const char *s = getenv(name);
+	char *end;
+	long v;
+
+	if (!s)
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < 0 || v > INT_MAX)
+		return -2;
+	return (int)v;
+}
+
+/* ---- parent: create TUN + socket, re-exec as the daemon, wait until it runs ---- */
+static int move_fd(int fd, int to)
+{
+	if (fd == to)
+		return fcntl(fd, F_SETFD, 0); /* dup2 would keep close-on-exec */
+	return dup2(fd, to) < 0 ? -1 : 0;
+}
+
+static void child_exec(char **argv, const options *o, int tun, int uapi, int ready)
+{
+	int devnull;
+
+	setsid();
+	/* Take the three fds out of the way of 3..5 first, then put them there. */
+	tun = fcntl(tun, F_DUPFD_CLOEXEC, 10);
+	uapi = fcntl(uapi, F_DUPFD_CLOEXEC, 10);
+	ready = fcntl(ready, F_DUPFD_CLOEXEC, 10);
+	if (tun < 0 || uapi < 0 || ready < 0 || move_fd(tun, CHILD_TUN_FD) < 0 ||
+	    move_fd(uapi, CHILD_UAPI_FD) < 0 || move_fd(ready, CHILD_READY_FD) < 0)
+		_exit(1);
+	/* wireguard-go keeps stdout/stderr only if a log level was asked for (and not silent);
+	 * otherwise a caller reading our output (wg-quick in $(...)) would wait forever. */
+	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (devnull >= 0) {
+		dup2(devnull, STDIN_FILENO);
+		if (!o->level_given || o->level == LVL_SILENT || o->log_file) {
+			dup2(devnull, STDOUT_FILENO);
+			dup2(devnull, STDERR_FILENO);
+		}
+	}
+	if (setenv("WG_TUN_FD", "3", 1) || setenv("WG_UAPI_FD", "4", 1) ||
+	    setenv("WG_PROCESS_FOREGROUND", "1", 1) || setenv(READY_ENV, "5", 1))
+		_exit(1);
+	execv("/proc/self/exe", argv);
+	_exit(1);
+}
+
+static int run_parent(int argc, char **argv, const options *o)
+{
+	char name[16], path[128];
+	char **cargv = NULL;
+	int tun = env_fd("WG_TUN_FD"), uapi = env_fd("WG_UAPI_FD");
+	int pipefd[2] = {-1, -1}, status, r = 1;
+	char ok = 0;
+	pid_t pid;
+
+	if (tun == -2 || uapi == -2) {
+		fprintf(stderr, "wgtun: WG_TUN_FD / WG_UAPI_FD must be a decimal fd\n");
+		return 1;
+	}
+	if (tun < 0) {
+		tun = wgtun_tun_open(o->iface, name);
+		if (tun < 0) {
+			fprintf(stderr, "wgtun: failed to create TUN device %s: %s\n", o->iface,
+				strerror(-tun));
+			goto out;
+		}
+	} else {
+		snprintf(name, sizeof(name), "%s", o->iface);
+	}
+	if (uapi < 0) {
+		uapi = wgtun_uapi_listen(NULL, name, path, sizeof(path));
+		if (uapi < 0) {
+			fprintf(stderr, "wgtun: failed to create UAPI socket for %s: %s\n", name,
+				strerror(-uapi));
+			goto out;
+		}
+	}
+	/* the child gets the kernel's name (for "wg%d" patterns) as its last argument */
+	cargv = calloc((size_t)argc + 1, sizeof(*cargv));
+	if (!cargv || pipe2(pipefd, O_CLOEXEC) < 0)
+		goto out;
+	memcpy(cargv, argv, (size_t)argc * sizeof(*cargv));
+	cargv[argc - 1] = name;
+	pid = fork();
+	if (pid < 0)
+		goto out;
+	if (pid == 0)
+		child_exec(cargv, o, tun, uapi, pipefd[1]);
+	close(pipefd[1]);
+	pipefd[1] = -1;
+	/* The child writes one byte once it serves; EOF first means it died. */
+	while (read(pipefd[0], &ok, 1) < 0 && errno == EINTR)
+		;
+	if (ok == '1') {
+		r = 0;
+	} else {
+		fprintf(stderr, "wgtun: the daemon for %s failed to start\n", name);
+		waitpid(pid, &status, WNOHANG);
+	}
+out:
+	free(cargv);
+	if (pipefd[0] >= 0)
+		close(pipefd[0]);
+	if (pipefd[1] >= 0)
+		close(pipefd[1]);
+	if (tun >= 0)
+		close(tun);
+	if (uapi >= 0)
+		close(uapi);
+	return r;
+}
+
+/* ---- the daemon itself ---- */
+static const char *reason_text(int reason)
+{
+	switch (reason) {
+	case -ENODEV:
+		return "the interface was deleted";
+	case -ENOENT:
+		return "the UAPI socket file was removed";
+	default:
+		return strerror(-reason);
+	}
+}
+
+static void notify_ready(void)
+{
+	int fd = env_fd(READY_ENV);
+
+	unsetenv(READY_ENV);
+	if (fd < 0)
+		return;
+	if (write(fd, "1", 1) != 1)
+		logf_(WGTUN_LOG_ERROR, "could not tell the parent we are ready");
+	close(fd);
+}
+
+static int run_daemon(const options *o)
+{
+	wgtun_device_config cfg;
+	wgtun_device *dev = NULL;
+	char path[128];
+	struct pollfd pfd[2];
+	sigset_t sigs;
+	int tun = env_fd("WG_TUN_FD"), uapi = env_fd("WG_UAPI_FD");
+	int sfd = -1, r, reason = 0;
+
+	if (tun == -2 || uapi == -2) {
+		logf_(WGTUN_LOG_ERROR, "WG_TUN_FD / WG_UAPI_FD must be a decimal fd");
+		return 1;
+	}
+	/* Signals arrive through a signalfd; blocked before the library starts threads so that
+	 * none of them receives SIGINT/SIGTERM. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	if (sfd < 0) {
+		logf_(WGTUN_LOG_ERROR, "signalfd: %s", strerror(errno));
+		r = 1;
+		goto out;
+	}
+	wgtun_device_config_init(&cfg);
+	cfg.ifname = o->iface;
+	cfg.tun_fd = tun;
+	cfg.log = lib_log;
+	if (uapi < 0) {
+		uapi = wgtun_uapi_listen(NULL, o->iface, path, sizeof(path));
+		if (uapi < 0) {
+			logf_(WGTUN_LOG_ERROR, "failed to create UAPI socket: %s", strerror(-uapi));
+			r = 1;
+			goto out;
+		}
+	} else if (snprintf(path, sizeof(path), "/var/run/wireguard/%s.sock", o->iface) >=
+		   (int)sizeof(path)) {
+		r = 1;
+		goto out;
+	}
+	cfg.uapi_fd = uapi;
+	cfg.uapi_path = path;
+	r = wgtun_device_new(&cfg, &dev);
+	if (r < 0) {
+		logf_(WGTUN_LOG_ERROR, "failed to create device %s: %s", o->iface, strerror(-r));
+		r = 1;
+		goto out;
+	}
+	r = wgtun_device_start(dev);
+	if (r < 0) {
+		logf_(WGTUN_LOG_ERROR, "failed to bring up device: %s", strerror(-r));
+		r = 1;
+		goto out;
+	}
+	logf_(WGTUN_LOG_INFO, "device started, UAPI listening on %s", path);
+	notify_ready();
+
+	pfd[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
+	pfd[1] = (struct pollfd){.fd = wgtun_device_stop_fd(dev), .events = POLLIN};
+	for (;;) {
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (pfd[0].revents) {
+			struct signalfd_siginfo si;
+			if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+				logf_(WGTUN_LOG_INFO, "received %s, shutting down",
+				      strsignal((int)si.ssi_signo));
+			break;
+		}
+		if (pfd[1].revents && wgtun_device_wait(dev, 0, &reason)) {
+			logf_(WGTUN_LOG_INFO, "shutting down: %s", reason_text(reason));
+			break;
+		}
+	}
+	r = 0;
+out:
+	/* Removes the socket file, closes the TUN (the interface goes away), wipes the keys. */
+	wgtun_device_free(dev);
+	if (sfd >= 0)
+		close(sfd);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	options o;
+	int r = parse_args(argc, argv, &o);
+
+	if (r)
+		return r == 1 ? 0 : r;
+	snprintf(logger.iface, sizeof(logger.iface), "%s", o.iface);
+	logger.level = o.level;
+	if (o.log_file) {
+		logger.fd = open(o.log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (logger.fd < 0) {
+			fprintf(stderr, "wgtun: cannot open log file %s: %s\n", o.log_file,
+				strerror(errno));
+			return 1;
+		}
+	}
+	if (!o.foreground)
+		return run_parent(argc, argv, &o);
+	return run_daemon(&o);
+}
