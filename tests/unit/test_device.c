@@ -1,0 +1,657 @@
+/* Two devices in one process over real loopback UDP; each TUN is a SOCK_SEQPACKET socketpair
+ * (one IP packet per read/write, like a TUN fd). Configured through device_apply only. */
+#define _GNU_SOURCE
+#include "test.h"
+
+#include "crypto/crypto.h"
+#include "device/device.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+typedef struct {
+	device *dev;
+	int app;              /* our end of the stand-in TUN */
+	uint8_t priv[32], pub[32];
+	uint16_t port;
+	int handshakes;       /* DEVICE_EVENT_HANDSHAKE_DONE seen */
+	int sockets;          /* socket_created calls */
+} node;
+
+static void on_event(void *ctx, const device_event *ev)
+{
+	node *n = ctx;
+
+	if (ev->type == DEVICE_EVENT_HANDSHAKE_DONE)
+		__atomic_fetch_add(&n->handshakes, 1, __ATOMIC_RELAXED);
+}
+
+static int on_socket(void *ctx, int fd)
+{
+	node *n = ctx;
+
+	CHECK(fd >= 0);
+	__atomic_fetch_add(&n->sockets, 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+static void node_init(node *n)
+{
+	int sv[2];
+	device_params p;
+
+	memset(n, 0, sizeof(*n));
+	CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
+	CHECK(crypto_x25519_generate(n->priv, n->pub) == 0);
+	memset(&p, 0, sizeof(p));
+	p.tun_fd = sv[0];
+	p.mtu = 1420;
+	p.event = on_event;
+	p.socket_created = on_socket;
+	p.ctx = n;
+	n->app = sv[1];
+	n->dev = device_new(&p);
+	CHECK(n->dev != NULL);
+}
+
+static void node_free(node *n)
+{
+	device_free(n->dev);
+	if (n->app >= 0)
+		close(n->app);
+}
+
+static uint16_t node_port(node *n)
+{
+	wg_config_info info;
+	uint16_t port;
+
+	CHECK_EQ_INT(device_get_info(n->dev, &info), 0);
+	port = info.listen_port;
+	wg_config_info_clear(&info);
+	return port;
+}
+
+static size_t node_npeers(node *n)
+{
+	wg_config_info info;
+	size_t np;
+
+	CHECK_EQ_INT(device_get_info(n->dev, &info), 0);
+	np = info.n_peers;
+	wg_config_info_clear(&info);
+	return np;
+}
+
+static void ip4(wg_allowed_ip *a, const char *s, uint8_t cidr)
+{
+	memset(a, 0, sizeof(*a));
+	a->family = AF_INET;
+	a->cidr = cidr;
+	CHECK(inet_pton(AF_INET, s, a->addr) == 1);
+}
+
+static void ip6(wg_allowed_ip *a, const char *s, uint8_t cidr)
+{
+	memset(a, 0, sizeof(*a));
+	a->family = AF_INET6;
+	a->cidr = cidr;
+	CHECK(inet_pton(AF_INET6, s, a->addr) == 1);
+}
+
+static void loopback(wg_endpoint *e, uint16_t port)
+{
+	memset(e, 0, sizeof(*e));
+	e->in4.sin_family = AF_INET;
+	e->in4.sin_port = htons(port);
+	e->in4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+}
+
+/* Configures `self` with one peer `other` owning v4/32 and v6/128, at other's port. */
+static int add_peer(node *self, const node *other, const char *v4, const char *v6)
+{
+	wg_allowed_ip ips[2];
+	wg_peer_change pc;
+	wg_config_change c;
+
+	memset(&c, 0, sizeof(c));
+	memset(&pc, 0, sizeof(pc));
+	memcpy(pc.public_key, other->pub, 32);
+	pc.has_endpoint = true;
+	loopback(&pc.endpoint, other->port);
+	pc.replace_allowed_ips = true;
+	ip4(&ips[0], v4, 32);
+	ip6(&ips[1], v6, 128);
+	pc.allowed_ips = ips;
+	pc.n_allowed_ips = 2;
+	c.peers = &pc;
+	c.n_peers = 1;
+	return device_apply(self->dev, &c);
+}
+
+static int set_key(node *n)
+{
+	wg_config_change c;
+
+	memset(&c, 0, sizeof(c));
+	c.has_private_key = true;
+	memcpy(c.private_key, n->priv, 32);
+	c.has_listen_port = true;
+	c.listen_port = 0;
+	return device_apply(n->dev, &c);
+}
+
+/* An ICMP-echo-shaped IPv4 packet (checksums are not checked by the device). */
+static size_t make_ping4(uint8_t *pkt, const char *src, const char *dst, uint16_t seq)
+{
+	size_t len = 20 + 8 + 56;
+
+	memset(pkt, 0, len);
+	pkt[0] = 0x45;
+	pkt[2] = (uint8_t)(len >> 8);
+	pkt[3] = (uint8_t)len;
+	pkt[8] = 64;
+	pkt[9] = 1; /* ICMP */
+	inet_pton(AF_INET, src, pkt + 12);
+	inet_pton(AF_INET, dst, pkt + 16);
+	pkt[20] = 8; /* echo request */
+	pkt[26] = (uint8_t)(seq >> 8);
+	pkt[27] = (uint8_t)seq;
+	for (size_t i = 28; i < len; i++)
+		pkt[i] = (uint8_t)(i + seq);
+	return len;
+}
+
+static size_t make_ping6(uint8_t *pkt, const char *src, const char *dst, uint16_t seq)
+{
+	size_t plen = 8 + 56, len = 40 + plen;
+
+	memset(pkt, 0, len);
+	pkt[0] = 0x60;
+	pkt[4] = (uint8_t)(plen >> 8);
+	pkt[5] = (uint8_t)plen;
+	pkt[6] = 58; /* ICMPv6 */
+	pkt[7] = 64;
+	inet_pton(AF_INET6, src, pkt + 8);
+	inet_pton(AF_INET6, dst, pkt + 24);
+	pkt[40] = 128; /* echo request */
+	pkt[46] = (uint8_t)(seq >> 8);
+	pkt[47] = (uint8_t)seq;
+	for (size_t i = 48; i < len; i++)
+		pkt[i] = (uint8_t)(i ^ seq);
+	return len;
+}
+
+/* Reads one packet from the app side within timeout_ms; its length or -1. */
+static long app_recv(node *n, uint8_t *buf, size_t cap, int timeout_ms)
+{
+	struct pollfd p = { .fd = n->app, .events = POLLIN };
+
+	if (poll(&p, 1, timeout_ms) <= 0)
+		return -1;
+	return (long)recv(n->app, buf, cap, MSG_DONTWAIT);
+}
+
+static void app_drain(node *n)
+{
+	uint8_t buf[2048];
+
+	while (app_recv(n, buf, sizeof(buf), 0) >= 0)
+		;
+}
+
+/* Sends pkt into `from`'s TUN and expects it unchanged out of `to`'s TUN. Retries a few
+ * times: the first packet may wait for a handshake. */
+static bool deliver(node *from, node *to, const uint8_t *pkt, size_t len)
+{
+	uint8_t buf[2048];
+
+	for (int attempt = 0; attempt < 3; attempt++) {
+		CHECK(send(from->app, pkt, len, 0) == (ssize_t)len);
+		for (;;) {
+			long n = app_recv(to, buf, sizeof(buf), 2000);
+			if (n < 0)
+				break;
+			if ((size_t)n == len && !memcmp(buf, pkt, len))
+				return true;
+		}
+	}
+	return false;
+}
+
+static void test_traffic(node *a, node *b)
+{
+	uint8_t pkt[256];
+	size_t len;
+	wg_config_info info;
+
+	len = make_ping4(pkt, "10.0.0.1", "10.0.0.2", 1);
+	CHECK_MSG(deliver(a, b, pkt, len), "IPv4 a -> b");
+	len = make_ping4(pkt, "10.0.0.2", "10.0.0.1", 2);
+	CHECK_MSG(deliver(b, a, pkt, len), "IPv4 b -> a");
+	len = make_ping6(pkt, "fd00::1", "fd00::2", 3);
+	CHECK_MSG(deliver(a, b, pkt, len), "IPv6 a -> b");
+	len = make_ping6(pkt, "fd00::2", "fd00::1", 4);
+	CHECK_MSG(deliver(b, a, pkt, len), "IPv6 b -> a");
+
+	CHECK_EQ_INT(device_get_info(a->dev, &info), 0);
+	CHECK_EQ_INT(info.n_peers, 1);
+	if (info.n_peers == 1) {
+		CHECK(info.peers[0].last_handshake_sec > 0);
+		CHECK(info.peers[0].tx_bytes >= 148 + 2 * 128);
+		CHECK(info.peers[0].rx_bytes >= 92 + 2 * 128);
+		CHECK_EQ_INT(info.peers[0].n_allowed_ips, 2);
+		CHECK_MEM(info.peers[0].public_key, b->pub, 32);
+		CHECK_EQ_INT(info.peers[0].endpoint.sa.sa_family, AF_INET);
+		CHECK_EQ_INT(ntohs(info.peers[0].endpoint.in4.sin_port), b->port);
+	}
+	CHECK(info.has_private_key);
+	wg_config_info_clear(&info);
+	CHECK(__atomic_load_n(&a->handshakes, __ATOMIC_RELAXED) >= 1);
+	CHECK(__atomic_load_n(&b->handshakes, __ATOMIC_RELAXED) >= 1);
+}
+
+/* b sends from a source a does not route to b: a drops it and counts it. */
+static void test_source_check(node *a, node *b)
+{
+	uint8_t pkt[256], buf[2048];
+	device_stats before, after;
+	size_t len = make_ping4(pkt, "10.0.0.99", "10.0.0.1", 5);
+
+	device_get_stats(a->dev, &before);
+	CHECK(send(b->app, pkt, len, 0) == (ssize_t)len);
+	CHECK_MSG(app_recv(a, buf, sizeof(buf), 500) < 0, "spoofed source must not arrive");
+	device_get_stats(a->dev, &after);
+	CHECK_EQ_U64(after.rx_allowed_ip, before.rx_allowed_ip + 1);
+}
+
+/* b rebinds to a fresh port; its next packet moves a's endpoint for b, and a -> b works. */
+static void test_roaming(node *a, node *b)
+{
+	wg_config_change c;
+	wg_config_info info;
+	uint16_t old = b->port;
+	uint8_t pkt[256];
+	size_t len;
+
+	memset(&c, 0, sizeof(c));
+	c.has_listen_port = true;
+	c.listen_port = 0;
+	CHECK_EQ_INT(device_apply(b->dev, &c), 0);
+	b->port = node_port(b);
+	CHECK(b->port != 0 && b->port != old);
+	len = make_ping4(pkt, "10.0.0.2", "10.0.0.1", 6);
+	CHECK_MSG(deliver(b, a, pkt, len), "b -> a after b moved");
+	CHECK_EQ_INT(device_get_info(a->dev, &info), 0);
+	CHECK_EQ_INT(info.n_peers, 1);
+	if (info.n_peers == 1)
+		CHECK_EQ_INT(ntohs(info.peers[0].endpoint.in4.sin_port), b->port);
+	wg_config_info_clear(&info);
+	len = make_ping4(pkt, "10.0.0.1", "10.0.0.2", 7);
+	CHECK_MSG(deliver(a, b, pkt, len), "a -> b at b's new port");
+}
+
+/* Snapshot comparison for "nothing changed". */
+static bool same_info(const wg_config_info *x, const wg_config_info *y)
+{
+	if (x->has_private_key != y->has_private_key || x->listen_port != y->listen_port ||
+	    x->fwmark != y->fwmark || x->n_peers != y->n_peers ||
+	    memcmp(x->private_key, y->private_key, 32))
+		return false;
+	for (size_t i = 0; i < x->n_peers; i++) {
+		const wg_peer_info *p = &x->peers[i], *q = &y->peers[i];
+		if (memcmp(p->public_key, q->public_key, 32) || p->n_allowed_ips != q->n_allowed_ips ||
+		    memcmp(&p->endpoint, &q->endpoint, sizeof(p->endpoint)) ||
+		    p->persistent_keepalive != q->persistent_keepalive ||
+		    memcmp(p->preshared_key, q->preshared_key, 32))
+			return false;
+		for (size_t k = 0; k < p->n_allowed_ips; k++)
+			if (memcmp(&p->allowed_ips[k], &q->allowed_ips[k], sizeof(wg_allowed_ip)))
+				return false;
+	}
+	return true;
+}
+
+static void test_failed_apply(node *a, node *b)
+{
+	wg_config_info before, after;
+	wg_peer_change pcs[2];
+	wg_allowed_ip good, bad, moved;
+	wg_config_change c;
+	uint8_t k1[32], k2[32], priv[32];
+
+	CHECK_EQ_INT(device_get_info(a->dev, &before), 0);
+	CHECK(crypto_x25519_generate(priv, k1) == 0);
+	CHECK(crypto_x25519_generate(priv, k2) == 0);
+
+	/* A valid new peer, an allowed IP moved away from b, then an invalid prefix: -EINVAL
+	 * and neither the new peer nor the move happened. */
+	memset(pcs, 0, sizeof(pcs));
+	memset(&c, 0, sizeof(c));
+	ip4(&good, "10.9.0.0", 16);
+	ip4(&moved, "10.0.0.2", 32);
+	memcpy(pcs[0].public_key, k1, 32);
+	pcs[0].allowed_ips = &good;
+	pcs[0].n_allowed_ips = 1;
+	memcpy(pcs[1].public_key, k2, 32);
+	ip4(&bad, "10.8.0.0", 16);
+	bad.cidr = 33;
+	wg_allowed_ip two[2] = { moved, bad };
+	pcs[1].allowed_ips = two;
+	pcs[1].n_allowed_ips = 2;
+	c.replace_peers = true;
+	c.has_private_key = true;
+	CHECK(crypto_x25519_generate(c.private_key, k1) == 0);
+	c.peers = pcs;
+	c.n_peers = 2;
+	CHECK_EQ_INT(device_apply(a->dev, &c), -EINVAL);
+	CHECK_EQ_INT(device_get_info(a->dev, &after), 0);
+	CHECK_MSG(same_info(&before, &after), "failed apply (EINVAL) changed the device");
+	wg_config_info_clear(&after);
+
+	/* The port is taken (b holds it): -EADDRINUSE, and the peer in the same request is not
+	 * added, the key not changed. */
+	ip4(&bad, "10.8.0.0", 16);
+	pcs[1].n_allowed_ips = 1;
+	pcs[1].allowed_ips = &bad;
+	c.replace_peers = false;
+	c.has_listen_port = true;
+	c.listen_port = b->port;
+	CHECK_EQ_INT(device_apply(a->dev, &c), -EADDRINUSE);
+	CHECK_EQ_INT(device_get_info(a->dev, &after), 0);
+	CHECK_MSG(same_info(&before, &after), "failed apply (EADDRINUSE) changed the device");
+	wg_config_info_clear(&after);
+	wg_config_info_clear(&before);
+	crypto_wipe(&c, sizeof(c));
+
+	/* And traffic still flows. */
+	uint8_t pkt[256];
+	size_t len = make_ping4(pkt, "10.0.0.1", "10.0.0.2", 8);
+	CHECK_MSG(deliver(a, b, pkt, len), "traffic after failed applies");
+}
+
+static void test_remove_readd(node *a, node *b)
+{
+	wg_peer_change pc;
+	wg_config_change c;
+	device_stats before, after;
+	uint8_t pkt[256], buf[2048];
+	size_t len;
+
+	memset(&pc, 0, sizeof(pc));
+	memset(&c, 0, sizeof(c));
+	memcpy(pc.public_key, b->pub, 32);
+	pc.remove = true;
+	c.peers = &pc;
+	c.n_peers = 1;
+	CHECK_EQ_INT(device_apply(a->dev, &c), 0);
+	CHECK_EQ_INT(node_npeers(a), 0);
+	/* Removing an absent peer is a no-op. */
+	CHECK_EQ_INT(device_apply(a->dev, &c), 0);
+
+	device_get_stats(a->dev, &before);
+	len = make_ping4(pkt, "10.0.0.1", "10.0.0.2", 9);
+	CHECK(send(a->app, pkt, len, 0) == (ssize_t)len);
+	CHECK(app_recv(b, buf, sizeof(buf), 300) < 0);
+	device_get_stats(a->dev, &after);
+	CHECK_EQ_U64(after.tx_no_route, before.tx_no_route + 1);
+
+	/* update_only on an absent peer does not create it. */
+	pc.remove = false;
+	pc.update_only = true;
+	CHECK_EQ_INT(device_apply(a->dev, &c), 0);
+	CHECK_EQ_INT(node_npeers(a), 0);
+
+	CHECK_EQ_INT(add_peer(a, b, "10.0.0.2", "fd00::2"), 0);
+	CHECK_EQ_INT(node_npeers(a), 1);
+	app_drain(b);
+	CHECK_MSG(deliver(a, b, pkt, len), "a -> b after re-adding b");
+	len = make_ping4(pkt, "10.0.0.2", "10.0.0.1", 10);
+	CHECK_MSG(deliver(b, a, pkt, len), "b -> a after re-adding b");
+}
+
+/* b takes a new key: a replaces the peer, and a handshake under the new key carries traffic.
+ * Also: setting a's key to a peer's key removes that peer; our own key as a peer is ignored. */
+static void test_key_change(node *a, node *b)
+{
+	wg_peer_change pc;
+	wg_config_change c;
+	uint8_t old_pub[32], xpriv[32], xpub[32], pkt[256];
+	size_t len;
+
+	memcpy(old_pub, b->pub, 32);
+	CHECK(crypto_x25519_generate(b->priv, b->pub) == 0);
+	memset(&c, 0, sizeof(c));
+	c.has_private_key = true;
+	memcpy(c.private_key, b->priv, 32);
+	CHECK_EQ_INT(device_apply(b->dev, &c), 0);
+
+	memset(&pc, 0, sizeof(pc));
+	memcpy(pc.public_key, old_pub, 32);
+	pc.remove = true;
+	c.has_private_key = false;
+	c.peers = &pc;
+	c.n_peers = 1;
+	CHECK_EQ_INT(device_apply(a->dev, &c), 0);
+	CHECK_EQ_INT(add_peer(a, b, "10.0.0.2", "fd00::2"), 0);
+	/* b's tunnel for a still remembers a's last initiation timestamp, and TAI64N stamps are
+	 * coarse (about 16 ms): a new initiation in the same tick would be a replay. */
+	usleep(50 * 1000);
+	len = make_ping4(pkt, "10.0.0.1", "10.0.0.2", 11);
+	CHECK_MSG(deliver(a, b, pkt, len), "a -> b after b's key change");
+
+	/* Own public key as a peer: ignored. */
+	memset(&pc, 0, sizeof(pc));
+	memcpy(pc.public_key, a->pub, 32);
+	CHECK_EQ_INT(device_apply(a->dev, &c), 0);
+	CHECK_EQ_INT(node_npeers(a), 1);
+
+	/* A peer X, then a takes X's private key: X is removed (and b stays). */
+	CHECK(crypto_x25519_generate(xpriv, xpub) == 0);
+	memcpy(pc.public_key, xpub, 32);
+	CHECK_EQ_INT(device_apply(a->dev, &c), 0);
+	CHECK_EQ_INT(node_npeers(a), 2);
+	memset(&c, 0, sizeof(c));
+	c.has_private_key = true;
+	memcpy(c.private_key, xpriv, 32);
+	CHECK_EQ_INT(device_apply(a->dev, &c), 0);
+	CHECK_EQ_INT(node_npeers(a), 1);
+	/* Back to a's own key (b knows that one); the peers stay. */
+	memcpy(c.private_key, a->priv, 32);
+	CHECK_EQ_INT(device_apply(a->dev, &c), 0);
+	CHECK_EQ_INT(node_npeers(a), 1);
+	usleep(50 * 1000); /* past the TAI64N granularity again (see above) */
+	crypto_wipe(&c, sizeof(c));
+	crypto_wipe(xpriv, sizeof(xpriv));
+}
+
+/* a reaches b over IPv6 loopback: the v6 socket works, and b's endpoint for a follows. */
+static void test_ipv6_endpoint(node *a, node *b)
+{
+	wg_peer_change pc;
+	wg_config_change c;
+	wg_config_info info;
+	uint8_t pkt[256];
+	size_t len;
+
+	memset(&c, 0, sizeof(c));
+	memset(&pc, 0, sizeof(pc));
+	memcpy(pc.public_key, b->pub, 32);
+	pc.has_endpoint = true;
+	pc.endpoint.in6.sin6_family = AF_INET6;
+	pc.endpoint.in6.sin6_port = htons(b->port);
+	pc.endpoint.in6.sin6_addr = in6addr_loopback;
+	pc.update_only = true;
+	c.peers = &pc;
+	c.n_peers = 1;
+	CHECK_EQ_INT(device_apply(a->dev, &c), 0);
+	len = make_ping6(pkt, "fd00::1", "fd00::2", 12);
+	CHECK_MSG(deliver(a, b, pkt, len), "a -> b over IPv6 outside");
+	CHECK_EQ_INT(device_get_info(b->dev, &info), 0);
+	CHECK_EQ_INT(info.n_peers, 1);
+	if (info.n_peers == 1) {
+		CHECK_EQ_INT(info.peers[0].endpoint.sa.sa_family, AF_INET6);
+		CHECK_EQ_INT(ntohs(info.peers[0].endpoint.in6.sin6_port), a->port);
+	}
+	wg_config_info_clear(&info);
+	len = make_ping4(pkt, "10.0.0.2", "10.0.0.1", 13);
+	CHECK_MSG(deliver(b, a, pkt, len), "b -> a over IPv6 outside");
+}
+
+static uint64_t rx_bytes_of_first_peer(node *n)
+{
+	wg_config_info info;
+	uint64_t rx = 0;
+
+	CHECK_EQ_INT(device_get_info(n->dev, &info), 0);
+	if (info.n_peers >= 1)
+		rx = info.peers[0].rx_bytes;
+	wg_config_info_clear(&info);
+	return rx;
+}
+
+/* Turning persistent keepalive on sends a keepalive (32 bytes) at once. */
+static void test_keepalive_on(node *a, node *b)
+{
+	wg_peer_change pc;
+	wg_config_change c;
+	wg_config_info info;
+	uint64_t before = rx_bytes_of_first_peer(a), after = before;
+
+	memset(&c, 0, sizeof(c));
+	memset(&pc, 0, sizeof(pc));
+	memcpy(pc.public_key, a->pub, 32);
+	pc.has_persistent_keepalive = true;
+	pc.persistent_keepalive = 25;
+	c.peers = &pc;
+	c.n_peers = 1;
+	CHECK_EQ_INT(device_apply(b->dev, &c), 0);
+	for (int i = 0; i < 100 && after == before; i++) {
+		usleep(10 * 1000);
+		after = rx_bytes_of_first_peer(a);
+	}
+	CHECK_EQ_U64(after, before + 32);
+	CHECK_EQ_INT(device_get_info(b->dev, &info), 0);
+	CHECK(info.n_peers == 1 && info.peers[0].persistent_keepalive == 25);
+	wg_config_info_clear(&info);
+	pc.persistent_keepalive = 0;
+	CHECK_EQ_INT(device_apply(b->dev, &c), 0);
+}
+
+/* A burst of initiations with a valid mac1 (and garbage otherwise) puts a under load: it
+ * answers with cookie replies (type 3, 64 bytes, receiver = our sender index) instead of
+ * doing Diffie-Hellman. */
+static void test_under_load(node *a)
+{
+	uint8_t key[32], msg[148], reply[128];
+	wg_endpoint to;
+	device_stats st;
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int replies = 0;
+
+	CHECK(s >= 0);
+	crypto_hash2(key, "mac1----", 8, a->pub, 32);
+	loopback(&to, a->port);
+	for (int i = 0; i < 64; i++) {
+		memset(msg, 0, sizeof(msg));
+		msg[0] = 1;
+		msg[4] = (uint8_t)i; /* sender index */
+		for (int k = 8; k < 116; k++)
+			msg[k] = (uint8_t)(k * 7 + i);
+		crypto_mac(msg + 116, key, 32, msg, 116);
+		CHECK(sendto(s, msg, sizeof(msg), 0, &to.sa, sizeof(to.in4)) == 148);
+	}
+	for (;;) {
+		struct pollfd p = { .fd = s, .events = POLLIN };
+		ssize_t n;
+		if (poll(&p, 1, 500) <= 0)
+			break;
+		n = recv(s, reply, sizeof(reply), 0);
+		if (n == 64 && reply[0] == 3)
+			replies++;
+	}
+	close(s);
+	device_get_stats(a->dev, &st);
+	/* Not every message needs to be answered (the first ones may come before the load is
+	 * seen, and a few replies may be lost), but most must be. */
+	CHECK(replies >= 32);
+	CHECK(st.cookie_replies_sent >= (uint64_t)replies);
+	CHECK(st.under_load_batches > 0);
+}
+
+/* A device with nothing to do sleeps: no wakeups at all. */
+static void test_idle(void)
+{
+	node n;
+	device_stats s1, s2;
+
+	node_init(&n);
+	CHECK_EQ_INT(set_key(&n), 0);
+	CHECK_EQ_INT(device_start(n.dev), 0);
+	CHECK_EQ_INT(device_start(n.dev), -EALREADY);
+	usleep(50 * 1000);
+	device_get_stats(n.dev, &s1);
+	usleep(400 * 1000);
+	device_get_stats(n.dev, &s2);
+	CHECK_EQ_U64(s2.loop_wakeups, s1.loop_wakeups);
+	CHECK(n.sockets >= 1);
+	node_free(&n);
+}
+
+/* The TUN side going away stops the device on its own and signals it. */
+static void test_tun_gone(void)
+{
+	node n;
+	int reason = 0;
+	struct pollfd p;
+
+	node_init(&n);
+	CHECK_EQ_INT(device_start(n.dev), 0);
+	CHECK_EQ_INT(device_wait(n.dev, 0, &reason), 0);
+	close(n.app);
+	n.app = -1;
+	p.fd = device_stop_fd(n.dev);
+	p.events = POLLIN;
+	CHECK_EQ_INT(poll(&p, 1, 5000), 1);
+	CHECK_EQ_INT(device_wait(n.dev, 1000, &reason), 1);
+	CHECK_EQ_INT(reason, -ENODEV);
+	node_free(&n);
+}
+
+int main(void)
+{
+	node a, b;
+
+	test_idle();
+	test_tun_gone();
+
+	node_init(&a);
+	node_init(&b);
+	CHECK_EQ_INT(set_key(&a), 0);
+	CHECK_EQ_INT(set_key(&b), 0);
+	CHECK_EQ_INT(device_start(a.dev), 0);
+	CHECK_EQ_INT(device_start(b.dev), 0);
+	a.port = node_port(&a);
+	b.port = node_port(&b);
+	CHECK(a.port != 0 && b.port != 0 && a.port != b.port);
+	CHECK_EQ_INT(add_peer(&a, &b, "10.0.0.2", "fd00::2"), 0);
+	CHECK_EQ_INT(add_peer(&b, &a, "10.0.0.1", "fd00::1"), 0);
+
+	test_traffic(&a, &b);
+	test_source_check(&a, &b);
+	test_roaming(&a, &b);
+	test_failed_apply(&a, &b);
+	test_remove_readd(&a, &b);
+	test_key_change(&a, &b);
+	test_ipv6_endpoint(&a, &b);
+	test_keepalive_on(&a, &b);
+	test_under_load(&a);
+
+	node_free(&a);
+	node_free(&b);
+	return test_finish("device");
+}
