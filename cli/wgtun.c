@@ -190,6 +190,15 @@ static int env_fd(const char *name)
 	return (int)v;
 }
 
+/* Truncating string copy into a 16-byte name buffer (interface names are < 16 bytes). */
+static void copy_name(char dst[16], const char *src)
+{
+	size_t n = strnlen(src, 15);
+
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
 /* ---- parent: create TUN + socket, re-exec as the daemon, wait until it runs ---- */
 static int move_fd(int fd, int to)
 {
@@ -248,7 +257,7 @@ static int run_parent(int argc, char **argv, const options *o)
 			goto out;
 		}
 	} else {
-		snprintf(name, sizeof(name), "%s", o->iface);
+		copy_name(name, o->iface);
 	}
 	if (uapi < 0) {
 		uapi = wgtun_uapi_listen(NULL, name, path, sizeof(path));
@@ -414,7 +423,7 @@ int main(int argc, char **argv)
 
 	if (r)
 		return r == 1 ? 0 : r;
-	snprintf(logger.iface, sizeof(logger.iface), "%s", o.iface);
+	copy_name(logger.iface, o.iface);
 	logger.level = o.level;
 	if (o.log_file) {
 		logger.fd = open(o.log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
