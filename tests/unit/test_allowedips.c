@@ -431,12 +431,15 @@ static bool table_equals_model(const allowedips *t, const model *m, test_rng *g,
 	bool ok = allowedips_count(t, AF_INET) == (size_t)model_count(m, AF_INET) &&
 		  allowedips_count(t, AF_INET6) == (size_t)model_count(m, AF_INET6);
 
-	for (int i = 0; i < m->n && ok; i++) {
+	/* probes < 0: every stored prefix; else a sample of them (the model is O(n) a lookup). */
+	int n = probes < 0 ? m->n : (m->n < probes ? m->n : probes);
+	for (int j = 0; j < n && ok; j++) {
+		int i = probes < 0 ? j : (int)(test_rng_next(g) % (uint64_t)m->n);
 		uint8_t a[16];
 		memcpy(a, m->e[i].addr, 16);
 		ok = allowedips_lookup(t, m->e[i].family, a) == model_lookup(m, m->e[i].family, a);
 	}
-	for (int i = 0; i < probes && ok; i++) {
+	for (int i = 0; i < (probes < 0 ? 100 : probes) && ok; i++) {
 		uint8_t a[16];
 		int fam = (i & 1) ? AF_INET : AF_INET6;
 		test_rng_bytes(g, a, 16);
@@ -473,12 +476,13 @@ static void test_alloc_failure(void)
 		if (rc == -ENOMEM)
 			enomem++;
 		else if (rc == 0)
-			model_insert(m, fam, a, cidr, peer);
+			bad += !model_insert(m, fam, a, cidr, peer); /* the model must not fill up */
 		else
 			bad++;
 		if ((i % 50) == 0 || rc == -ENOMEM)
 			bad += !table_equals_model(&t, m, &g, 20);
 	}
+	CHECK(table_equals_model(&t, m, &g, -1));
 	CHECK_EQ_INT(bad, 0);
 	CHECK_MSG(enomem > 100, "only %d allocation failures exercised", enomem);
 	for (int p = 0; p < 40; p++)
@@ -594,7 +598,7 @@ static void test_differential(void)
 				random_addr(&g, &u, fam, a);
 				if (model_find(m, fam, a, cidr) >= 0)
 					moves++;
-				model_insert(m, fam, a, cidr, peer);
+				bad += !model_insert(m, fam, a, cidr, peer);
 				bad += allowedips_insert(&t, fam, a, (uint8_t)cidr, peer) != 0;
 			} else if (kind < 70 && m->n) { /* move or re-insert an existing prefix */
 				model_entry e = m->e[(x >> 16) % (uint64_t)m->n];
@@ -603,7 +607,7 @@ static void test_differential(void)
 				if (e.family == AF_INET && e.cidr < 32)
 					a[3] |= (uint8_t)(0xff >> (e.cidr > 24 ? e.cidr - 24 : 0)) & (uint8_t)(x >> 40);
 				moves += e.peer != peer;
-				model_insert(m, e.family, a, e.cidr, peer);
+				bad += !model_insert(m, e.family, a, e.cidr, peer);
 				bad += allowedips_insert(&t, e.family, a, e.cidr, peer) != 0;
 			} else if (kind < 93 && m->n) { /* exact removal, sometimes by the wrong peer */
 				model_entry e = m->e[(x >> 16) % (uint64_t)m->n];

@@ -1,0 +1,292 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: raw veth (ceiling), wireguard-go <-> wireguard-go, wgtun <-> wgtun.
+#
+# Usage (as root, from anywhere in a clone):
+#     sudo bash bench/run.sh                  # full run: 3 alternating rounds, 10 s per iperf3 test
+#     sudo bash bench/run.sh --smoke          # CI smoke: 1 round, tiny durations (~15 s)
+#
+# Options:
+#     --rounds N        rounds (default 3); each round runs every selected impl once, the two
+#                       tunnel impls in alternating order (odd rounds wggo first, even wgtun first)
+#     --duration S      seconds per iperf3 test (default 10)
+#     --impls LIST      comma list of raw,wggo,wgtun (default raw,wggo,wgtun)
+#     --settle S        idle seconds after the handshake before idle RSS is read (default 5)
+#     --idle S          idle window for wakeups/s, no keepalive configured (default 30)
+#     --pings N         ping samples for RTT (default 100, 10 ms apart)
+#     --build DIR       cmake Release build dir (default <repo>/build-release)
+#     --no-build        don't run cmake; use the wgtun already in the build dir
+#     --wgtun PATH      wgtun daemon binary (default <build>/wgtun)
+#     --out DIR         results dir (default <repo>/bench/results): writes <date>.json + .svg
+#     --keep            keep the scratch dir (raw iperf3/ping outputs) and print its path
+#     --smoke           --rounds 1 --duration 1 --settle 1 --idle 1 --pings 10
+#
+# What it does: builds wgtun (cmake Release), makes two network namespaces joined by a veth pair
+# (MTU 1500; tunnel MTU 1420), then per round and impl: starts both daemons (foreground, one per
+# namespace), times `wg set` of the peer to the first ping reply, reads idle RSS after --settle s,
+# counts context switches over --idle s, pings (RTT), runs iperf3 TCP 1 stream (with daemon CPU
+# from /proc/PID/stat), TCP 4 streams and UDP 64-byte datagrams, reads peak RSS, and stops the
+# daemons. bench/report.py turns the raw outputs into the table (medians, wgtun/wireguard-go
+# ratios), the JSON and the SVG chart. Method and caveats: bench/README.md.
+# Requires: cmake + a C toolchain, iproute2, wireguard-go, wireguard-tools (wg), iperf3, ping,
+# python3 (stdlib only); perf is optional (cross-check of the wakeup count).
+# Everything stays inside the two namespaces; the trap removes them, the daemons and the
+# iperf3 servers on any exit.
+set -euo pipefail
+
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ROUNDS=3 DURATION=10 IMPLS=raw,wggo,wgtun SETTLE=5 IDLE=30 PINGS=100
+BUILD="$SRC/build-release" DO_BUILD=1 WGTUN="" OUT="$SRC/bench/results" KEEP=0 SMOKE=0
+
+die() { echo "bench: $*" >&2; exit 2; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --rounds) ROUNDS=${2:?}; shift 2 ;;
+    --duration) DURATION=${2:?}; shift 2 ;;
+    --impls) IMPLS=${2:?}; shift 2 ;;
+    --settle) SETTLE=${2:?}; shift 2 ;;
+    --idle) IDLE=${2:?}; shift 2 ;;
+    --pings) PINGS=${2:?}; shift 2 ;;
+    --build) BUILD=${2:?}; shift 2 ;;
+    --no-build) DO_BUILD=0; shift ;;
+    --wgtun) WGTUN=${2:?}; shift 2 ;;
+    --out) OUT=${2:?}; shift 2 ;;
+    --keep) KEEP=1; shift ;;
+    --smoke) SMOKE=1 ROUNDS=1 DURATION=1 SETTLE=1 IDLE=1 PINGS=10; shift ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown option $1 (see --help)" ;;
+  esac
+done
+for v in ROUNDS DURATION SETTLE IDLE PINGS; do
+  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "--${v,,} needs a positive integer"
+done
+IFS=, read -r -a IMPL_LIST <<<"$IMPLS"
+for i in "${IMPL_LIST[@]}"; do
+  case "$i" in raw|wggo|wgtun) ;; *) die "unknown impl '$i' (raw, wggo, wgtun)" ;; esac
+done
+has_impl() { [[ ",$IMPLS," == *",$1,"* ]]; }
+
+[ "$(id -u)" -eq 0 ] || die "must run as root (network namespaces, TUN devices)"
+need=(ip wg iperf3 ping python3 cmake)
+has_impl wggo && need+=(wireguard-go)
+for t in "${need[@]}"; do
+  command -v "$t" >/dev/null || die "$t missing: run 'bash scripts/deps.sh' as root"
+done
+
+# ---- build -----------------------------------------------------------------------------------
+if has_impl wgtun; then
+  if [ -z "$WGTUN" ]; then
+    WGTUN="$BUILD/wgtun"
+    if [ "$DO_BUILD" = 1 ]; then
+      [ -f "$SRC/cli/wgtun.c" ] || die "no cli/wgtun.c in this tree yet: use --impls raw,wggo"
+      echo "bench: building wgtun (cmake Release in $BUILD)"
+      cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
+      cmake --build "$BUILD" -j2 --target wgtun >/dev/null
+    fi
+  fi
+  [ -x "$WGTUN" ] || die "wgtun binary $WGTUN not found"
+fi
+
+# ---- names (unique per run: several runs or tests may share the machine) ---------------------
+ID=$$
+NS_A="wgb$ID-a" NS_B="wgb$ID-b" VETH_A="vb${ID}a" VETH_B="vb${ID}b"
+U_A=192.168.241.1 U_B=192.168.241.2          # underlay (veth)
+T_A=10.241.0.1 T_B=10.241.0.2                # tunnel inner addresses
+PORT_A=51820 PORT_B=51821
+W=$(mktemp -d /tmp/wgbench.XXXXXX)
+PIDS=()          # every background process this script started (daemons, iperf3 servers, perf)
+IFACES=()        # UAPI socket names this script may leave behind
+
+cleanup() {
+  local rc=$? p
+  set +e
+  for p in "${PIDS[@]}"; do
+    kill -0 "$p" 2>/dev/null && kill -TERM "$p" 2>/dev/null
+  done
+  for p in "${PIDS[@]}"; do
+    for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null
+  done
+  ip netns del "$NS_A" 2>/dev/null
+  ip netns del "$NS_B" 2>/dev/null
+  for p in "${IFACES[@]}"; do rm -f "/var/run/wireguard/$p.sock"; done
+  if [ "$KEEP" = 1 ]; then echo "bench: scratch outputs kept in $W"; else rm -rf "$W"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+nsa() { ip netns exec "$NS_A" "$@"; }
+nsb() { ip netns exec "$NS_B" "$@"; }
+
+ip netns add "$NS_A"
+ip netns add "$NS_B"
+ip link add "$VETH_A" mtu 1500 netns "$NS_A" type veth peer name "$VETH_B" mtu 1500 netns "$NS_B"
+nsa ip link set lo up; nsb ip link set lo up
+nsa ip addr add "$U_A/24" dev "$VETH_A"; nsb ip addr add "$U_B/24" dev "$VETH_B"
+nsa ip link set "$VETH_A" up; nsb ip link set "$VETH_B" up
+
+(umask 077; wg genkey >"$W/key_a"; wg genkey >"$W/key_b")
+PUB_A=$(wg pubkey <"$W/key_a"); PUB_B=$(wg pubkey <"$W/key_b")
+CLK_TCK=$(getconf CLK_TCK)
+
+# ---- /proc readers ---------------------------------------------------------------------------
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }     # utime+stime, all threads
+status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+ctxsw() {  # voluntary + nonvoluntary context switches summed over the live threads
+  cat /proc/"$1"/task/*/status 2>/dev/null |
+    awk '/^(voluntary|nonvoluntary)_ctxt_switches:/ { s += $2 } END { print s + 0 }'
+}
+nthreads() { ls "/proc/$1/task" | wc -l; }
+udp_snmp() { "$@" awk '/^Udp:/ { n++; if (n == 2) print $4, $6 }' /proc/net/snmp; }  # InErrors RcvbufErrors
+busy_jiffies() { awk '/^cpu / { print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8+$9 }' /proc/stat; }
+now_ns() { date +%s%N; }
+
+# ---- daemons ---------------------------------------------------------------------------------
+# start_daemon IMPL NS IFACE -> DPID (the daemon itself: `ip netns exec` execs it, no fork).
+start_daemon() {
+  local impl=$1 ns=$2 ifc=$3 bin=wireguard-go
+  [ "$impl" = wgtun ] && bin=$WGTUN
+  WG_PROCESS_FOREGROUND=1 LOG_LEVEL=error \
+    ip netns exec "$ns" "$bin" -f "$ifc" >"$W/$ifc.log" 2>&1 &
+  DPID=$!; PIDS+=("$DPID")
+}
+wait_socket() {  # PID IFACE: the UAPI socket appears when the daemon is ready for `wg`
+  local i
+  for i in $(seq 1 500); do
+    [ -S "/var/run/wireguard/$2.sock" ] && return 0
+    kill -0 "$1" 2>/dev/null || { echo "bench: daemon for $2 exited:" >&2; cat "$W/$2.log" >&2; return 1; }
+    sleep 0.01
+  done
+  echo "bench: no UAPI socket for $2 after 5 s" >&2; return 1
+}
+stop_daemon() {
+  local p=$1 i
+  kill -TERM "$p" 2>/dev/null || return 0
+  for i in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$p" 2>/dev/null && { echo "bench: daemon $p ignored SIGTERM, killing" >&2; kill -KILL "$p"; }
+  wait "$p" 2>/dev/null || true
+}
+
+# ---- traffic ---------------------------------------------------------------------------------
+# iperf DST OUTFILE ARGS...: one-shot server in B bound to DST, client in A, JSON to OUTFILE.
+iperf() {
+  local dst=$1 out=$2 spid i; shift 2
+  nsb iperf3 -s -1 -B "$dst" >/dev/null 2>&1 & spid=$!; PIDS+=("$spid")
+  for i in $(seq 1 100); do
+    nsb ss -Htln "sport = :5201" | grep -q . && break; sleep 0.02
+  done
+  timeout $((DURATION + 30)) ip netns exec "$NS_A" iperf3 -c "$dst" -t "$DURATION" -J "$@" \
+    >"$out" 2>&1 || echo "bench: iperf3 $* to $dst failed (see report)" >&2
+  kill "$spid" 2>/dev/null || true; wait "$spid" 2>/dev/null || true
+}
+
+run_impl() {  # IMPL ROUND
+  local impl=$1 rd=$2 dir="$W/r$2-$1" kv dst pa=0 pb=0 ia ib c0 c1 b0 b1 perf_pid=""
+  mkdir -p "$dir"; kv="$dir/kv"
+  echo "loadavg_start=$(cut -d' ' -f1 /proc/loadavg)" >>"$kv"
+  if [ "$impl" = raw ]; then
+    dst=$U_B
+  else
+    dst=$T_B
+    local pre=go; [ "$impl" = wgtun ] && pre=wt
+    ia="$pre${ID}a" ib="$pre${ID}b"                  # e.g. go1234a / wt1234b (<= 15 chars)
+    IFACES+=("$ia" "$ib")
+    local t0; t0=$(now_ns)
+    start_daemon "$impl" "$NS_A" "$ia"; pa=$DPID
+    start_daemon "$impl" "$NS_B" "$ib"; pb=$DPID
+    if ! { wait_socket "$pa" "$ia" && wait_socket "$pb" "$ib"; }; then
+      stop_daemon "$pa"; stop_daemon "$pb"; return 1
+    fi
+    echo "start_ms=$(( ($(now_ns) - t0) / 1000000 ))" >>"$kv"
+    nsa ip link set "$ia" mtu 1420 up; nsb ip link set "$ib" mtu 1420 up
+    nsa ip addr add "$T_A/24" dev "$ia"; nsb ip addr add "$T_B/24" dev "$ib"
+    nsb wg set "$ib" private-key "$W/key_b" listen-port "$PORT_B" peer "$PUB_A" allowed-ips "$T_A/32"
+    nsa wg set "$ia" private-key "$W/key_a" listen-port "$PORT_A"
+    # Time from the peer's `wg set` on A to the first echo reply through the tunnel.
+    nsa python3 "$SRC/bench/probe.py" "$T_B" --timeout 10 -- \
+      wg set "$ia" peer "$PUB_B" endpoint "$U_B:$PORT_B" allowed-ips "$T_B/32" \
+      >"$dir/firstreply.json" || echo "bench: $impl: no reply through the tunnel" >&2
+    nsa python3 "$SRC/bench/probe.py" "$T_B" --timeout 5 >"$dir/probefloor.json" || true
+    sleep "$SETTLE"
+    echo "idle_rss_a_kb=$(status_kb "$pa" VmRSS)" >>"$kv"
+    echo "idle_rss_b_kb=$(status_kb "$pb" VmRSS)" >>"$kv"
+    echo "threads_a=$(nthreads "$pa")" >>"$kv"; echo "threads_b=$(nthreads "$pb")" >>"$kv"
+    # Idle wakeups: context switches of every thread of both daemons over IDLE seconds.
+    if command -v perf >/dev/null; then
+      perf stat -x, -e context-switches -p "$pa,$pb" -o "$dir/perf_idle.csv" -- sleep "$IDLE" \
+        >/dev/null 2>&1 & perf_pid=$!; PIDS+=("$perf_pid")
+    fi
+    c0=$(now_ns)
+    echo "ctx_a_0=$(ctxsw "$pa")" >>"$kv"; echo "ctx_b_0=$(ctxsw "$pb")" >>"$kv"
+    sleep "$IDLE"
+    echo "ctx_a_1=$(ctxsw "$pa")" >>"$kv"; echo "ctx_b_1=$(ctxsw "$pb")" >>"$kv"
+    echo "idle_window_s=$(( ($(now_ns) - c0) / 1000 ))e-6" >>"$kv"
+    [ -n "$perf_pid" ] && { wait "$perf_pid" 2>/dev/null || true; }
+  fi
+
+  nsa ping -q -c "$PINGS" -i 0.01 -W 1 "$dst" >"$dir/ping.txt" 2>&1 || true
+
+  # TCP 1 stream, with daemon CPU and whole-machine busy time around it.
+  read -r b0 c0 < <(busy_jiffies)
+  echo "udp_snmp_b_0=$(udp_snmp nsb | tr ' ' ,)" >>"$kv"
+  if [ "$impl" != raw ]; then
+    echo "cpu_a_0=$(cpu_ticks "$pa")" >>"$kv"; echo "cpu_b_0=$(cpu_ticks "$pb")" >>"$kv"
+  fi
+  iperf "$dst" "$dir/tcp1.json"
+  if [ "$impl" != raw ]; then
+    echo "cpu_a_1=$(cpu_ticks "$pa")" >>"$kv"; echo "cpu_b_1=$(cpu_ticks "$pb")" >>"$kv"
+  fi
+  echo "udp_snmp_b_1=$(udp_snmp nsb | tr ' ' ,)" >>"$kv"
+  read -r b1 c1 < <(busy_jiffies)
+  echo "tcp1_busy_jiffies=$((b1 - b0))" >>"$kv"; echo "tcp1_total_jiffies=$((c1 - c0))" >>"$kv"
+
+  iperf "$dst" "$dir/tcp4.json" -P 4
+  iperf "$dst" "$dir/udp64.json" -u -l 64 -b 10G
+
+  if [ "$impl" != raw ]; then
+    echo "peak_rss_a_kb=$(status_kb "$pa" VmHWM)" >>"$kv"
+    echo "peak_rss_b_kb=$(status_kb "$pb" VmHWM)" >>"$kv"
+    stop_daemon "$pa"; stop_daemon "$pb"
+  fi
+  echo "loadavg_end=$(cut -d' ' -f1 /proc/loadavg)" >>"$kv"
+}
+
+# ---- metadata and rounds ---------------------------------------------------------------------
+stamp=$(date -u +%Y-%m-%dT%H%M%SZ)        # the results' file name: when the run started
+[ "$SMOKE" = 1 ] && stamp="smoke-$stamp"
+{
+  echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "host_kernel=$(uname -r)"
+  echo "cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+  echo "nproc=$(nproc)"
+  echo "mem_kb=$(awk '/^MemTotal/ { print $2 }' /proc/meminfo)"
+  echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "rounds=$ROUNDS"; echo "duration_s=$DURATION"; echo "settle_s=$SETTLE"
+  echo "idle_s=$IDLE"; echo "pings=$PINGS"; echo "impls=$IMPLS"; echo "smoke=$SMOKE"
+  echo "clk_tck=$CLK_TCK"
+  echo "git_rev=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)$(
+    git -C "$SRC" diff --quiet HEAD 2>/dev/null || echo -dirty)"
+  echo "wireguard_go_version=$(wireguard-go --version 2>/dev/null | head -1 | awk '{ print $2 }')"
+  echo "wg_tools_version=$(wg --version 2>/dev/null | awk '{ print $2 }')"
+  echo "iperf3_version=$(iperf3 --version | head -1 | awk '{ print $2 }')"
+  [ -n "$WGTUN" ] && echo "wgtun_binary=$WGTUN"
+  echo "wakeups_method=proc_task_ctxsw"
+} >"$W/meta"
+
+for rd in $(seq 1 "$ROUNDS"); do
+  order=()
+  has_impl raw && order+=(raw)
+  if [ $((rd % 2)) = 1 ]; then
+    has_impl wggo && order+=(wggo); has_impl wgtun && order+=(wgtun)
+  else
+    has_impl wgtun && order+=(wgtun); has_impl wggo && order+=(wggo)
+  fi
+  for impl in "${order[@]}"; do
+    echo "bench: round $rd/$ROUNDS: $impl"
+    run_impl "$impl" "$rd" || echo "bench: round $rd $impl failed; its figures will be missing" >&2
+  done
+done
+echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$W/meta"
+
+mkdir -p "$OUT"
+python3 "$SRC/bench/report.py" "$W" "$OUT/$stamp.json" "$OUT/$stamp.svg"
