@@ -278,6 +278,22 @@ static int plan_prepare(apply_plan *pl)
 	return ret;
 }
 
+/* An IPv4-mapped IPv6 endpoint goes out of the IPv4 socket (the IPv6 one is v6-only). */
+static void endpoint_set(wg_endpoint *dst, const wg_endpoint *src)
+{
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	const uint8_t *a = src->in6.sin6_addr.s6_addr;
+
+	if (src->sa.sa_family == AF_INET6 && !memcmp(a, mapped, sizeof(mapped))) {
+		memset(dst, 0, sizeof(*dst));
+		dst->in4.sin_family = AF_INET;
+		dst->in4.sin_port = src->in6.sin6_port;
+		memcpy(&dst->in4.sin_addr, a + 12, 4);
+		return;
+	}
+	*dst = *src;
+}
+
 static void apply_peer_fields(device *dev, const wg_peer_change *pc, peer *p, wg_time_ns now)
 {
 	if (!p->linked)
@@ -287,7 +303,7 @@ static void apply_peer_fields(device *dev, const wg_peer_change *pc, peer *p, wg
 		wg_tunnel_set_preshared_key(p->tun, pc->preshared_key);
 	}
 	if (pc->has_endpoint)
-		p->endpoint = pc->endpoint;
+		endpoint_set(&p->endpoint, &pc->endpoint);
 	if (pc->has_persistent_keepalive && pc->persistent_keepalive != p->persistent_keepalive) {
 		p->persistent_keepalive = pc->persistent_keepalive;
 		/* Turning it on makes the tunnel send a keepalive at its next tick. */

@@ -20,6 +20,7 @@ typedef struct {
 	uint16_t port;
 	int handshakes;       /* DEVICE_EVENT_HANDSHAKE_DONE seen */
 	int sockets;          /* socket_created calls */
+	int last_socket;      /* fd of the latest one */
 } node;
 
 static void on_event(void *ctx, const device_event *ev)
@@ -36,6 +37,7 @@ static int on_socket(void *ctx, int fd)
 
 	CHECK(fd >= 0);
 	__atomic_fetch_add(&n->sockets, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&n->last_socket, fd, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -583,6 +585,67 @@ static void test_under_load(node *a)
 	CHECK(st.under_load_batches > 0);
 }
 
+/* fwmark: 0 -> 0 touches no socket (works unprivileged, as `wg setconf` always sends it);
+ * a real mark needs CAP_NET_ADMIN: applied and reported, or refused with nothing changed. */
+static void test_fwmark(node *a)
+{
+	wg_config_change c;
+	wg_config_info info;
+	int ret;
+
+	/* Fresh sockets first, so last_socket is one of the live pair. */
+	memset(&c, 0, sizeof(c));
+	c.has_listen_port = true;
+	CHECK_EQ_INT(device_apply(a->dev, &c), 0);
+	a->port = node_port(a);
+	memset(&c, 0, sizeof(c));
+	c.has_fwmark = true;
+	c.fwmark = 0;
+	CHECK_EQ_INT(device_apply(a->dev, &c), 0);
+	c.fwmark = 51820;
+	ret = device_apply(a->dev, &c);
+	CHECK_MSG(ret == 0 || ret == -EPERM, "fwmark apply: %d", ret);
+	CHECK_EQ_INT(device_get_info(a->dev, &info), 0);
+	CHECK_EQ_INT(info.fwmark, ret == 0 ? 51820 : 0);
+	if (ret == 0) {
+		uint32_t mark = 0;
+		socklen_t len = sizeof(mark);
+		CHECK(getsockopt(a->last_socket, SOL_SOCKET, SO_MARK, &mark, &len) == 0);
+		CHECK_EQ_INT(mark, 51820);
+	}
+	CHECK_EQ_INT(info.listen_port, a->port);
+	wg_config_info_clear(&info);
+	c.fwmark = 0;
+	CHECK_EQ_INT(device_apply(a->dev, &c), 0);
+}
+
+/* An IPv4-mapped IPv6 endpoint is used (and reported) as IPv4. */
+static void test_mapped_endpoint(node *a, node *b)
+{
+	wg_peer_change pc;
+	wg_config_change c;
+	wg_config_info info;
+
+	memset(&c, 0, sizeof(c));
+	memset(&pc, 0, sizeof(pc));
+	memcpy(pc.public_key, b->pub, 32);
+	pc.has_endpoint = true;
+	pc.endpoint.in6.sin6_family = AF_INET6;
+	pc.endpoint.in6.sin6_port = htons(b->port);
+	CHECK(inet_pton(AF_INET6, "::ffff:127.0.0.1", &pc.endpoint.in6.sin6_addr) == 1);
+	pc.update_only = true;
+	c.peers = &pc;
+	c.n_peers = 1;
+	CHECK_EQ_INT(device_apply(a->dev, &c), 0);
+	CHECK_EQ_INT(device_get_info(a->dev, &info), 0);
+	CHECK(info.n_peers == 1 && info.peers[0].endpoint.sa.sa_family == AF_INET);
+	if (info.n_peers == 1) {
+		CHECK_EQ_INT(ntohs(info.peers[0].endpoint.in4.sin_port), b->port);
+		CHECK_EQ_INT(ntohl(info.peers[0].endpoint.in4.sin_addr.s_addr), INADDR_LOOPBACK);
+	}
+	wg_config_info_clear(&info);
+}
+
 /* A device with nothing to do sleeps: no wakeups at all. */
 static void test_idle(void)
 {
@@ -650,6 +713,8 @@ int main(void)
 	test_ipv6_endpoint(&a, &b);
 	test_keepalive_on(&a, &b);
 	test_under_load(&a);
+	test_fwmark(&a);
+	test_mapped_endpoint(&a, &b);
 
 	node_free(&a);
 	node_free(&b);
