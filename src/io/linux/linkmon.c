@@ -29,50 +29,62 @@ int linkmon_open(void)
 	return fd;
 }
 
-static void linkmon_parse_link(const struct nlmsghdr *h, int ifindex, linkmon_news *news)
+/* Netlink's NLMSG_ and RTA_ macros cast away const and mix signedness, so the walk is written
+ * out with explicit bounds instead. */
+static void linkmon_parse_link(const uint8_t *msg, size_t len, uint16_t type, int ifindex,
+			       linkmon_news *news)
 {
-	const struct ifinfomsg *ifi;
-	const struct rtattr *rta;
-	int len;
+	struct ifinfomsg ifi;
+	size_t off = NLMSG_ALIGN(sizeof(ifi));
 
-	if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*ifi)))
+	if (len < sizeof(ifi))
 		return;
-	ifi = NLMSG_DATA(h);
-	if (ifi->ifi_index != ifindex)
+	memcpy(&ifi, msg, sizeof(ifi));
+	if (ifi.ifi_index != ifindex)
 		return;
-	if (h->nlmsg_type == RTM_DELLINK) {
+	if (type == RTM_DELLINK) {
 		news->gone = true;
 		return;
 	}
-	len = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof(*ifi)));
-	for (rta = IFLA_RTA(ifi); RTA_OK(rta, len); rta = RTA_NEXT(rta, len)) {
+	while (off + sizeof(struct rtattr) <= len) {
+		struct rtattr rta;
 		uint32_t mtu;
-		if (rta->rta_type != IFLA_MTU || RTA_PAYLOAD(rta) < sizeof(mtu))
-			continue;
-		memcpy(&mtu, RTA_DATA(rta), sizeof(mtu));
-		news->mtu = mtu;
+
+		memcpy(&rta, msg + off, sizeof(rta));
+		if (rta.rta_len < sizeof(rta) || rta.rta_len > len - off)
+			return;
+		if (rta.rta_type == IFLA_MTU && rta.rta_len >= sizeof(rta) + sizeof(mtu)) {
+			memcpy(&mtu, msg + off + RTA_ALIGN(sizeof(rta)), sizeof(mtu));
+			news->mtu = mtu;
+		}
+		off += RTA_ALIGN(rta.rta_len);
 	}
 }
 
 int linkmon_read(int fd, int ifindex, linkmon_news *news)
 {
-	/* uint32_t alignment: nlmsghdr and rtattr are read in place. */
-	uint32_t buf[LINKMON_BUF / sizeof(uint32_t)];
+	uint8_t buf[LINKMON_BUF];
 
 	memset(news, 0, sizeof(*news));
 	for (;;) {
 		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-		const struct nlmsghdr *h;
-		int left;
+		size_t off = 0;
 
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
 		}
-		left = (int)n;
-		for (h = (const struct nlmsghdr *)buf; NLMSG_OK(h, left); h = NLMSG_NEXT(h, left))
-			if (h->nlmsg_type == RTM_NEWLINK || h->nlmsg_type == RTM_DELLINK)
-				linkmon_parse_link(h, ifindex, news);
+		while (off + sizeof(struct nlmsghdr) <= (size_t)n) {
+			struct nlmsghdr h;
+
+			memcpy(&h, buf + off, sizeof(h));
+			if (h.nlmsg_len < sizeof(h) || h.nlmsg_len > (size_t)n - off)
+				break;
+			if (h.nlmsg_type == RTM_NEWLINK || h.nlmsg_type == RTM_DELLINK)
+				linkmon_parse_link(buf + off + NLMSG_HDRLEN, h.nlmsg_len - NLMSG_HDRLEN,
+						   h.nlmsg_type, ifindex, news);
+			off += NLMSG_ALIGN(h.nlmsg_len);
+		}
 	}
 }
