@@ -73,7 +73,8 @@ typedef struct {
 	uint64_t last_handshake_wall_ns; /* 0 = never */
 	uint64_t dropped;                /* inputs refused (any WG_TUN_ERR_*) */
 	uint32_t handshake_attempts;
-	bool has_session;                /* a current keypair usable for sending */
+	bool has_session;                /* a current keypair usable for sending, judged at the
+					  * `now` of the latest call on this tunnel */
 } wg_tunnel_stats;
 
 /* NULL if the config is unusable (e.g. low-order peer key) or memory is short. */
