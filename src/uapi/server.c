@@ -35,7 +35,7 @@ struct uapi_server {
 	int inotify_fd; /* -1 without a path */
 	int wake_fd;    /* eventfd: free() asks the thread to stop */
 	int stop_fd;    /* eventfd: the thread stopped on its own */
-	int reason;
+	int reason;     /* written by the thread, read by others: __atomic */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	bool has_path;
 	ino_t ino; /* inode of our socket file (to tell "ours" from a replacement) */
@@ -361,18 +361,18 @@ static void *server_thread(void *arg)
 		if (poll(pfd, n, -1) < 0) {
 			if (errno == EINTR)
 				continue;
-			s->reason = -errno;
+			__atomic_store_n(&s->reason, -errno, __ATOMIC_RELEASE);
 			break;
 		}
 		if (pfd[0].revents)
 			return NULL; /* asked to stop */
 		if (pfd[2].revents && socket_file_gone(s)) {
 			slog(s, 2, "UAPI: socket file %s removed, stopping", s->path);
-			s->reason = -ENOENT;
+			__atomic_store_n(&s->reason, -ENOENT, __ATOMIC_RELEASE);
 			break;
 		}
 		if (pfd[1].revents & (POLLERR | POLLNVAL)) {
-			s->reason = -EBADF;
+			__atomic_store_n(&s->reason, -EBADF, __ATOMIC_RELEASE);
 			break;
 		}
 		if (pfd[1].revents & POLLIN)
@@ -468,7 +468,7 @@ int uapi_server_stop_fd(const uapi_server *s)
 
 int uapi_server_reason(const uapi_server *s)
 {
-	return s->reason;
+	return __atomic_load_n(&s->reason, __ATOMIC_ACQUIRE);
 }
 
 void uapi_server_free(uapi_server *s)
