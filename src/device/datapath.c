@@ -224,9 +224,9 @@ int device_handle_tun(device *dev, bool error_reported)
 
 static void peer_roam(peer *p, const wg_endpoint *src)
 {
-	/* Only authenticated packets get here: the endpoint follows the peer. */
-	if (memcmp(&p->endpoint, src, sizeof(*src)) != 0)
-		p->endpoint = *src;
+	/* Only authenticated packets get here: the endpoint follows the peer. (No memcmp first:
+	 * the union's bytes past an IPv4 address are stale, so it would compare garbage.) */
+	p->endpoint = *src;
 }
 
 static void deliver_to_tun(device *dev, peer *p, const uint8_t *pkt, size_t len)

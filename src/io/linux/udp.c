@@ -70,6 +70,7 @@ static int udp_bound_port(int fd)
 	udp_addr a;
 	socklen_t alen = sizeof(a);
 
+	memset(&a, 0, sizeof(a)); /* an unexpected short answer must not leave the family unset */
 	if (getsockname(fd, &a.sa, &alen) < 0)
 		return -errno;
 	return a.sa.sa_family == AF_INET ? ntohs(a.in4.sin_port) : ntohs(a.in6.sin6_port);
