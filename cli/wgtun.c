@@ -248,6 +248,9 @@ static void child_exec(char **argv, const options *o, int tun, int uapi, int rea
 	if (tun < 0 || uapi < 0 || ready < 0 || move_fd(tun, CHILD_TUN_FD) < 0 ||
 	    move_fd(uapi, CHILD_UAPI_FD) < 0 || move_fd(ready, CHILD_READY_FD) < 0)
 		_exit(1);
+	/* Nothing else of the caller's leaks into the daemon (an inherited pipe would keep a
+	 * caller that reads our output waiting, as wg-quick in $(...) does). */
+	close_range(CHILD_READY_FD + 1, ~0U, 0);
 	/* wireguard-go keeps stdout/stderr only if a log level was asked for (and not silent);
 	 * otherwise a caller reading our output (wg-quick in $(...)) would wait forever. */
 	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);

@@ -162,6 +162,14 @@ out=$(timeout 10 ip netns exec "$ns" "$wgtun" "$ifc" 2>&1); rc=$?
 check "\$(wgtun IF) returns (rc=$rc, not a timeout)" test "$rc" = 0
 nsx ip link del dev "$ifc"; wait_until 5 gone "$ifc"
 
+# The background daemon does not keep the caller's other fds open.
+ifc=wgdc$tag
+timeout 10 ip netns exec "$ns" "$wgtun" "$ifc" 9>"$tmp/marker"; rc=$?
+pid=$(pid_of "$ifc")
+check "no inherited fds in the background daemon (rc=$rc)" \
+  bash -c "[ -n '$pid' ] && ! ls -l /proc/$pid/fd/ | grep -q '$tmp/marker'"
+nsx ip link del dev "$ifc"; wait_until 5 gone "$ifc"
+
 # WG_TUN_FD + WG_UAPI_FD: a parent that made the TUN and the listening socket hands them over
 # (what wireguard-go's own re-exec does, and what a supervisor may do).
 ifc=wgdi$tag
