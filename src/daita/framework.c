@@ -482,13 +482,18 @@ static void process_event(struct daita_framework *fw, const struct daita_trigger
 	}
 }
 
-/* One signal round: everybody but the sender (or everybody if two machines signalled). If
- * that round raised a signal again and a sender was excluded, the sender gets one Signal too;
- * any further signal is dropped. */
+/* One signal round: everybody but the sender (or everybody if two machines signalled).
+ * Signals raised during the round are dropped, except that if one was raised and a sender
+ * was excluded, the sender gets one Signal too (it must have come from another machine). A
+ * signal the sender raises in answer to that stays pending and is delivered by the next
+ * call's round, as the crate does (it only take()s the pending signal before this step), so
+ * there is still at most one round per call and a ping-pong of signals advances one round
+ * per call instead of looping. */
 static void signal_round(struct daita_framework *fw)
 {
 	enum signal_target target = fw->signal_pending;
 	size_t sender = fw->signal_sender, mi;
+	bool raised;
 
 	fw->signal_pending = SIGNAL_NONE;
 	if (target == SIGNAL_NONE)
@@ -498,9 +503,10 @@ static void signal_round(struct daita_framework *fw)
 			continue;
 		transition(fw, mi, DAITA_EV_SIGNAL);
 	}
-	if (fw->signal_pending != SIGNAL_NONE && target == SIGNAL_ALL_EXCEPT)
-		transition(fw, sender, DAITA_EV_SIGNAL);
+	raised = fw->signal_pending != SIGNAL_NONE;
 	fw->signal_pending = SIGNAL_NONE;
+	if (raised && target == SIGNAL_ALL_EXCEPT)
+		transition(fw, sender, DAITA_EV_SIGNAL); /* may leave a signal pending */
 }
 
 size_t daita_framework_trigger_events(struct daita_framework *fw,

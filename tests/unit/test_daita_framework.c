@@ -683,11 +683,15 @@ static void test_signals(void)
 
 static void test_signal_round_bounded(void)
 {
-	/* m0 signals; m1 answers every Signal with a Signal; m2 moves on Signal. One round per
-	 * call: m0 gets the answer once, and nothing is left pending for the next call. */
+	/* m0 signals; m0 and m1 answer every Signal with a Signal; m2 toggles 0 <-> 1 on Signal
+	 * (padding on entering 1). One round per call: the sender gets the answer once, and the
+	 * signal it raises in reply is not delivered in the same call but carried into the next
+	 * call's round (the crate keeps it pending), so the ping-pong advances one round per
+	 * call and never loops. */
 	struct tmachine t0, t1, t2;
 	struct daita_machine ms[3];
 	struct daita_framework *fw;
+	int call;
 
 	tm_init(&t0, 0, 0.0, 0, 0.0, 1);
 	tm_trans(&t0, 0, DAITA_EV_NORMAL_RECV, DAITA_STATE_SIGNAL, 1.0f);
@@ -706,9 +710,118 @@ static void test_signal_round_bounded(void)
 	CHECK_EQ_INT(g_nout, 1);
 	PAD(fw, 2, 2, false, false);
 	CHECK_EQ_U64(info(fw, 2).current_state, 1);
-	trig_n(fw, NULL, 0, T0); /* a leaked signal would move m2 back to state 0 */
+	/* the carried signal: one round per call, even with no events */
+	for (call = 0; call < 4; call++) {
+		trig_n(fw, NULL, 0, T0);
+		CHECK_EQ_U64(info(fw, 2).current_state, call % 2 == 0 ? 0 : 1);
+		if (call % 2 == 0) {
+			CHECK_EQ_INT(g_nout, 0);
+		} else {
+			CHECK_EQ_INT(g_nout, 1);
+			PAD(fw, 2, 2, false, false);
+		}
+	}
+	daita_framework_free(fw);
+
+	/* The answer is only carried when the sender itself re-signals: if only m1 answers,
+	 * the sender's extra Signal ends the exchange within the call. */
+	tm_init(&t0, 0, 0.0, 0, 0.0, 2);
+	tm_trans(&t0, 0, DAITA_EV_NORMAL_RECV, DAITA_STATE_SIGNAL, 1.0f);
+	tm_trans(&t0, 0, DAITA_EV_SIGNAL, 1, 1.0f);
+	tm_timer(&t0, 1, 7, false);
+	ms[0] = t0.m;
+	fw = fw_new(ms, 3, 0.0, 0.0, T0);
+	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	CHECK_EQ_INT(g_nout, 2);
+	TIMER(fw, 0, 7, false);
+	PAD(fw, 2, 2, false, false);
+	trig_n(fw, NULL, 0, T0);
 	CHECK_EQ_INT(g_nout, 0);
 	CHECK_EQ_U64(info(fw, 2).current_state, 1);
+	daita_framework_free(fw);
+
+	/* Two senders (All): answers raised in that round are dropped, nothing is carried. */
+	tm_init(&t0, 0, 0.0, 0, 0.0, 1);
+	tm_trans(&t0, 0, DAITA_EV_NORMAL_RECV, DAITA_STATE_SIGNAL, 1.0f);
+	tm_trans(&t0, 0, DAITA_EV_SIGNAL, DAITA_STATE_SIGNAL, 1.0f);
+	ms[0] = ms[1] = t0.m;
+	fw = fw_new(ms, 3, 0.0, 0.0, T0);
+	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	PAD(fw, 2, 2, false, false);
+	trig_n(fw, NULL, 0, T0);
+	CHECK_EQ_INT(g_nout, 0);
+	CHECK_EQ_U64(info(fw, 2).current_state, 1);
+	daita_framework_free(fw);
+}
+
+/* In a batch, an action chosen by an earlier event wins over the action of a state whose
+ * counter zeroed (the crate schedules it only if the machine's action slot is still empty),
+ * and each counter fires CounterZero at most once per call, across all events of the batch. */
+static void test_counter_zero_in_batch(void)
+{
+	struct tmachine tm;
+	struct daita_framework *fw;
+	struct daita_trigger_event b[3];
+
+	tm_init(&tm, 0, 0.0, 0, 0.0, 3);
+	tm_trans(&tm, 0, DAITA_EV_NORMAL_RECV, 1, 1.0f);
+	tm_trans(&tm, 1, DAITA_EV_TUNNEL_RECV, 2, 1.0f);
+	tm_pad(&tm, 1, 5, false, false);
+	tm_counter(&tm, 1, 0, DAITA_OP_SET, 1, false);
+	tm_pad(&tm, 2, 9, false, false);
+	tm_counter(&tm, 2, 0, DAITA_OP_DECREMENT, 1, false);
+	/* state 2 has no CounterZero list: the CounterZero transition itself changes nothing */
+	b[0] = E(DAITA_TRIG_NORMAL_RECV, 0);
+	b[1] = E(DAITA_TRIG_TUNNEL_RECV, 0);
+	fw = fw_new(&tm.m, 1, 0.0, 0.0, T0);
+	trig_n(fw, b, 2, T0);
+	CHECK_EQ_U64(info(fw, 0).current_state, 2);
+	CHECK_EQ_U64(info(fw, 0).counter_a, 0);
+	PAD(fw, 0, 5, false, false); /* not 9: the earlier event's action is kept */
+	daita_framework_free(fw);
+	/* the same two events in separate calls: state 2's own action */
+	fw = fw_new(&tm.m, 1, 0.0, 0.0, T0);
+	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	PAD(fw, 0, 5, false, false);
+	trig(fw, DAITA_TRIG_TUNNEL_RECV, 0, T0);
+	PAD(fw, 0, 9, false, false);
+	daita_framework_free(fw);
+	/* without a counter zeroing, the later event overwrites as usual */
+	tm.s[2].has_counter[0] = false;
+	fw = fw_new(&tm.m, 1, 0.0, 0.0, T0);
+	trig_n(fw, b, 2, T0);
+	PAD(fw, 0, 9, false, false);
+	daita_framework_free(fw);
+
+	/* once per call: 0 --NormalRecv--> 1 (A 1 -> 0: CounterZero -> 2, A = 1) --NormalRecv-->
+	 * 1 (A 1 -> 0 again, but A already zeroed in this call: no CounterZero, stays in 1) */
+	tm_init(&tm, 0, 0.0, 0, 0.0, 3);
+	tm_trans(&tm, 0, DAITA_EV_NORMAL_SENT, 0, 1.0f);
+	tm_counter(&tm, 0, 0, DAITA_OP_SET, 1, false);
+	tm_trans(&tm, 0, DAITA_EV_NORMAL_RECV, 1, 1.0f);
+	tm_counter(&tm, 1, 0, DAITA_OP_DECREMENT, 1, false);
+	tm_trans(&tm, 1, DAITA_EV_COUNTER_ZERO, 2, 1.0f);
+	tm_counter(&tm, 2, 0, DAITA_OP_SET, 1, false);
+	tm_trans(&tm, 2, DAITA_EV_NORMAL_RECV, 1, 1.0f);
+	b[0] = E(DAITA_TRIG_NORMAL_RECV, 0);
+	b[1] = E(DAITA_TRIG_NORMAL_RECV, 0);
+	b[2] = E(DAITA_TRIG_NORMAL_RECV, 0); /* state 1 has no NormalRecv list */
+	fw = fw_new(&tm.m, 1, 0.0, 0.0, T0);
+	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
+	CHECK_EQ_U64(info(fw, 0).counter_a, 1);
+	trig_n(fw, b, 3, T0);
+	CHECK_EQ_U64(info(fw, 0).current_state, 1);
+	CHECK_EQ_U64(info(fw, 0).counter_a, 0);
+	daita_framework_free(fw);
+	/* the flag is reset per call: the second zeroing in its own call fires again */
+	fw = fw_new(&tm.m, 1, 0.0, 0.0, T0);
+	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
+	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	CHECK_EQ_U64(info(fw, 0).current_state, 2);
+	CHECK_EQ_U64(info(fw, 0).counter_a, 1);
+	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	CHECK_EQ_U64(info(fw, 0).current_state, 2);
+	CHECK_EQ_U64(info(fw, 0).counter_a, 1);
 	daita_framework_free(fw);
 }
 
@@ -1506,6 +1619,7 @@ int main(void)
 	test_infinite_loop_counter();
 	test_signals();
 	test_signal_round_bounded();
+	test_counter_zero_in_batch();
 	test_machine_max_padding_frac();
 	test_framework_max_padding_frac();
 	test_max_blocking_frac();
