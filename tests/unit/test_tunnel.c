@@ -655,7 +655,35 @@ static void test_cookie_under_load(void)
 	start(&a, &b);
 	b.under_load = true;
 	send_packet(&a, 60, 1);
-	deliver_all(&a, &b);
+	/* The initiation reaches B, which answers with a cookie reply (no response). */
+	CHECK_EQ_INT(a.nq, 1);
+	{
+		uint8_t buf[HEADROOM + BUF_CAP], out[BUF_CAP];
+		size_t len = a.q[0].len, n = 7;
+		bool auth = true;
+		memcpy(buf + HEADROOM, a.q[0].buf + HEADROOM, len);
+		a.nq = 0;
+		deliver_one(&b, buf, len);
+		CHECK_EQ_INT(b.nq, 1);
+		CHECK_EQ_INT(b.q[0].len, WG_MSG_COOKIE_REPLY_LEN);
+		/* A takes the cookie: not an authenticated packet (no roaming), no timer moves,
+		 * nothing is sent at once. */
+		wg_time_ns deadline = wg_tunnel_next_deadline(a.t);
+		wg_tunnel_stats before = stats(&a);
+		CHECK_EQ_INT(wg_tunnel_decapsulate(a.t, g_now, b.q[0].buf + HEADROOM, b.q[0].len, out,
+						   sizeof(out), &n, &auth),
+			     WG_TUN_DONE);
+		CHECK(!auth);
+		CHECK_EQ_U64(n, 0);
+		CHECK_EQ_U64(wg_tunnel_next_deadline(a.t), deadline);
+		CHECK_EQ_U64(stats(&a).rx_bytes, before.rx_bytes);
+		CHECK_EQ_U64(stats(&a).dropped, before.dropped);
+		/* The same reply again: its mac1 was answered already (cookie.h: STATE = -5). */
+		CHECK_EQ_INT(wg_tunnel_decapsulate(a.t, g_now, b.q[0].buf + HEADROOM, b.q[0].len, out,
+						   sizeof(out), &n, &auth),
+			     WG_TUN_ERR_NO_SESSION);
+		b.nq = 0;
+	}
 	CHECK_EQ_INT(b.cookies, 1);
 	CHECK_EQ_INT(b.resps, 0);
 	CHECK(!stats(&a).has_session);
@@ -853,6 +881,52 @@ static void test_identity_change_and_sender(void)
 	teardown(&a, &b);
 }
 
+/* Receiver indices are fresh 32-bit random draws (no counter, no tunnel id in some bits):
+ * over many handshakes every bit is set about half the time and no index repeats. */
+static void test_random_indices(void)
+{
+	peer a, b;
+	enum { ROUNDS = 300 };
+	uint32_t seen[2 * ROUNDS];
+	int nseen = 0, ones[32] = {0}, dups = 0;
+
+	setup(&a, &b, 21);
+	start(&a, &b);
+	for (int i = 0; i < ROUNDS; i++) {
+		uint8_t out[BUF_CAP];
+		size_t n;
+		g_now += WG_SEC(6); /* past the 5 s initiation limit */
+		CHECK_EQ_INT(wg_tunnel_force_handshake(a.t, g_now, out, sizeof(out), &n),
+			     WG_TUN_WRITE_NETWORK);
+		seen[nseen++] = wg_le32_read(out + WG_INIT_OFF_SENDER);
+		net_send(&a, out, n);
+		/* B's response carries B's fresh index; deliver_all runs the whole exchange */
+		CHECK_EQ_INT(b.nq, 0);
+		size_t before = (size_t)b.resps;
+		uint8_t buf[HEADROOM + BUF_CAP];
+		memcpy(buf + HEADROOM, a.q[0].buf + HEADROOM, a.q[0].len);
+		size_t len = a.q[0].len;
+		a.nq = 0;
+		deliver_one(&b, buf, len);
+		CHECK_EQ_INT(b.resps, (int)before + 1);
+		CHECK_EQ_INT(b.q[b.nq - 1].buf[HEADROOM], WG_MSG_RESPONSE);
+		seen[nseen++] = wg_le32_read(b.q[b.nq - 1].buf + HEADROOM + WG_RESP_OFF_SENDER);
+		deliver_all(&a, &b);
+	}
+	CHECK(stats(&a).has_session && stats(&b).has_session);
+	for (int i = 0; i < nseen; i++) {
+		for (int k = 0; k < 32; k++)
+			ones[k] += (seen[i] >> k) & 1;
+		for (int j = 0; j < i; j++)
+			dups += seen[i] == seen[j];
+	}
+	CHECK_EQ_INT(dups, 0);
+	for (int k = 0; k < 32; k++)
+		CHECK_MSG(ones[k] > nseen * 2 / 5 && ones[k] < nseen * 3 / 5,
+			  "index bit %d set in %d of %d indices", k, ones[k], nseen);
+	teardown(&a, &b);
+}
+
 static void test_config_checks(void)
 {
 	peer a, b;
@@ -910,5 +984,6 @@ int main(void)
 	test_malformed();
 	test_identity_change_and_sender();
 	test_config_checks();
+	test_random_indices();
 	return test_finish("tunnel");
 }
