@@ -1412,6 +1412,45 @@ static void test_transition_sampling(void)
 	daita_framework_free(fw);
 }
 
+struct seq_rng {
+	const uint64_t *v;
+	size_t n, i;
+};
+
+static uint64_t seq_next(void *ctx)
+{
+	struct seq_rng *q = ctx;
+	return q->i < q->n ? q->v[q->i++] : 0;
+}
+
+/* RNG order as in the crate: the transition draw, then (entering the state) its limit, then
+ * the action's timeout, then (BlockOutgoing) its duration. */
+static void test_rng_order(void)
+{
+	static const uint64_t seq[] = { 0, 1ULL << 63, 1ULL << 62, 3ULL << 62 };
+	struct seq_rng q = { seq, 4, 0 };
+	daita_rng r = { seq_next, &q };
+	struct tmachine tm;
+	struct daita_framework *fw;
+	struct daita_action *a;
+
+	tm_init(&tm, 0, 0.0, UINT64_MAX, 0.0, 2);
+	tm_trans(&tm, 0, DAITA_EV_NORMAL_SENT, 1, 1.0f);
+	a = tm_block(&tm, 1, 0, 0, true, true);
+	a->timeout.p.uniform.high = 1024;
+	a->duration.p.uniform.high = 1024;
+	a->has_limit = true;
+	a->limit = cdist(0);
+	a->limit.p.uniform.high = 1024;
+	CHECK_EQ_INT(daita_framework_new(&fw, &tm.m, 1, 0, 0, T0, r, NULL), 0);
+	CHECK_EQ_U64(q.i, 0);
+	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
+	CHECK_EQ_U64(q.i, 4);
+	CHECK_EQ_U64(info(fw, 0).state_limit, 512);
+	BLOCK(fw, 0, 256, 768, true, true);
+	daita_framework_free(fw);
+}
+
 /* Transition frequencies over many draws (fixed seed) match the list's probabilities, the
  * remainder meaning "stay": within 6 standard errors. */
 static void test_transition_frequencies(void)
@@ -1692,6 +1731,7 @@ int main(void)
 	test_blocking_division_by_zero();
 	test_transition_sampling();
 	test_transition_frequencies();
+	test_rng_order();
 	test_output_cap();
 	test_self_transition_keeps_limit();
 	test_vector_machines();
