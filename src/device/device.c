@@ -172,6 +172,14 @@ device *device_new(const device_params *p)
 		err = errno;
 		goto fail;
 	}
+	if (tun_has_vnet_hdr(dev->tun_fd)) {
+		dev->tun_vnet = true;
+		dev->tun_offload = tun_offload_set(dev->tun_fd, io_offload_wanted());
+		if (dev->tun_offload == TUN_OFFLOAD_FAILED) {
+			err = EINVAL; /* the kernel may hand us super-packets we never asked for */
+			goto fail;
+		}
+	}
 	dev->loop = io_loop_new();
 	if (!dev->loop) {
 		err = errno;
