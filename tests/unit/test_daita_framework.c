@@ -1392,6 +1392,63 @@ static void test_transition_sampling(void)
 	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
 	TIMER(fw, 0, 2, false);
 	daita_framework_free(fw);
+
+	/* r lives on the binary32 grid k * 2^-23 like the crate's draw: with p = 0.5 + 2^-24
+	 * the draw r = 0.5 (k = 2^22; the low 41 bits are ignored) transitions and the next
+	 * grid point 0.5 + 2^-23 does not, so P = 0.5 + 2^-23 exactly, as in Rust */
+	tm_init(&tm, 0, 0.0, 0, 0.0, 2);
+	tm_trans(&tm, 0, DAITA_EV_NORMAL_RECV, 1, 0.5f + 0x1p-24f);
+	tm_timer(&tm, 1, 3, false);
+	cr.value = (1ULL << 22) << 41 | ((1ULL << 41) - 1);
+	CHECK_EQ_INT(daita_framework_new(&fw, &tm.m, 1, 0, 0, T0, r, NULL), 0);
+	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	TIMER(fw, 0, 3, false);
+	daita_framework_free(fw);
+	cr.value = ((1ULL << 22) + 1) << 41;
+	CHECK_EQ_INT(daita_framework_new(&fw, &tm.m, 1, 0, 0, T0, r, NULL), 0);
+	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	NONE(fw, 0);
+	CHECK_EQ_U64(info(fw, 0).current_state, 0);
+	daita_framework_free(fw);
+}
+
+/* Transition frequencies over many draws (fixed seed) match the list's probabilities, the
+ * remainder meaning "stay": within 6 standard errors. */
+static void test_transition_frequencies(void)
+{
+	static const float p[2] = { 0.54347825f * 0.5f, 0.45652175f };
+	struct tmachine tm;
+	struct daita_framework *fw;
+	unsigned long hits[3] = { 0, 0, 0 };
+	const unsigned long n = 200000;
+	double expect[3];
+	unsigned long i;
+	int k;
+
+	tm_init(&tm, 0, 0.0, 0, 0.0, 3);
+	tm_trans(&tm, 0, DAITA_EV_NORMAL_RECV, 1, p[0]);
+	tm_trans(&tm, 0, DAITA_EV_NORMAL_RECV, 2, p[1]);
+	tm_trans(&tm, 1, DAITA_EV_TUNNEL_RECV, 0, 1.0f);
+	tm_trans(&tm, 2, DAITA_EV_TUNNEL_RECV, 0, 1.0f);
+	fw = fw_new(&tm.m, 1, 0.0, 0.0, T0);
+	for (i = 0; i < n; i++) {
+		struct daita_machine_info mi;
+
+		trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+		if (daita_framework_machine_info(fw, 0, &mi) == 0 && mi.current_state < 3)
+			hits[mi.current_state]++;
+		trig(fw, DAITA_TRIG_TUNNEL_RECV, 0, T0); /* back to 0 (no draw from state 0) */
+	}
+	expect[1] = p[0];
+	expect[2] = p[1];
+	expect[0] = 1.0 - p[0] - p[1];
+	for (k = 0; k < 3; k++) {
+		double f = (double)hits[k] / (double)n;
+		double se = sqrt(expect[k] * (1 - expect[k]) / (double)n);
+		CHECK_MSG(fabs(f - expect[k]) <= 6 * se, "state %d: frequency %.5f, expected %.5f", k,
+			  f, expect[k]);
+	}
+	daita_framework_free(fw);
 }
 
 /* Output capacity: actions are returned in machine order, the rest dropped from the list
@@ -1634,6 +1691,7 @@ int main(void)
 	test_padding_total_zero_quirk();
 	test_blocking_division_by_zero();
 	test_transition_sampling();
+	test_transition_frequencies();
 	test_output_cap();
 	test_self_transition_keeps_limit();
 	test_vector_machines();
