@@ -261,6 +261,10 @@ static void schedule_action(struct daita_framework *fw, size_t mi, uint32_t s)
 		out->duration_us = daita_sample_timer_duration_us(&a->duration, &fw->rng);
 		break;
 	}
+	/* µs values are at most one day, so the ns conversion cannot overflow */
+	out->at = sat_add(fw->now, (a->kind == DAITA_ACTION_UPDATE_TIMER ? out->duration_us
+									  : out->timeout_us) *
+					   1000u);
 	fw->has_action[mi] = true;
 }
 
