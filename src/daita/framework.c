@@ -261,27 +261,31 @@ static void schedule_action(struct daita_framework *fw, size_t mi, uint32_t s)
 		out->duration_us = daita_sample_timer_duration_us(&a->duration, &fw->rng);
 		break;
 	}
+	/* µs values are at most one day, so the ns conversion cannot overflow */
+	out->at = sat_add(fw->now, (a->kind == DAITA_ACTION_UPDATE_TIMER ? out->duration_us
+									  : out->timeout_us) *
+					   1000u);
 	fw->has_action[mi] = true;
 }
 
 /* ---- transitions ---- */
 
 /* Next state for event ev from the machine's current state; false if none (no list: no RNG
- * draw; otherwise one draw, walked against the f32 running sum). */
+ * draw; otherwise one binary32 draw r in [0, 1), and the first entry whose binary32 running
+ * sum exceeds r wins, all in f32 as in the crate). */
 static bool sample_next_state(struct daita_framework *fw, size_t mi, enum daita_event ev,
 			      uint32_t *next)
 {
 	const struct daita_trans_list *l = &state_of(fw, mi, fw->rt[mi].current_state)->trans[ev];
-	double r;
-	float sum = 0.0f;
+	float r, sum = 0.0f;
 	uint32_t i;
 
 	if (!l->present)
 		return false;
-	r = daita_rng_f64(&fw->rng);
+	r = daita_rng_f32(&fw->rng);
 	for (i = 0; i < l->len; i++) {
-		sum += l->items[i].probability;
-		if (r < (double)sum) {
+		sum = (float)(sum + l->items[i].probability);
+		if (r < sum) {
 			*next = l->items[i].next_state;
 			return true;
 		}
