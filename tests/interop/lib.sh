@@ -24,12 +24,14 @@
 #   wgi_wait_for TIMEOUT_S CMD...    poll CMD every 0.2 s until it succeeds
 #   wgi_ping NS ADDR [COUNT]         ping until COUNT replies in a row, at most 20 s
 #   wgi_uapi IFACE                   send stdin to the UAPI socket, print the reply
-#   wgi_pair IMPL_A IMPL_B [MODE]    two namespaces A and B joined by a veth, a WireGuard
+#   wgi_pair IMPL_A IMPL_B [MODE [SUFFIX]]
+#                                    two namespaces A and B joined by a veth, a WireGuard
 #                                    interface in each (IMPL_A in A, IMPL_B in B), configured as
 #                                    peers; MODE: both (default; both know the endpoint),
 #                                    a_init (only A knows B's endpoint), b_init. Sets
 #                                    NS_A NS_B VETH_A VETH_B IF_A IF_B KEY_A KEY_B PUB_A PUB_B
-#                                    PORT_A PORT_B
+#                                    PORT_A PORT_B (SUFFIX, default empty, goes into every name so
+#                                    one test can build several pairs; the last call wins)
 #                                    and the address constants below.
 #   wgi_log MSG / wgi_fail MSG       progress line / failure (prints daemon logs, exit 1)
 #
@@ -223,12 +225,12 @@ sys.stdout.buffer.write(out)
 
 # wgi_pair IMPL_A IMPL_B [MODE]: see the header.
 wgi_pair() {
-	local mode=${3:-both}
-	wgi_ns a; NS_A=$WGI_NS
-	wgi_ns b; NS_B=$WGI_NS
+	local mode=${3:-both} sfx=${4:-}
+	wgi_ns "${sfx}a"; NS_A=$WGI_NS
+	wgi_ns "${sfx}b"; NS_B=$WGI_NS
 	wgi_veth "$NS_A" "$NS_B" "$U4_A" "$U4_B" "$U6_A" "$U6_B"
 	VETH_A=$WGI_VETH_1 VETH_B=$WGI_VETH_2
-	IF_A=${WGI_TAG}a IF_B=${WGI_TAG}b
+	IF_A=${WGI_TAG}${sfx}a IF_B=${WGI_TAG}${sfx}b
 	KEY_A=$(wgi_genkey) KEY_B=$(wgi_genkey)
 	PUB_A=$(wgi_pubkey "$KEY_A") PUB_B=$(wgi_pubkey "$KEY_B")
 	PORT_A=51820 PORT_B=51821
