@@ -314,6 +314,12 @@ WGTUN_API void wgtun_tunnel_set_persistent_keepalive(wgtun_tunnel *t, uint64_t n
 						     uint16_t seconds);
 /* 0 = 1420. */
 WGTUN_API void wgtun_tunnel_set_mtu(wgtun_tunnel *t, uint32_t mtu);
+/* Which peer sent this handshake initiation (type 1)? For apps that demultiplex many tunnels
+ * sharing one private key on one socket: t is any of them. Checks type, length and mac1, then
+ * decrypts the sender's static public key (one X25519) into peer_public; hand the datagram
+ * to that peer's tunnel. Does not change t. WGTUN_TUNNEL_DONE or a WGTUN_TUNNEL_ERR_*. */
+WGTUN_API int wgtun_tunnel_initiation_sender(const wgtun_tunnel *t, const uint8_t *dgram,
+					     size_t len, uint8_t peer_public[WGTUN_KEY_LEN]);
 /* st->struct_size must be set by the caller (older apps get the fields they know). 0 or
  * -EINVAL. */
 WGTUN_API int wgtun_tunnel_get_stats(const wgtun_tunnel *t, wgtun_tunnel_stats *st);

@@ -287,6 +287,14 @@ void wgtun_tunnel_set_mtu(wgtun_tunnel *t, uint32_t mtu)
 		wg_tunnel_set_mtu(t->tun, mtu_or_default(mtu));
 }
 
+int wgtun_tunnel_initiation_sender(const wgtun_tunnel *t, const uint8_t *dgram, size_t len,
+				   uint8_t peer_public[WGTUN_KEY_LEN])
+{
+	if (!t || !dgram || !peer_public)
+		return WGTUN_TUNNEL_ERR_MALFORMED;
+	return wg_tunnel_initiation_sender(&t->identity, dgram, len, peer_public);
+}
+
 int wgtun_tunnel_get_stats(const wgtun_tunnel *t, wgtun_tunnel_stats *st)
 {
 	wgtun_tunnel_stats full;

@@ -34,6 +34,9 @@ struct peer {
 	size_t nq;
 	/* what it sent */
 	int inits, resps, keepalives, data, cookies;
+	/* sender index and ephemeral of the first initiations it sent */
+	uint32_t init_index[64];
+	uint8_t init_ephemeral[64][32];
 	/* what its TUN got */
 	int tun_packets;
 	uint32_t last_tun_id;
@@ -115,8 +118,13 @@ static void net_send(peer *p, const uint8_t *buf, size_t len)
 {
 	int type = wg_msg_classify(buf, len);
 	CHECK(type != 0);
-	if (type == WG_MSG_INITIATION)
+	if (type == WG_MSG_INITIATION) {
+		if (p->inits < 64) {
+			p->init_index[p->inits] = wg_le32_read(buf + WG_INIT_OFF_SENDER);
+			memcpy(p->init_ephemeral[p->inits], buf + WG_INIT_OFF_EPHEMERAL, 32);
+		}
 		p->inits++;
+	}
 	else if (type == WG_MSG_RESPONSE)
 		p->resps++;
 	else if (type == WG_MSG_COOKIE_REPLY)
@@ -574,6 +582,13 @@ static void test_give_up(void)
 	}
 	CHECK_EQ_INT(a.inits, 20);
 	CHECK(last_init >= WG_SEC(95) && last_init <= WG_SEC(102));
+	/* Every retry is a new initiation: fresh index and fresh ephemeral key. */
+	int same = 0;
+	for (int i = 0; i < 20; i++)
+		for (int j = 0; j < i; j++)
+			same += a.init_index[i] == a.init_index[j] ||
+				memcmp(a.init_ephemeral[i], a.init_ephemeral[j], 32) == 0;
+	CHECK_EQ_INT(same, 0);
 	CHECK_EQ_INT(wg_tunnel_staged_count(a.t), 0); /* dropped on give-up */
 	CHECK_EQ_INT(stats(&a).handshake_attempts, WG_MAX_TIMER_HANDSHAKES + 1);
 	/* Only the zero-key timer is left; then nothing. */

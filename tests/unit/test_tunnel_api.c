@@ -590,6 +590,62 @@ static void test_defaults(void)
 	wgtun_tunnel_free(b.t);
 }
 
+/* One responder key, two peers: the app finds the sender of an initiation through any of its
+ * tunnels and hands the datagram to the right one. */
+static void test_initiation_demux(void)
+{
+	side a, b, c, b_for_c;
+	uint8_t out[CAP], who[32];
+	size_t n;
+	test_rng r;
+
+	pair_setup(&a, &b, 600);
+	memset(&c, 0, sizeof(c));
+	test_rng_seed(&r, 601);
+	test_rng_seed(&c.app.rng, 602);
+	keypair(&r, c.priv, c.pub);
+	b_for_c = b; /* same private key as b, peer c */
+	test_rng_seed(&b_for_c.app.rng, 603);
+	CHECK_EQ_INT(make(&a, &b, NULL, 0, false), 0);
+	CHECK_EQ_INT(make(&c, &b, NULL, 0, false), 0);
+	CHECK_EQ_INT(make(&b, &a, NULL, 0, false), 0);
+	CHECK_EQ_INT(make(&b_for_c, &c, NULL, 0, false), 0);
+
+	CHECK_EQ_INT(wgtun_tunnel_force_handshake(c.t, g_now, out, sizeof(out), &n),
+		     WGTUN_TUNNEL_WRITE_NETWORK);
+	/* asked through b's tunnel for a: the answer is c's key */
+	CHECK_EQ_INT(wgtun_tunnel_initiation_sender(b.t, out, n, who), WGTUN_TUNNEL_DONE);
+	CHECK_MEM(who, c.pub, 32);
+	CHECK_EQ_INT(wgtun_tunnel_initiation_sender(b_for_c.t, out, n, who), WGTUN_TUNNEL_DONE);
+	CHECK_MEM(who, c.pub, 32);
+	/* not for us (a's key): mac1 fails; truncated: malformed; NULL: refused */
+	CHECK_EQ_INT(wgtun_tunnel_initiation_sender(a.t, out, n, who), WGTUN_TUNNEL_ERR_MAC);
+	CHECK_EQ_INT(wgtun_tunnel_initiation_sender(b.t, out, n - 1, who),
+		     WGTUN_TUNNEL_ERR_MALFORMED);
+	CHECK_EQ_INT(wgtun_tunnel_initiation_sender(NULL, out, n, who),
+		     WGTUN_TUNNEL_ERR_MALFORMED);
+	/* a flipped mac1 byte is refused */
+	out[120] ^= 1;
+	CHECK_EQ_INT(wgtun_tunnel_initiation_sender(b.t, out, n, who), WGTUN_TUNNEL_ERR_MAC);
+	out[120] ^= 1;
+	/* the right tunnel takes it; b's peer-a tunnel is untouched by the question */
+	{
+		uint8_t copy[CAP];
+		wgtun_tunnel_stats st;
+		memcpy(copy, out, n);
+		deliver(&b_for_c, &c, copy, n, NULL, NULL, 0);
+		st.struct_size = sizeof(st);
+		CHECK_EQ_INT(wgtun_tunnel_get_stats(c.t, &st), 0);
+		CHECK_EQ_INT(st.has_session, 1);
+		CHECK_EQ_INT(wgtun_tunnel_get_stats(b.t, &st), 0);
+		CHECK_EQ_U64(st.rx_bytes + st.dropped, 0);
+	}
+	wgtun_tunnel_free(a.t);
+	wgtun_tunnel_free(b.t);
+	wgtun_tunnel_free(c.t);
+	wgtun_tunnel_free(b_for_c.t);
+}
+
 int main(void)
 {
 	test_config_checks();
@@ -598,5 +654,6 @@ int main(void)
 	test_psk_and_mtu();
 	test_index_table_full();
 	test_defaults();
+	test_initiation_demux();
 	return test_finish("tunnel_api");
 }
