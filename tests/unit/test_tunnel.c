@@ -34,6 +34,9 @@ struct peer {
 	size_t nq;
 	/* what it sent */
 	int inits, resps, keepalives, data, cookies;
+	/* sender index and ephemeral of the first initiations it sent */
+	uint32_t init_index[64];
+	uint8_t init_ephemeral[64][32];
 	/* what its TUN got */
 	int tun_packets;
 	uint32_t last_tun_id;
@@ -115,8 +118,13 @@ static void net_send(peer *p, const uint8_t *buf, size_t len)
 {
 	int type = wg_msg_classify(buf, len);
 	CHECK(type != 0);
-	if (type == WG_MSG_INITIATION)
+	if (type == WG_MSG_INITIATION) {
+		if (p->inits < 64) {
+			p->init_index[p->inits] = wg_le32_read(buf + WG_INIT_OFF_SENDER);
+			memcpy(p->init_ephemeral[p->inits], buf + WG_INIT_OFF_EPHEMERAL, 32);
+		}
 		p->inits++;
+	}
 	else if (type == WG_MSG_RESPONSE)
 		p->resps++;
 	else if (type == WG_MSG_COOKIE_REPLY)
@@ -574,6 +582,13 @@ static void test_give_up(void)
 	}
 	CHECK_EQ_INT(a.inits, 20);
 	CHECK(last_init >= WG_SEC(95) && last_init <= WG_SEC(102));
+	/* Every retry is a new initiation: fresh index and fresh ephemeral key. */
+	int same = 0;
+	for (int i = 0; i < 20; i++)
+		for (int j = 0; j < i; j++)
+			same += a.init_index[i] == a.init_index[j] ||
+				memcmp(a.init_ephemeral[i], a.init_ephemeral[j], 32) == 0;
+	CHECK_EQ_INT(same, 0);
 	CHECK_EQ_INT(wg_tunnel_staged_count(a.t), 0); /* dropped on give-up */
 	CHECK_EQ_INT(stats(&a).handshake_attempts, WG_MAX_TIMER_HANDSHAKES + 1);
 	/* Only the zero-key timer is left; then nothing. */
@@ -655,7 +670,35 @@ static void test_cookie_under_load(void)
 	start(&a, &b);
 	b.under_load = true;
 	send_packet(&a, 60, 1);
-	deliver_all(&a, &b);
+	/* The initiation reaches B, which answers with a cookie reply (no response). */
+	CHECK_EQ_INT(a.nq, 1);
+	{
+		uint8_t buf[HEADROOM + BUF_CAP], out[BUF_CAP];
+		size_t len = a.q[0].len, n = 7;
+		bool auth = true;
+		memcpy(buf + HEADROOM, a.q[0].buf + HEADROOM, len);
+		a.nq = 0;
+		deliver_one(&b, buf, len);
+		CHECK_EQ_INT(b.nq, 1);
+		CHECK_EQ_INT(b.q[0].len, WG_MSG_COOKIE_REPLY_LEN);
+		/* A takes the cookie: not an authenticated packet (no roaming), no timer moves,
+		 * nothing is sent at once. */
+		wg_time_ns deadline = wg_tunnel_next_deadline(a.t);
+		wg_tunnel_stats before = stats(&a);
+		CHECK_EQ_INT(wg_tunnel_decapsulate(a.t, g_now, b.q[0].buf + HEADROOM, b.q[0].len, out,
+						   sizeof(out), &n, &auth),
+			     WG_TUN_DONE);
+		CHECK(!auth);
+		CHECK_EQ_U64(n, 0);
+		CHECK_EQ_U64(wg_tunnel_next_deadline(a.t), deadline);
+		CHECK_EQ_U64(stats(&a).rx_bytes, before.rx_bytes);
+		CHECK_EQ_U64(stats(&a).dropped, before.dropped);
+		/* The same reply again: its mac1 was answered already (cookie.h: STATE = -5). */
+		CHECK_EQ_INT(wg_tunnel_decapsulate(a.t, g_now, b.q[0].buf + HEADROOM, b.q[0].len, out,
+						   sizeof(out), &n, &auth),
+			     WG_TUN_ERR_NO_SESSION);
+		b.nq = 0;
+	}
 	CHECK_EQ_INT(b.cookies, 1);
 	CHECK_EQ_INT(b.resps, 0);
 	CHECK(!stats(&a).has_session);
@@ -853,6 +896,52 @@ static void test_identity_change_and_sender(void)
 	teardown(&a, &b);
 }
 
+/* Receiver indices are fresh 32-bit random draws (no counter, no tunnel id in some bits):
+ * over many handshakes every bit is set about half the time and no index repeats. */
+static void test_random_indices(void)
+{
+	peer a, b;
+	enum { ROUNDS = 300 };
+	uint32_t seen[2 * ROUNDS];
+	int nseen = 0, ones[32] = {0}, dups = 0;
+
+	setup(&a, &b, 21);
+	start(&a, &b);
+	for (int i = 0; i < ROUNDS; i++) {
+		uint8_t out[BUF_CAP];
+		size_t n;
+		g_now += WG_SEC(6); /* past the 5 s initiation limit */
+		CHECK_EQ_INT(wg_tunnel_force_handshake(a.t, g_now, out, sizeof(out), &n),
+			     WG_TUN_WRITE_NETWORK);
+		seen[nseen++] = wg_le32_read(out + WG_INIT_OFF_SENDER);
+		net_send(&a, out, n);
+		/* B's response carries B's fresh index; deliver_all runs the whole exchange */
+		CHECK_EQ_INT(b.nq, 0);
+		size_t before = (size_t)b.resps;
+		uint8_t buf[HEADROOM + BUF_CAP];
+		memcpy(buf + HEADROOM, a.q[0].buf + HEADROOM, a.q[0].len);
+		size_t len = a.q[0].len;
+		a.nq = 0;
+		deliver_one(&b, buf, len);
+		CHECK_EQ_INT(b.resps, (int)before + 1);
+		CHECK_EQ_INT(b.q[b.nq - 1].buf[HEADROOM], WG_MSG_RESPONSE);
+		seen[nseen++] = wg_le32_read(b.q[b.nq - 1].buf + HEADROOM + WG_RESP_OFF_SENDER);
+		deliver_all(&a, &b);
+	}
+	CHECK(stats(&a).has_session && stats(&b).has_session);
+	for (int i = 0; i < nseen; i++) {
+		for (int k = 0; k < 32; k++)
+			ones[k] += (seen[i] >> k) & 1;
+		for (int j = 0; j < i; j++)
+			dups += seen[i] == seen[j];
+	}
+	CHECK_EQ_INT(dups, 0);
+	for (int k = 0; k < 32; k++)
+		CHECK_MSG(ones[k] > nseen * 2 / 5 && ones[k] < nseen * 3 / 5,
+			  "index bit %d set in %d of %d indices", k, ones[k], nseen);
+	teardown(&a, &b);
+}
+
 static void test_config_checks(void)
 {
 	peer a, b;
@@ -910,5 +999,6 @@ int main(void)
 	test_malformed();
 	test_identity_change_and_sender();
 	test_config_checks();
+	test_random_indices();
 	return test_finish("tunnel");
 }
