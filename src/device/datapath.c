@@ -23,6 +23,14 @@ int device_datapath_init(device *dev)
 	dev->tx_mem = malloc((size_t)DEVICE_BATCH * DEVICE_SLOT_SIZE);
 	if (!dev->rx_mem || !dev->tx_mem)
 		return -ENOMEM;
+	if (dev->tun_vnet) {
+		dev->tun_buf = malloc(DEVICE_TUN_BUF);
+		dev->gro = malloc(sizeof(*dev->gro));
+		if (!dev->tun_buf || !dev->gro)
+			return -ENOMEM;
+		offload_gro_init(dev->gro, (dev->tun_offload & TUN_OFFLOAD_TSO) != 0,
+				 (dev->tun_offload & TUN_OFFLOAD_USO) != 0);
+	}
 	for (unsigned i = 0; i < DEVICE_BATCH; i++) {
 		dev->rx.iov[i].iov_base = dev->rx_mem + (size_t)i * DEVICE_SLOT_SIZE;
 		dev->rx.iov[i].iov_len = DEVICE_SLOT_SIZE;
@@ -34,7 +42,10 @@ void device_datapath_free(device *dev)
 {
 	free(dev->rx_mem);
 	free(dev->tx_mem);
-	dev->rx_mem = dev->tx_mem = NULL;
+	free(dev->tun_buf);
+	free(dev->gro);
+	dev->rx_mem = dev->tx_mem = dev->tun_buf = NULL;
+	dev->gro = NULL;
 }
 
 /* ---- transmit queue ---- */
@@ -58,11 +69,13 @@ void device_tx_flush(device *dev)
 	}
 	if (n4)
 		count_send_failures(dev, dev->bind.fd4 >= 0
-						 ? udp_send_batch(dev->bind.fd4, &dev->tx, idx4, n4)
+						 ? udp_send_batch(dev->bind.fd4, &dev->tx, idx4, n4,
+								  &dev->bind.gso4)
 						 : n4);
 	if (n6)
 		count_send_failures(dev, dev->bind.fd6 >= 0
-						 ? udp_send_batch(dev->bind.fd6, &dev->tx, idx6, n6)
+						 ? udp_send_batch(dev->bind.fd6, &dev->tx, idx6, n6,
+								  &dev->bind.gso6)
 						 : n6);
 	dev->tx_used = 0;
 }
@@ -196,15 +209,65 @@ static int tun_gone_check(device *dev, long err)
 	return 0;
 }
 
+/* One read from a vnet-header TUN: split into MTU-sized packets, each encapsulated. Returns
+ * the packets handled, or -1 when nothing was waiting (n from tun_read in *n). */
+static int tun_read_vnet(device *dev, long *n, bool *closed, wg_time_ns now)
+{
+	offload_vnet h;
+	offload_split sp;
+	int ns;
+
+	*n = tun_read(dev->tun_fd, dev->tun_buf, DEVICE_TUN_BUF, closed);
+	if (*n <= 0 || *closed)
+		return -1;
+	if (*n <= OFFLOAD_VNET_HDR_LEN) {
+		DEVICE_STAT_INC(dev, tx_no_route);
+		return 0;
+	}
+	offload_vnet_parse(&h, dev->tun_buf);
+	ns = offload_split_init(&sp, &h, dev->tun_buf + OFFLOAD_VNET_HDR_LEN,
+				(size_t)*n - OFFLOAD_VNET_HDR_LEN);
+	if (ns < 0) {
+		DEVICE_STAT_INC(dev, tx_no_route); /* a super-packet we cannot cut */
+		return 0;
+	}
+	for (int k = 0; k < ns; k++) {
+		uint8_t *slot = tx_slot(dev);
+		size_t len = offload_split_segment(&sp, (unsigned)k, slot + DEVICE_SLOT_HEAD,
+						   DEVICE_MAX_PACKET);
+		if (!len) {
+			DEVICE_STAT_INC(dev, tx_no_route);
+			break;
+		}
+		tun_packet(dev, slot, len, now);
+	}
+	return ns;
+}
+
 int device_handle_tun(device *dev, bool error_reported)
 {
 	wg_time_ns now = io_now();
+	int handled = 0;
 
-	for (int i = 0; i < DEVICE_TUN_BATCH; i++) {
-		uint8_t *slot = tx_slot(dev);
+	for (int i = 0; i < DEVICE_TUN_BATCH && handled < DEVICE_TUN_BATCH; i++) {
 		bool closed;
-		long n = tun_read(dev->tun_fd, slot + DEVICE_SLOT_HEAD, DEVICE_MAX_PACKET, &closed);
+		long n;
 
+		if (dev->tun_vnet) {
+			int got = tun_read_vnet(dev, &n, &closed, now);
+			if (got >= 0) {
+				handled += got;
+				continue;
+			}
+		} else {
+			uint8_t *slot = tx_slot(dev);
+			n = tun_read(dev->tun_fd, slot + DEVICE_SLOT_HEAD, DEVICE_MAX_PACKET, &closed);
+			if (n > 0 && !closed) {
+				tun_packet(dev, slot, (size_t)n, now);
+				handled++;
+				continue;
+			}
+		}
 		if (closed)
 			return -ENODEV;
 		if (n < 0) {
@@ -213,9 +276,7 @@ int device_handle_tun(device *dev, bool error_reported)
 				device_log(dev, DEVICE_LOG_ERROR, "TUN read failed (%ld)", n);
 			return ret;
 		}
-		if (n == 0)
-			return i == 0 && error_reported ? tun_gone_check(dev, 0) : 0;
-		tun_packet(dev, slot, (size_t)n, now);
+		return i == 0 && error_reported ? tun_gone_check(dev, 0) : 0;
 	}
 	return 0;
 }
@@ -229,7 +290,23 @@ static void peer_roam(peer *p, const wg_endpoint *src)
 		p->endpoint = *src;
 }
 
-static void deliver_to_tun(device *dev, peer *p, const uint8_t *pkt, size_t len)
+void device_tun_flush(device *dev)
+{
+	struct iovec iov[2 + OFFLOAD_GRO_MAX_SEGS];
+
+	if (!dev->gro || !offload_gro_count(dev->gro))
+		return;
+	offload_gro_finish(dev->gro);
+	for (unsigned i = 0; i < offload_gro_count(dev->gro); i++) {
+		unsigned n = offload_gro_iov(dev->gro, i, iov);
+		if (tun_writev(dev->tun_fd, iov, (int)n))
+			DEVICE_STAT_INC(dev, tun_write_error);
+	}
+	offload_gro_reset(dev->gro);
+}
+
+/* pkt stays where it is (in the receive batch) until device_tun_flush. */
+static void deliver_to_tun(device *dev, peer *p, uint8_t *pkt, size_t len)
 {
 	const uint8_t *src;
 	int family = ip_addr_of(pkt, len, true, &src);
@@ -237,6 +314,13 @@ static void deliver_to_tun(device *dev, peer *p, const uint8_t *pkt, size_t len)
 
 	if (!family || allowedips_lookup(&dev->aips, family, src) != p) {
 		DEVICE_STAT_INC(dev, rx_allowed_ip);
+		return;
+	}
+	if (dev->tun_vnet) {
+		if (!offload_gro_add(dev->gro, pkt, len)) {
+			device_tun_flush(dev);
+			(void)offload_gro_add(dev->gro, pkt, len); /* an empty batch takes it */
+		}
 		return;
 	}
 	ret = tun_write(dev->tun_fd, pkt, len);
@@ -255,8 +339,9 @@ static void peer_receive(device *dev, peer *p, uint8_t *dgram, size_t len, bool 
 
 	pthread_mutex_lock(&p->lock);
 	if (in_place) {
+		/* dgram may be one GRO segment inside a larger buffer: decrypt within it. */
 		out = dgram + WG_DATA_HEADER_LEN;
-		cap = DEVICE_SLOT_SIZE - WG_DATA_HEADER_LEN;
+		cap = len > WG_DATA_HEADER_LEN ? len - WG_DATA_HEADER_LEN : 0;
 	} else {
 		out = tx_slot(dev);
 		cap = DEVICE_SLOT_SIZE;
@@ -386,6 +471,15 @@ static void handle_datagram(device *dev, uint8_t *buf, size_t len, const wg_endp
 	peer_receive(dev, p, buf, len, type == WG_MSG_DATA, src, now);
 }
 
+/* Segment j of received datagram i (GRO may have glued several together). */
+static size_t rx_segment(device *dev, int i, size_t off, uint8_t **p)
+{
+	size_t len = dev->rx.msg[i].msg_len, seg = dev->rx.seg[i] ? dev->rx.seg[i] : len;
+
+	*p = (uint8_t *)dev->rx.iov[i].iov_base + off;
+	return len - off < seg ? len - off : seg;
+}
+
 void device_handle_udp(device *dev, int fd)
 {
 	wg_time_ns now;
@@ -400,9 +494,14 @@ void device_handle_udp(device *dev, int fd)
 	now = io_now();
 	/* Load is judged on what waits in this round before any of it is handled. */
 	for (int i = 0; i < n; i++) {
-		int t = wg_msg_classify(dev->rx.iov[i].iov_base, dev->rx.msg[i].msg_len);
-		if (t == WG_MSG_INITIATION || t == WG_MSG_RESPONSE)
-			hs++;
+		for (size_t off = 0, len; off < dev->rx.msg[i].msg_len; off += len) {
+			uint8_t *p;
+			int t;
+			len = rx_segment(dev, i, off, &p);
+			t = wg_msg_classify(p, len);
+			if (t == WG_MSG_INITIATION || t == WG_MSG_RESPONSE)
+				hs++;
+		}
 	}
 	dev->handshakes_this_round += hs;
 	if (dev->handshakes_this_round >= DEVICE_UNDER_LOAD_THRESHOLD)
@@ -410,8 +509,14 @@ void device_handle_udp(device *dev, int fd)
 	for (int i = 0; i < n; i++) {
 		wg_endpoint src;
 		memcpy(&src, &dev->rx.addr[i], sizeof(src));
-		handle_datagram(dev, dev->rx.iov[i].iov_base, dev->rx.msg[i].msg_len, &src, now);
+		for (size_t off = 0, len; off < dev->rx.msg[i].msg_len; off += len) {
+			uint8_t *p;
+			len = rx_segment(dev, i, off, &p);
+			handle_datagram(dev, p, len, &src, now);
+		}
 	}
+	/* Before the receive buffers are reused. */
+	device_tun_flush(dev);
 }
 
 void device_handle_timers(device *dev, wg_time_ns now)
