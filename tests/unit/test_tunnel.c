@@ -942,6 +942,99 @@ static void test_random_indices(void)
 	teardown(&a, &b);
 }
 
+/* The device's two-step responder path: prepare (find the sender, one X25519) then
+ * decapsulate_initiation reusing that work. A prep is used only for the message and identity
+ * it was made for. */
+static void test_prepared_initiation(void)
+{
+	peer a, b;
+	wg_identity c_id;
+	uint8_t out[BUF_CAP], msg[WG_MSG_INITIATION_LEN], other[WG_MSG_INITIATION_LEN];
+	size_t n;
+	bool auth = false;
+	wg_tunnel_initiation prep;
+
+	setup(&a, &b, 22);
+	start(&a, &b);
+	CHECK_EQ_INT(wg_tunnel_force_handshake(a.t, g_now, out, sizeof(out), &n),
+		     WG_TUN_WRITE_NETWORK);
+	memcpy(msg, out, sizeof(msg));
+	/* Malformed or not for us: an error and a wiped prep. */
+	memset(&prep, 0x55, sizeof(prep));
+	CHECK_EQ_INT(wg_tunnel_initiation_prepare(&b.id, msg, sizeof(msg) - 1, &prep),
+		     WG_TUN_ERR_MALFORMED);
+	CHECK(!prep.in.valid && crypto_is_zero(&prep.in, sizeof(prep.in)));
+	CHECK_EQ_INT(wg_tunnel_initiation_prepare(&a.id, msg, sizeof(msg), &prep), WG_TUN_ERR_MAC);
+	CHECK(!prep.in.valid);
+	/* A used prep is proven by a tampered chaining key: the timestamp no longer decrypts,
+	 * whereas a recomputation would have succeeded. Nothing is committed. */
+	CHECK_EQ_INT(wg_tunnel_initiation_prepare(&b.id, msg, sizeof(msg), &prep), WG_TUN_DONE);
+	CHECK_MEM(prep.in.remote_static, a.id.public_key, 32);
+	prep.in.chaining_key[0] ^= 1;
+	CHECK_EQ_INT(wg_tunnel_decapsulate_initiation(b.t, g_now, msg, sizeof(msg), &prep, out,
+						      sizeof(out), &n, &auth),
+		     WG_TUN_ERR_DECRYPT);
+	CHECK(!auth && n == 0);
+	CHECK(!prep.in.valid && crypto_is_zero(&prep, sizeof(prep)));
+	/* A prep of another initiation (another ephemeral) is ignored: recomputed, works. */
+	g_now += WG_SEC(6);
+	CHECK_EQ_INT(wg_tunnel_tick(a.t, g_now, out, sizeof(out), &n), WG_TUN_WRITE_NETWORK);
+	CHECK_EQ_U64(n, sizeof(other)); /* the retransmission: a new initiation */
+	memcpy(other, out, sizeof(other));
+	CHECK_EQ_INT(wg_tunnel_initiation_prepare(&b.id, msg, sizeof(msg), &prep), WG_TUN_DONE);
+	CHECK_EQ_INT(wg_tunnel_decapsulate_initiation(b.t, g_now, other, sizeof(other), &prep, out,
+						      sizeof(out), &n, &auth),
+		     WG_TUN_WRITE_NETWORK);
+	CHECK(auth && n == WG_MSG_RESPONSE_LEN && out[0] == WG_MSG_RESPONSE);
+	CHECK(!prep.in.valid);
+	teardown(&a, &b);
+
+	/* A prep made for another identity (C's key) is not trusted either. */
+	setup(&a, &b, 24);
+	start(&a, &b);
+	{
+		uint8_t priv[32];
+		memset(priv, 0x61, 32);
+		CHECK_EQ_INT(wg_identity_set(&c_id, priv), 0);
+	}
+	g_now += WG_SEC(1);
+	CHECK_EQ_INT(wg_tunnel_force_handshake(a.t, g_now, out, sizeof(out), &n),
+		     WG_TUN_WRITE_NETWORK);
+	memcpy(msg, out, sizeof(msg));
+	/* mac1 is for B: C cannot prepare it; forge a prep claiming to be from it */
+	CHECK_EQ_INT(wg_tunnel_initiation_prepare(&b.id, msg, sizeof(msg), &prep), WG_TUN_DONE);
+	memcpy(prep.responder_public, c_id.public_key, 32);
+	prep.in.chaining_key[0] ^= 1; /* would fail if it were used */
+	CHECK_EQ_INT(wg_tunnel_decapsulate_initiation(b.t, g_now, msg, sizeof(msg), &prep, out,
+						      sizeof(out), &n, &auth),
+		     WG_TUN_WRITE_NETWORK);
+	net_send(&b, out, n);
+	deliver_all(&a, &b);
+	CHECK(stats(&a).has_session && stats(&b).has_session);
+	/* The honest fast path end to end: prepare, decapsulate, session. */
+	g_now += WG_SEC(6);
+	CHECK_EQ_INT(wg_tunnel_force_handshake(a.t, g_now, out, sizeof(out), &n),
+		     WG_TUN_WRITE_NETWORK);
+	memcpy(msg, out, sizeof(msg));
+	CHECK_EQ_INT(wg_tunnel_initiation_prepare(&b.id, msg, sizeof(msg), &prep), WG_TUN_DONE);
+	int resps = b.resps;
+	CHECK_EQ_INT(wg_tunnel_decapsulate_initiation(b.t, g_now, msg, sizeof(msg), &prep, out,
+						      sizeof(out), &n, &auth),
+		     WG_TUN_WRITE_NETWORK);
+	net_send(&b, out, n);
+	CHECK_EQ_INT(b.resps, resps + 1);
+	deliver_all(&a, &b);
+	CHECK(stats(&a).has_session && stats(&b).has_session);
+	/* Replaying it through the fast path: refused as a replay. */
+	CHECK_EQ_INT(wg_tunnel_initiation_prepare(&b.id, msg, sizeof(msg), &prep), WG_TUN_DONE);
+	CHECK_EQ_INT(wg_tunnel_decapsulate_initiation(b.t, g_now + WG_SEC(1), msg, sizeof(msg),
+						      &prep, out, sizeof(out), &n, &auth),
+		     WG_TUN_ERR_REPLAY);
+	CHECK(!auth);
+	wg_identity_clear(&c_id);
+	teardown(&a, &b);
+}
+
 static void test_config_checks(void)
 {
 	peer a, b;
@@ -1000,5 +1093,6 @@ int main(void)
 	test_identity_change_and_sender();
 	test_config_checks();
 	test_random_indices();
+	test_prepared_initiation();
 	return test_finish("tunnel");
 }
