@@ -1035,6 +1035,31 @@ static void test_prepared_initiation(void)
 	teardown(&a, &b);
 }
 
+/* The initiator under load: B's response gets a cookie reply (receiver = B's index of the
+ * new, unconfirmed keypair), B keeps the cookie without resending, and the response to A's
+ * next initiation carries a valid mac2. */
+static void test_cookie_for_response(void)
+{
+	peer a, b;
+	setup(&a, &b, 25);
+	start(&a, &b);
+	a.under_load = true;
+	send_packet(&a, 60, 1);
+	deliver_all(&a, &b);
+	CHECK_EQ_INT(b.resps, 1);
+	CHECK_EQ_INT(a.cookies, 1);
+	CHECK_EQ_INT(b.errors[-WG_TUN_ERR_NO_SESSION], 0); /* the reply found B's keypair */
+	CHECK_EQ_INT(b.resps, 1);                         /* and did not trigger a resend */
+	CHECK(!stats(&a).has_session && !stats(&b).has_session);
+	run_until(&a, &b, g_now + WG_SEC(6));
+	CHECK_EQ_INT(a.inits, 2);
+	CHECK_EQ_INT(b.resps, 2);
+	CHECK_EQ_INT(a.cookies, 1); /* the second response passed mac2 */
+	CHECK(stats(&a).has_session && stats(&b).has_session);
+	CHECK_EQ_INT(b.tun_packets, 1);
+	teardown(&a, &b);
+}
+
 static void test_config_checks(void)
 {
 	peer a, b;
@@ -1094,5 +1119,6 @@ int main(void)
 	test_config_checks();
 	test_random_indices();
 	test_prepared_initiation();
+	test_cookie_for_response();
 	return test_finish("tunnel");
 }
