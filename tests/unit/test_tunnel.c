@@ -1094,6 +1094,47 @@ static void test_cookie_for_response(void)
 	teardown(&a, &b);
 }
 
+static void const_fill(void *ctx, void *out, size_t n)
+{
+	(void)ctx;
+	memset(out, 0x5a, n);
+}
+
+/* A broken RNG (constant output) must not hang the tunnel: the index draw gives up after a
+ * bounded number of collisions, the existing session keeps working. */
+static void test_broken_rng(void)
+{
+	peer a, b;
+	wg_tunnel_config cfg;
+	uint8_t out[BUF_CAP];
+	size_t n;
+
+	setup(&a, &b, 26);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.identity = &a.id;
+	memcpy(cfg.peer_public_key, b.id.public_key, 32);
+	cfg.mtu = 1420;
+	cfg.rng = (wg_rng){const_fill, NULL};
+	cfg.wall = (wg_wallclock){wall_now, NULL};
+	a.t = wg_tunnel_new(&cfg, g_now);
+	b.t = make_tunnel(&b, g_now);
+	CHECK(a.t && b.t);
+	send_packet(&a, 60, 1);
+	deliver_all(&a, &b);
+	CHECK(stats(&a).has_session);
+	CHECK_EQ_U64(a.init_index[0], 0x5a5a5a5aU);
+	/* The next initiation would need another index: every draw collides with the live
+	 * keypair's. */
+	g_now += WG_SEC(6);
+	CHECK_EQ_INT(wg_tunnel_force_handshake(a.t, g_now, out, sizeof(out), &n),
+		     WG_TUN_ERR_NO_SESSION);
+	CHECK_EQ_U64(n, 0);
+	CHECK_EQ_INT(send_packet(&a, 60, 2), WG_TUN_WRITE_NETWORK);
+	deliver_all(&a, &b);
+	CHECK_EQ_INT(b.last_tun_id, 2);
+	teardown(&a, &b);
+}
+
 static void test_config_checks(void)
 {
 	peer a, b;
@@ -1155,5 +1196,6 @@ int main(void)
 	test_random_indices();
 	test_prepared_initiation();
 	test_cookie_for_response();
+	test_broken_rng();
 	return test_finish("tunnel");
 }
