@@ -17,6 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Draws of a fresh receiver index before giving up (see tunnel_index_alloc). */
+#define WG_TUNNEL_INDEX_DRAWS 32
+
 typedef struct {
 	uint8_t *data; /* NULL for a keepalive */
 	size_t len;
@@ -75,12 +78,16 @@ static int tunnel_index_alloc(wg_tunnel *t, uint32_t *index)
 {
 	if (t->index.alloc)
 		return t->index.alloc(t->index.ctx, t, index);
-	/* Without a table only our own indices matter: avoid the live ones. */
-	do {
+	/* Without a table only our own indices matter: avoid the live ones (at most 4). A
+	 * working RNG collides with probability 2^-30 per draw; a bounded number of draws keeps
+	 * a broken one (constant output) from hanging the tunnel. */
+	for (int i = 0; i < WG_TUNNEL_INDEX_DRAWS; i++) {
 		*index = wg_rng_u32(&t->rng);
-	} while (keypairs_lookup(&t->keypairs, *index) ||
-		 (t->hs_index_live && *index == t->hs_index));
-	return 0;
+		if (!keypairs_lookup(&t->keypairs, *index) &&
+		    !(t->hs_index_live && *index == t->hs_index))
+			return 0;
+	}
+	return -1;
 }
 
 /* Forget the handshake in progress and its index. */

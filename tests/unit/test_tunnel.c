@@ -1035,6 +1035,72 @@ static void test_prepared_initiation(void)
 	teardown(&a, &b);
 }
 
+/* The initiator under load: B's response gets a cookie reply (receiver = B's index of the
+ * new, unconfirmed keypair), B keeps the cookie without resending, and the response to A's
+ * next initiation carries a valid mac2. */
+static void test_cookie_for_response(void)
+{
+	peer a, b;
+	setup(&a, &b, 25);
+	start(&a, &b);
+	a.under_load = true;
+	send_packet(&a, 60, 1);
+	deliver_all(&a, &b);
+	CHECK_EQ_INT(b.resps, 1);
+	CHECK_EQ_INT(a.cookies, 1);
+	CHECK_EQ_INT(b.errors[-WG_TUN_ERR_NO_SESSION], 0); /* the reply found B's keypair */
+	CHECK_EQ_INT(b.resps, 1);                         /* and did not trigger a resend */
+	CHECK(!stats(&a).has_session && !stats(&b).has_session);
+	run_until(&a, &b, g_now + WG_SEC(6));
+	CHECK_EQ_INT(a.inits, 2);
+	CHECK_EQ_INT(b.resps, 2);
+	CHECK_EQ_INT(a.cookies, 1); /* the second response passed mac2 */
+	CHECK(stats(&a).has_session && stats(&b).has_session);
+	CHECK_EQ_INT(b.tun_packets, 1);
+	teardown(&a, &b);
+}
+
+static void const_fill(void *ctx, void *out, size_t n)
+{
+	(void)ctx;
+	memset(out, 0x5a, n);
+}
+
+/* A broken RNG (constant output) must not hang the tunnel: the index draw gives up after a
+ * bounded number of collisions, the existing session keeps working. */
+static void test_broken_rng(void)
+{
+	peer a, b;
+	wg_tunnel_config cfg;
+	uint8_t out[BUF_CAP];
+	size_t n;
+
+	setup(&a, &b, 26);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.identity = &a.id;
+	memcpy(cfg.peer_public_key, b.id.public_key, 32);
+	cfg.mtu = 1420;
+	cfg.rng = (wg_rng){const_fill, NULL};
+	cfg.wall = (wg_wallclock){wall_now, NULL};
+	a.t = wg_tunnel_new(&cfg, g_now);
+	b.t = make_tunnel(&b, g_now);
+	CHECK(a.t && b.t);
+	send_packet(&a, 60, 1);
+	deliver_all(&a, &b);
+	CHECK(stats(&a).has_session);
+	CHECK_EQ_U64(a.init_index[0], 0x5a5a5a5aU);
+	/* The next initiation would need another index: every draw collides with the live
+	 * keypair's. */
+	g_now += WG_SEC(6);
+	CHECK_EQ_INT(wg_tunnel_force_handshake(a.t, g_now, out, sizeof(out), &n),
+		     WG_TUN_ERR_NO_SESSION);
+	CHECK_EQ_U64(n, 0);
+	CHECK_EQ_INT(send_packet(&a, 60, 2), WG_TUN_WRITE_NETWORK);
+	deliver_all(&a, &b);
+	CHECK_EQ_INT(b.last_tun_id, 2);
+	teardown(&a, &b);
+}
+
 static void test_config_checks(void)
 {
 	peer a, b;
@@ -1094,5 +1160,7 @@ int main(void)
 	test_config_checks();
 	test_random_indices();
 	test_prepared_initiation();
+	test_cookie_for_response();
+	test_broken_rng();
 	return test_finish("tunnel");
 }
