@@ -20,11 +20,21 @@ counters_agree() {
 basic_scenario() {
 	local impl_a=$1 impl_b=$2 mode=$3 first_ns first_dst
 	wgi_pair "$impl_a" "$impl_b" "$mode"
+	if [ -n "${WGI_PSK:-}" ]; then
+		wg show "$IF_A" preshared-keys | grep -q "	$WGI_PSK$" || wgi_fail "PSK not set on A"
+		wg show "$IF_B" preshared-keys | grep -q "	$WGI_PSK$" || wgi_fail "PSK not set on B"
+	fi
 	if [ "$mode" = b_init ]; then first_ns=$NS_B first_dst=$T4_A; else first_ns=$NS_A first_dst=$T4_B; fi
 	wgi_log "$impl_a ($IF_A) <-> $impl_b ($IF_B), mode $mode: first ping"
 	wgi_ping "$first_ns" "$first_dst"
 	wgi_wait_handshake "$IF_A" "$PUB_B" 10
 	wgi_wait_handshake "$IF_B" "$PUB_A" 10
+	# latest-handshake is wall-clock time.
+	local hs now
+	hs=$(wgi_handshake_time "$IF_A" "$PUB_B") now=$(date +%s)
+	[ $((now - hs)) -ge 0 ] && [ $((now - hs)) -le 15 ] || wgi_fail "A's latest handshake $hs is not near now ($now)"
+	hs=$(wgi_handshake_time "$IF_B" "$PUB_A")
+	[ $((now - hs)) -ge -1 ] && [ $((now - hs)) -le 15 ] || wgi_fail "B's latest handshake $hs is not near now ($now)"
 	# The responder learnt its peer's endpoint from the handshake alone.
 	wgi_wait_for 5 endpoint_is "$IF_B" "$PUB_A" "$U4_A:$PORT_A" ||
 		wgi_fail "B's endpoint for A is '$(endpoint_of "$IF_B" "$PUB_A")', want $U4_A:$PORT_A"

@@ -31,7 +31,8 @@
 #                                    a_init (only A knows B's endpoint), b_init. Sets
 #                                    NS_A NS_B VETH_A VETH_B IF_A IF_B KEY_A KEY_B PUB_A PUB_B
 #                                    PORT_A PORT_B (SUFFIX, default empty, goes into every name so
-#                                    one test can build several pairs; the last call wins)
+#                                    one test can build several pairs; the last call wins).
+#                                    With WGI_PSK set (base64), both peers use it as PSK.
 #                                    and the address constants below.
 #   wgi_log MSG / wgi_fail MSG       progress line / failure (prints daemon logs, exit 1)
 #
@@ -236,7 +237,11 @@ wgi_pair() {
 	PORT_A=51820 PORT_B=51821
 	wgi_start "$1" "$NS_A" "$IF_A"
 	wgi_start "$2" "$NS_B" "$IF_B"
-	local ep_a=() ep_b=()
+	local ep_a=() ep_b=() psk=()
+	if [ -n "${WGI_PSK:-}" ]; then
+		echo "$WGI_PSK" >"$WGI_TMP/psk"
+		psk=(preshared-key "$WGI_TMP/psk")
+	fi
 	case $mode in
 	both) ep_a=(endpoint "$U4_B:$PORT_B") ep_b=(endpoint "$U4_A:$PORT_A") ;;
 	a_init) ep_a=(endpoint "$U4_B:$PORT_B") ;;
@@ -244,9 +249,9 @@ wgi_pair() {
 	*) wgi_fail "bad wgi_pair mode $mode" ;;
 	esac
 	wg set "$IF_A" private-key <(echo "$KEY_A") listen-port "$PORT_A" \
-		peer "$PUB_B" allowed-ips "$T4_B/32,$T6_B/128" "${ep_a[@]}"
+		peer "$PUB_B" allowed-ips "$T4_B/32,$T6_B/128" "${ep_a[@]}" "${psk[@]}"
 	wg set "$IF_B" private-key <(echo "$KEY_B") listen-port "$PORT_B" \
-		peer "$PUB_A" allowed-ips "$T4_A/32,$T6_A/128" "${ep_b[@]}"
+		peer "$PUB_A" allowed-ips "$T4_A/32,$T6_A/128" "${ep_b[@]}" "${psk[@]}"
 	wgi_addr "$NS_A" "$IF_A" "$T4_A" "$T6_A"
 	wgi_addr "$NS_B" "$IF_B" "$T4_B" "$T6_B"
 }

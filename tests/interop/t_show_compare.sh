@@ -111,4 +111,23 @@ for i in "$IF_T" "$IF_G"; do
 done
 compare 2
 wg show "$IF_T" peers | grep -q "$P1" && wgi_fail "removed peer still listed"
+
+# Round 3: a big configuration (get replies far beyond one socket buffer): 40 peers with 52
+# IPv4 and 52 IPv6 prefixes each, plus one peer with 4000 prefixes.
+big=$WGI_TMP/big.conf
+{
+	printf '[Interface]\nPrivateKey = %s\nListenPort = 51999\n' "$(key)"
+	for p in $(seq 1 40); do
+		printf '\n[Peer]\nPublicKey = %s\nAllowedIPs = ' "$(wgi_pubkey "$(key)")"
+		for j in $(seq 1 52); do printf '10.%d.%d.0/24, fd%02x:%x::/64, ' "$p" "$j" "$p" "$j"; done
+		printf '192.0.2.%d/32\n' "$p"
+	done
+	printf '\n[Peer]\nPublicKey = %s\nAllowedIPs = ' "$(wgi_pubkey "$(key)")"
+	for j in $(seq 0 3998); do printf '100.%d.%d.0/24, ' $((64 + j / 256)) $((j % 256)); done
+	printf '198.51.100.0/24\n'
+} >"$big"
+for i in "$IF_T" "$IF_G"; do wg setconf "$i" "$big"; done
+compare 3
+n=$(wg show "$IF_T" allowed-ips | wc -w)
+[ "$n" -eq $((41 + 40 * 105 + 4000)) ] || wgi_fail "round 3: wgtun shows $n words of allowed-ips"
 echo ok

@@ -896,6 +896,40 @@ static void test_identity_change_and_sender(void)
 	teardown(&a, &b);
 }
 
+/* A persistent-keepalive tunnel made before its device has a private key (one `wg setconf`
+ * applies the peer, then the key): the key's arrival starts the handshake, without traffic. */
+static void test_keepalive_waits_for_identity(void)
+{
+	peer a, b;
+	uint8_t priv[32];
+	setup(&a, &b, 23);
+	memcpy(priv, a.id.private_key, 32);
+	b.t = make_tunnel(&b, g_now); /* B knows A's public key */
+	wg_identity_clear(&a.id);
+	a.pk = 25;
+	a.t = make_tunnel(&a, g_now);
+	CHECK(a.t && b.t);
+	drain_tick(&a);
+	CHECK_EQ_INT(a.inits, 0); /* nothing can be sent without a key */
+	CHECK_EQ_INT(wg_identity_set(&a.id, priv), 0);
+	wg_tunnel_identity_changed(a.t, g_now);
+	CHECK(wg_tunnel_next_deadline(a.t) == 0); /* due now */
+	drain_tick(&a);
+	CHECK_EQ_INT(a.inits, 1);
+	deliver_all(&a, &b);
+	CHECK(stats(&a).has_session);
+	CHECK(stats(&b).has_session);
+	/* Without anything staged, a key change alone starts nothing. */
+	g_now += WG_SEC(6);
+	memset(priv, 0x44, 32);
+	CHECK_EQ_INT(wg_identity_set(&b.id, priv), 0);
+	wg_tunnel_identity_changed(b.t, g_now);
+	drain_tick(&b);
+	CHECK_EQ_INT(b.inits, 0);
+	crypto_wipe(priv, sizeof(priv));
+	teardown(&a, &b);
+}
+
 /* Receiver indices are fresh 32-bit random draws (no counter, no tunnel id in some bits):
  * over many handshakes every bit is set about half the time and no index repeats. */
 static void test_random_indices(void)
@@ -939,6 +973,165 @@ static void test_random_indices(void)
 	for (int k = 0; k < 32; k++)
 		CHECK_MSG(ones[k] > nseen * 2 / 5 && ones[k] < nseen * 3 / 5,
 			  "index bit %d set in %d of %d indices", k, ones[k], nseen);
+	teardown(&a, &b);
+}
+
+/* The device's two-step responder path: prepare (find the sender, one X25519) then
+ * decapsulate_initiation reusing that work. A prep is used only for the message and identity
+ * it was made for. */
+static void test_prepared_initiation(void)
+{
+	peer a, b;
+	wg_identity c_id;
+	uint8_t out[BUF_CAP], msg[WG_MSG_INITIATION_LEN], other[WG_MSG_INITIATION_LEN];
+	size_t n;
+	bool auth = false;
+	wg_tunnel_initiation prep;
+
+	setup(&a, &b, 22);
+	start(&a, &b);
+	CHECK_EQ_INT(wg_tunnel_force_handshake(a.t, g_now, out, sizeof(out), &n),
+		     WG_TUN_WRITE_NETWORK);
+	memcpy(msg, out, sizeof(msg));
+	/* Malformed or not for us: an error and a wiped prep. */
+	memset(&prep, 0x55, sizeof(prep));
+	CHECK_EQ_INT(wg_tunnel_initiation_prepare(&b.id, msg, sizeof(msg) - 1, &prep),
+		     WG_TUN_ERR_MALFORMED);
+	CHECK(!prep.in.valid && crypto_is_zero(&prep.in, sizeof(prep.in)));
+	CHECK_EQ_INT(wg_tunnel_initiation_prepare(&a.id, msg, sizeof(msg), &prep), WG_TUN_ERR_MAC);
+	CHECK(!prep.in.valid);
+	/* A used prep is proven by a tampered chaining key: the timestamp no longer decrypts,
+	 * whereas a recomputation would have succeeded. Nothing is committed. */
+	CHECK_EQ_INT(wg_tunnel_initiation_prepare(&b.id, msg, sizeof(msg), &prep), WG_TUN_DONE);
+	CHECK_MEM(prep.in.remote_static, a.id.public_key, 32);
+	prep.in.chaining_key[0] ^= 1;
+	CHECK_EQ_INT(wg_tunnel_decapsulate_initiation(b.t, g_now, msg, sizeof(msg), &prep, out,
+						      sizeof(out), &n, &auth),
+		     WG_TUN_ERR_DECRYPT);
+	CHECK(!auth && n == 0);
+	CHECK(!prep.in.valid && crypto_is_zero(&prep, sizeof(prep)));
+	/* A prep of another initiation (another ephemeral) is ignored: recomputed, works. */
+	g_now += WG_SEC(6);
+	CHECK_EQ_INT(wg_tunnel_tick(a.t, g_now, out, sizeof(out), &n), WG_TUN_WRITE_NETWORK);
+	CHECK_EQ_U64(n, sizeof(other)); /* the retransmission: a new initiation */
+	memcpy(other, out, sizeof(other));
+	CHECK_EQ_INT(wg_tunnel_initiation_prepare(&b.id, msg, sizeof(msg), &prep), WG_TUN_DONE);
+	CHECK_EQ_INT(wg_tunnel_decapsulate_initiation(b.t, g_now, other, sizeof(other), &prep, out,
+						      sizeof(out), &n, &auth),
+		     WG_TUN_WRITE_NETWORK);
+	CHECK(auth && n == WG_MSG_RESPONSE_LEN && out[0] == WG_MSG_RESPONSE);
+	CHECK(!prep.in.valid);
+	teardown(&a, &b);
+
+	/* A prep made for another identity (C's key) is not trusted either. */
+	setup(&a, &b, 24);
+	start(&a, &b);
+	{
+		uint8_t priv[32];
+		memset(priv, 0x61, 32);
+		CHECK_EQ_INT(wg_identity_set(&c_id, priv), 0);
+	}
+	g_now += WG_SEC(1);
+	CHECK_EQ_INT(wg_tunnel_force_handshake(a.t, g_now, out, sizeof(out), &n),
+		     WG_TUN_WRITE_NETWORK);
+	memcpy(msg, out, sizeof(msg));
+	/* mac1 is for B: C cannot prepare it; forge a prep claiming to be from it */
+	CHECK_EQ_INT(wg_tunnel_initiation_prepare(&b.id, msg, sizeof(msg), &prep), WG_TUN_DONE);
+	memcpy(prep.responder_public, c_id.public_key, 32);
+	prep.in.chaining_key[0] ^= 1; /* would fail if it were used */
+	CHECK_EQ_INT(wg_tunnel_decapsulate_initiation(b.t, g_now, msg, sizeof(msg), &prep, out,
+						      sizeof(out), &n, &auth),
+		     WG_TUN_WRITE_NETWORK);
+	net_send(&b, out, n);
+	deliver_all(&a, &b);
+	CHECK(stats(&a).has_session && stats(&b).has_session);
+	/* The honest fast path end to end: prepare, decapsulate, session. */
+	g_now += WG_SEC(6);
+	CHECK_EQ_INT(wg_tunnel_force_handshake(a.t, g_now, out, sizeof(out), &n),
+		     WG_TUN_WRITE_NETWORK);
+	memcpy(msg, out, sizeof(msg));
+	CHECK_EQ_INT(wg_tunnel_initiation_prepare(&b.id, msg, sizeof(msg), &prep), WG_TUN_DONE);
+	int resps = b.resps;
+	CHECK_EQ_INT(wg_tunnel_decapsulate_initiation(b.t, g_now, msg, sizeof(msg), &prep, out,
+						      sizeof(out), &n, &auth),
+		     WG_TUN_WRITE_NETWORK);
+	net_send(&b, out, n);
+	CHECK_EQ_INT(b.resps, resps + 1);
+	deliver_all(&a, &b);
+	CHECK(stats(&a).has_session && stats(&b).has_session);
+	/* Replaying it through the fast path: refused as a replay. */
+	CHECK_EQ_INT(wg_tunnel_initiation_prepare(&b.id, msg, sizeof(msg), &prep), WG_TUN_DONE);
+	CHECK_EQ_INT(wg_tunnel_decapsulate_initiation(b.t, g_now + WG_SEC(1), msg, sizeof(msg),
+						      &prep, out, sizeof(out), &n, &auth),
+		     WG_TUN_ERR_REPLAY);
+	CHECK(!auth);
+	wg_identity_clear(&c_id);
+	teardown(&a, &b);
+}
+
+/* The initiator under load: B's response gets a cookie reply (receiver = B's index of the
+ * new, unconfirmed keypair), B keeps the cookie without resending, and the response to A's
+ * next initiation carries a valid mac2. */
+static void test_cookie_for_response(void)
+{
+	peer a, b;
+	setup(&a, &b, 25);
+	start(&a, &b);
+	a.under_load = true;
+	send_packet(&a, 60, 1);
+	deliver_all(&a, &b);
+	CHECK_EQ_INT(b.resps, 1);
+	CHECK_EQ_INT(a.cookies, 1);
+	CHECK_EQ_INT(b.errors[-WG_TUN_ERR_NO_SESSION], 0); /* the reply found B's keypair */
+	CHECK_EQ_INT(b.resps, 1);                         /* and did not trigger a resend */
+	CHECK(!stats(&a).has_session && !stats(&b).has_session);
+	run_until(&a, &b, g_now + WG_SEC(6));
+	CHECK_EQ_INT(a.inits, 2);
+	CHECK_EQ_INT(b.resps, 2);
+	CHECK_EQ_INT(a.cookies, 1); /* the second response passed mac2 */
+	CHECK(stats(&a).has_session && stats(&b).has_session);
+	CHECK_EQ_INT(b.tun_packets, 1);
+	teardown(&a, &b);
+}
+
+static void const_fill(void *ctx, void *out, size_t n)
+{
+	(void)ctx;
+	memset(out, 0x5a, n);
+}
+
+/* A broken RNG (constant output) must not hang the tunnel: the index draw gives up after a
+ * bounded number of collisions, the existing session keeps working. */
+static void test_broken_rng(void)
+{
+	peer a, b;
+	wg_tunnel_config cfg;
+	uint8_t out[BUF_CAP];
+	size_t n;
+
+	setup(&a, &b, 26);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.identity = &a.id;
+	memcpy(cfg.peer_public_key, b.id.public_key, 32);
+	cfg.mtu = 1420;
+	cfg.rng = (wg_rng){const_fill, NULL};
+	cfg.wall = (wg_wallclock){wall_now, NULL};
+	a.t = wg_tunnel_new(&cfg, g_now);
+	b.t = make_tunnel(&b, g_now);
+	CHECK(a.t && b.t);
+	send_packet(&a, 60, 1);
+	deliver_all(&a, &b);
+	CHECK(stats(&a).has_session);
+	CHECK_EQ_U64(a.init_index[0], 0x5a5a5a5aU);
+	/* The next initiation would need another index: every draw collides with the live
+	 * keypair's. */
+	g_now += WG_SEC(6);
+	CHECK_EQ_INT(wg_tunnel_force_handshake(a.t, g_now, out, sizeof(out), &n),
+		     WG_TUN_ERR_NO_SESSION);
+	CHECK_EQ_U64(n, 0);
+	CHECK_EQ_INT(send_packet(&a, 60, 2), WG_TUN_WRITE_NETWORK);
+	deliver_all(&a, &b);
+	CHECK_EQ_INT(b.last_tun_id, 2);
 	teardown(&a, &b);
 }
 
@@ -998,7 +1191,11 @@ int main(void)
 	test_persistent_keepalive();
 	test_malformed();
 	test_identity_change_and_sender();
+	test_keepalive_waits_for_identity();
 	test_config_checks();
 	test_random_indices();
+	test_prepared_initiation();
+	test_cookie_for_response();
+	test_broken_rng();
 	return test_finish("tunnel");
 }
