@@ -168,33 +168,45 @@ static int ip_addr_of(const uint8_t *pkt, size_t len, bool source, const uint8_t
 	return 0;
 }
 
-static void tun_packet(device *dev, uint8_t *slot, size_t len, wg_time_ns now)
+/* The peer an outbound packet is routed to (by inner destination), or NULL (counted). */
+static peer *tun_route(device *dev, const uint8_t *pkt, size_t len)
 {
 	const uint8_t *dst;
-	int family = ip_addr_of(slot + DEVICE_SLOT_HEAD, len, false, &dst);
+	int family = ip_addr_of(pkt, len, false, &dst);
+	peer *p = family ? allowedips_lookup(&dev->aips, family, dst) : NULL;
+
+	if (!p)
+		DEVICE_STAT_INC(dev, tx_no_route);
+	return p;
+}
+
+/* Encapsulates the packet at slot + DEVICE_SLOT_HEAD in place and queues it. Peer lock held. */
+static void tun_encap(device *dev, peer *p, uint8_t *slot, size_t len, wg_time_ns now)
+{
 	size_t out_len = 0;
 	wg_tun_result r;
-	peer *p;
 
-	p = family ? allowedips_lookup(&dev->aips, family, dst) : NULL;
-	if (!p) {
-		DEVICE_STAT_INC(dev, tx_no_route);
-		return;
-	}
-	pthread_mutex_lock(&p->lock);
 	if (p->endpoint.sa.sa_family == AF_UNSPEC) {
 		DEVICE_STAT_INC(dev, tx_no_endpoint);
-		goto out;
+		return;
 	}
-	/* In place: the packet sits DEVICE_SLOT_HEAD bytes into the slot. */
 	r = wg_tunnel_encapsulate(p->tun, now, slot + DEVICE_SLOT_HEAD, len, slot,
 				  DEVICE_SLOT_SIZE, &out_len);
 	if (r == WG_TUN_WRITE_NETWORK)
 		tx_queue(dev, slot, out_len, &p->endpoint);
 	else if (r < 0)
 		DEVICE_STAT_INC(dev, tx_no_route);
+}
+
+static void tun_packet(device *dev, uint8_t *slot, size_t len, wg_time_ns now)
+{
+	peer *p = tun_route(dev, slot + DEVICE_SLOT_HEAD, len);
+
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	tun_encap(dev, p, slot, len, now);
 	device_peer_update_deadline(dev, p);
-out:
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -215,6 +227,7 @@ static int tun_read_vnet(device *dev, long *n, bool *closed, wg_time_ns now)
 {
 	offload_vnet h;
 	offload_split sp;
+	peer *p;
 	int ns;
 
 	*n = tun_read(dev->tun_fd, dev->tun_buf, DEVICE_TUN_BUF, closed);
@@ -231,6 +244,20 @@ static int tun_read_vnet(device *dev, long *n, bool *closed, wg_time_ns now)
 		DEVICE_STAT_INC(dev, tx_no_route); /* a super-packet we cannot cut */
 		return 0;
 	}
+	if (!sp.gso) {
+		uint8_t *slot = tx_slot(dev);
+		size_t len = offload_split_segment(&sp, 0, slot + DEVICE_SLOT_HEAD, DEVICE_MAX_PACKET);
+		if (len)
+			tun_packet(dev, slot, len, now);
+		else
+			DEVICE_STAT_INC(dev, tx_no_route);
+		return 1;
+	}
+	/* The segments share the super-packet's addresses: one route and one lock for all. */
+	p = tun_route(dev, sp.pkt, sp.len);
+	if (!p)
+		return ns;
+	pthread_mutex_lock(&p->lock);
 	for (int k = 0; k < ns; k++) {
 		uint8_t *slot = tx_slot(dev);
 		size_t len = offload_split_segment(&sp, (unsigned)k, slot + DEVICE_SLOT_HEAD,
@@ -239,8 +266,10 @@ static int tun_read_vnet(device *dev, long *n, bool *closed, wg_time_ns now)
 			DEVICE_STAT_INC(dev, tx_no_route);
 			break;
 		}
-		tun_packet(dev, slot, len, now);
+		tun_encap(dev, p, slot, len, now);
 	}
+	device_peer_update_deadline(dev, p);
+	pthread_mutex_unlock(&p->lock);
 	return ns;
 }
 
@@ -328,47 +357,58 @@ static void deliver_to_tun(device *dev, peer *p, uint8_t *pkt, size_t len)
 		DEVICE_STAT_INC(dev, tun_write_error);
 }
 
-/* Hands dgram to p's tunnel. in_place: data message decrypted into its own buffer. */
-static void peer_receive(device *dev, peer *p, uint8_t *dgram, size_t len, bool in_place,
-			 const wg_endpoint *src, wg_time_ns now)
+/* Datagrams with the same receiver index handled under one peer lock (a GRO batch). */
+#define DEVICE_RX_RUN 64
+
+/* Hands dgrams[0..n) to p's tunnel, under one lock. in_place: data messages, each decrypted
+ * into its own buffer (n > 1 only for those). */
+static void peer_receive(device *dev, peer *p, uint8_t *const *dgrams, const size_t *lens,
+			 unsigned n, bool in_place, const wg_endpoint *src, wg_time_ns now)
 {
-	uint8_t *out;
-	size_t cap, out_len = 0;
-	bool auth = false;
-	wg_tun_result r;
+	bool drain = false;
 
 	pthread_mutex_lock(&p->lock);
-	if (in_place) {
-		/* dgram may be one GRO segment inside a larger buffer: decrypt within it. */
-		out = dgram + WG_DATA_HEADER_LEN;
-		cap = len > WG_DATA_HEADER_LEN ? len - WG_DATA_HEADER_LEN : 0;
-	} else {
-		out = tx_slot(dev);
-		cap = DEVICE_SLOT_SIZE;
-	}
-	r = wg_tunnel_decapsulate(p->tun, now, dgram, len, out, cap, &out_len, &auth);
-	if (auth)
-		peer_roam(p, src);
-	switch (r) {
-	case WG_TUN_WRITE_NETWORK:
+	for (unsigned k = 0; k < n; k++) {
+		uint8_t *dgram = dgrams[k], *out;
+		size_t len = lens[k], cap, out_len = 0;
+		bool auth = false;
+		wg_tun_result r;
+
 		if (in_place) {
-			uint8_t *slot = tx_slot(dev);
-			memmove(slot, out, out_len);
-			out = slot;
+			/* dgram may be one GRO segment inside a larger buffer: decrypt within it. */
+			out = dgram + WG_DATA_HEADER_LEN;
+			cap = len > WG_DATA_HEADER_LEN ? len - WG_DATA_HEADER_LEN : 0;
+		} else {
+			out = tx_slot(dev);
+			cap = DEVICE_SLOT_SIZE;
 		}
-		tx_queue(dev, out, out_len, &p->endpoint);
-		break;
-	case WG_TUN_WRITE_TUN_V4:
-	case WG_TUN_WRITE_TUN_V6:
-		deliver_to_tun(dev, p, out, out_len);
-		break;
-	case WG_TUN_DONE:
-		break;
-	default:
-		count_tunnel_error(dev, r);
-		break;
+		r = wg_tunnel_decapsulate(p->tun, now, dgram, len, out, cap, &out_len, &auth);
+		if (auth)
+			peer_roam(p, src);
+		switch (r) {
+		case WG_TUN_WRITE_NETWORK:
+			if (in_place) {
+				uint8_t *slot = tx_slot(dev);
+				memmove(slot, out, out_len);
+				out = slot;
+			}
+			tx_queue(dev, out, out_len, &p->endpoint);
+			break;
+		case WG_TUN_WRITE_TUN_V4:
+		case WG_TUN_WRITE_TUN_V6:
+			deliver_to_tun(dev, p, out, out_len);
+			break;
+		case WG_TUN_DONE:
+			break;
+		default:
+			count_tunnel_error(dev, r);
+			break;
+		}
+		if (r >= 0)
+			drain = true;
 	}
-	if (r >= 0)
+	/* Once per run: staged packets (key confirmation), events, the timer heap. */
+	if (drain)
 		peer_drain(dev, p, now, false);
 	peer_events(dev, p);
 	device_peer_update_deadline(dev, p);
@@ -468,7 +508,20 @@ static void handle_datagram(device *dev, uint8_t *buf, size_t len, const wg_endp
 		DEVICE_STAT_INC(dev, rx_no_session);
 		return;
 	}
-	peer_receive(dev, p, buf, len, type == WG_MSG_DATA, src, now);
+	peer_receive(dev, p, &buf, &len, 1, type == WG_MSG_DATA, src, now);
+}
+
+/* Data messages dgrams[0..n), all for receiver index idx. */
+static void handle_data_run(device *dev, uint8_t *const *dgrams, const size_t *lens, unsigned n,
+			    uint32_t idx, const wg_endpoint *src, wg_time_ns now)
+{
+	peer *p = device_index_lookup(dev, idx);
+
+	if (!p) {
+		__atomic_fetch_add(&dev->stats.rx_no_session, n, __ATOMIC_RELAXED);
+		return;
+	}
+	peer_receive(dev, p, dgrams, lens, n, true, src, now);
 }
 
 /* Segment j of received datagram i (GRO may have glued several together). */
@@ -509,10 +562,32 @@ void device_handle_udp(device *dev, int fd)
 	for (int i = 0; i < n; i++) {
 		wg_endpoint src;
 		memcpy(&src, &dev->rx.addr[i], sizeof(src));
-		for (size_t off = 0, len; off < dev->rx.msg[i].msg_len; off += len) {
-			uint8_t *p;
-			len = rx_segment(dev, i, off, &p);
-			handle_datagram(dev, p, len, &src, now);
+		size_t off = 0, end = dev->rx.msg[i].msg_len;
+
+		while (off < end) {
+			uint8_t *run[DEVICE_RX_RUN];
+			size_t lens[DEVICE_RX_RUN];
+			unsigned k = 0;
+			uint32_t idx;
+
+			lens[0] = rx_segment(dev, i, off, &run[0]);
+			off += lens[0];
+			if (wg_msg_classify(run[0], lens[0]) != WG_MSG_DATA) {
+				handle_datagram(dev, run[0], lens[0], &src, now);
+				continue;
+			}
+			/* GRO segments of one sender mostly share a receiver index: one lookup and
+			 * one peer lock for the run. */
+			idx = wg_le32_read(run[0] + WG_DATA_OFF_RECEIVER);
+			for (k = 1; k < DEVICE_RX_RUN && off < end; k++) {
+				size_t l = rx_segment(dev, i, off, &run[k]);
+				if (wg_msg_classify(run[k], l) != WG_MSG_DATA ||
+				    wg_le32_read(run[k] + WG_DATA_OFF_RECEIVER) != idx)
+					break;
+				lens[k] = l;
+				off += l;
+			}
+			handle_data_run(dev, run, lens, k, idx, &src, now);
 		}
 	}
 	/* Before the receive buffers are reused. */

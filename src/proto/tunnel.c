@@ -678,6 +678,11 @@ void wg_tunnel_identity_changed(wg_tunnel *t, wg_time_ns now)
 	keypairs_expire_send(&t->keypairs);
 	timers_reset_handshake_rate(&t->timers);
 	t->want_initiation = false;
+	/* Staged packets (e.g. the keepalive of a persistent-keepalive peer configured before
+	 * the private key, as one `wg setconf` does) waited for a handshake the old identity
+	 * could not make: ask for it now, or they sit until the next packet. */
+	if (t->staged_count > 0)
+		tunnel_want_handshake(t, now, false);
 }
 
 wg_tun_result wg_tunnel_force_handshake(wg_tunnel *t, wg_time_ns now, uint8_t *out, size_t cap,

@@ -896,6 +896,40 @@ static void test_identity_change_and_sender(void)
 	teardown(&a, &b);
 }
 
+/* A persistent-keepalive tunnel made before its device has a private key (one `wg setconf`
+ * applies the peer, then the key): the key's arrival starts the handshake, without traffic. */
+static void test_keepalive_waits_for_identity(void)
+{
+	peer a, b;
+	uint8_t priv[32];
+	setup(&a, &b, 23);
+	memcpy(priv, a.id.private_key, 32);
+	b.t = make_tunnel(&b, g_now); /* B knows A's public key */
+	wg_identity_clear(&a.id);
+	a.pk = 25;
+	a.t = make_tunnel(&a, g_now);
+	CHECK(a.t && b.t);
+	drain_tick(&a);
+	CHECK_EQ_INT(a.inits, 0); /* nothing can be sent without a key */
+	CHECK_EQ_INT(wg_identity_set(&a.id, priv), 0);
+	wg_tunnel_identity_changed(a.t, g_now);
+	CHECK(wg_tunnel_next_deadline(a.t) == 0); /* due now */
+	drain_tick(&a);
+	CHECK_EQ_INT(a.inits, 1);
+	deliver_all(&a, &b);
+	CHECK(stats(&a).has_session);
+	CHECK(stats(&b).has_session);
+	/* Without anything staged, a key change alone starts nothing. */
+	g_now += WG_SEC(6);
+	memset(priv, 0x44, 32);
+	CHECK_EQ_INT(wg_identity_set(&b.id, priv), 0);
+	wg_tunnel_identity_changed(b.t, g_now);
+	drain_tick(&b);
+	CHECK_EQ_INT(b.inits, 0);
+	crypto_wipe(priv, sizeof(priv));
+	teardown(&a, &b);
+}
+
 /* Receiver indices are fresh 32-bit random draws (no counter, no tunnel id in some bits):
  * over many handshakes every bit is set about half the time and no index repeats. */
 static void test_random_indices(void)
@@ -1157,6 +1191,7 @@ int main(void)
 	test_persistent_keepalive();
 	test_malformed();
 	test_identity_change_and_sender();
+	test_keepalive_waits_for_identity();
 	test_config_checks();
 	test_random_indices();
 	test_prepared_initiation();
