@@ -22,7 +22,7 @@ void device_log(device *dev, int level, const char *fmt, ...)
 	if (!dev->params.log)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap); /* truncation is fine for a log line */
 	va_end(ap);
 	dev->params.log(dev->params.ctx, level, msg);
 }
