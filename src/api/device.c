@@ -44,10 +44,11 @@ void wgtun_device_config_init(wgtun_device_config *cfg)
 /* Copies the caller's struct into ours: fields a newer app knows but we do not must be zero. */
 static int config_copy(wgtun_device_config *dst, const wgtun_device_config *src)
 {
-	const unsigned char *extra = (const unsigned char *)src + sizeof(*dst);
+	const unsigned char *extra;
 
 	if (!src || src->struct_size < CONFIG_V1_SIZE)
 		return -EINVAL;
+	extra = (const unsigned char *)src + sizeof(*dst);
 	for (size_t i = sizeof(*dst); i < src->struct_size; i++)
 		if (extra[i - sizeof(*dst)])
 			return -EINVAL;
