@@ -370,8 +370,11 @@ static void deliver_to_tun(device *dev, peer *p, uint8_t *pkt, size_t len)
 
 /* Hands dgrams[0..n) to p's tunnel, under one lock. in_place: data messages, each decrypted
  * into its own buffer (n > 1 only for those). */
+/* prep: for one initiation, the anonymous step already done (handle_datagram), consumed
+ * (wiped) by the tunnel; else NULL. */
 static void peer_receive(device *dev, peer *p, uint8_t *const *dgrams, const size_t *lens,
-			 unsigned n, bool in_place, const wg_endpoint *src, wg_time_ns now)
+			 unsigned n, bool in_place, wg_tunnel_initiation *prep,
+			 const wg_endpoint *src, wg_time_ns now)
 {
 	bool drain = false;
 
@@ -390,7 +393,12 @@ static void peer_receive(device *dev, peer *p, uint8_t *const *dgrams, const siz
 			out = tx_slot(dev);
 			cap = DEVICE_SLOT_SIZE;
 		}
-		r = wg_tunnel_decapsulate(p->tun, now, dgram, len, out, cap, &out_len, &auth);
+		if (prep)
+			r = wg_tunnel_decapsulate_initiation(p->tun, now, dgram, len, prep, out,
+							     cap, &out_len, &auth);
+		else
+			r = wg_tunnel_decapsulate(p->tun, now, dgram, len, out, cap, &out_len,
+						  &auth);
 		if (auth)
 			peer_roam(p, src);
 		switch (r) {
@@ -474,7 +482,7 @@ static void handle_datagram(device *dev, uint8_t *buf, size_t len, const wg_endp
 			    wg_time_ns now)
 {
 	int type = wg_msg_classify(buf, len);
-	uint8_t pub[32];
+	wg_tunnel_initiation prep; /* secrets: wiped on every path */
 	wg_tun_result r;
 	peer *p = NULL;
 
@@ -488,16 +496,22 @@ static void handle_datagram(device *dev, uint8_t *buf, size_t len, const wg_endp
 		if (!handshake_admit(dev, buf, len, src, now))
 			return;
 		if (type == WG_MSG_INITIATION) {
-			r = wg_tunnel_initiation_sender(&dev->identity, buf, len, pub);
+			/* The anonymous step (one X25519) runs once: the peer's tunnel reuses it. */
+			r = wg_tunnel_initiation_prepare(&dev->identity, buf, len, &prep);
 			if (r != WG_TUN_DONE) {
+				wg_tunnel_initiation_wipe(&prep);
 				count_tunnel_error(dev, r);
 				return;
 			}
-			p = device_peer_find(dev, pub);
+			p = device_peer_find(dev, prep.in.remote_static);
 			if (!p) {
+				wg_tunnel_initiation_wipe(&prep);
 				DEVICE_STAT_INC(dev, rx_unknown_peer);
 				return;
 			}
+			peer_receive(dev, p, &buf, &len, 1, false, &prep, src, now);
+			wg_tunnel_initiation_wipe(&prep); /* already wiped by the tunnel; cheap */
+			return;
 		} else {
 			p = device_index_lookup(dev, wg_le32_read(buf + WG_RESP_OFF_RECEIVER));
 		}
@@ -516,7 +530,7 @@ static void handle_datagram(device *dev, uint8_t *buf, size_t len, const wg_endp
 		DEVICE_STAT_INC(dev, rx_no_session);
 		return;
 	}
-	peer_receive(dev, p, &buf, &len, 1, type == WG_MSG_DATA, src, now);
+	peer_receive(dev, p, &buf, &len, 1, type == WG_MSG_DATA, NULL, src, now);
 }
 
 /* Data messages dgrams[0..n), all for receiver index idx. */
@@ -529,7 +543,7 @@ static void handle_data_run(device *dev, uint8_t *const *dgrams, const size_t *l
 		__atomic_fetch_add(&dev->stats.rx_no_session, n, __ATOMIC_RELAXED);
 		return;
 	}
-	peer_receive(dev, p, dgrams, lens, n, true, src, now);
+	peer_receive(dev, p, dgrams, lens, n, true, NULL, src, now);
 }
 
 /* Segment j of received datagram i (GRO may have glued several together). */

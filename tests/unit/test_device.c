@@ -5,6 +5,7 @@
 
 #include "crypto/crypto.h"
 #include "device/device.h"
+#include "device/device_impl.h" /* index allocator test: the device RNG, peers */
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -745,6 +746,81 @@ static void test_no_endpoint_not_counted(void)
 	node_free(&n);
 }
 
+static void zero_fill(void *ctx, void *out, size_t n)
+{
+	(void)ctx;
+	memset(out, 0, n); /* what a failed OS random source may leave behind */
+}
+
+static void count_fill(void *ctx, void *out, size_t n)
+{
+	uint8_t *o = out;
+	uint32_t *c = ctx;
+
+	for (size_t i = 0; i < n; i++)
+		o[i] = (uint8_t)(++*c * 0x9d);
+}
+
+/* The receiver index allocator gives up (counted) instead of spinning when every draw
+ * collides, and when a peer's index slots are full; freed indices become usable again. */
+static void test_index_alloc_bounded(void)
+{
+	node n;
+	peer *p, *q;
+	wg_index_ops po, qo;
+	uint8_t pk[32];
+	uint32_t idx[DEVICE_INDICES_PER_PEER], x = 1, ctr = 0;
+	device_stats st;
+	wg_rng good = { count_fill, &ctr };
+
+	node_init(&n);
+	n.dev->rng = (wg_rng){ zero_fill, NULL };
+	memset(pk, 0x11, sizeof(pk));
+	p = device_peer_new(n.dev, pk, io_now());
+	memset(pk, 0x22, sizeof(pk));
+	q = device_peer_new(n.dev, pk, io_now());
+	CHECK(p && q);
+	po = device_index_ops(p);
+	qo = device_index_ops(q);
+
+	CHECK_EQ_INT(po.alloc(po.ctx, p->tun, &idx[0]), 0);
+	CHECK_EQ_U64(idx[0], 0);
+	/* Every further draw is 0 again: a bounded number of tries, then -1. */
+	CHECK_EQ_INT(po.alloc(po.ctx, p->tun, &x), -1);
+	CHECK_EQ_INT(qo.alloc(qo.ctx, q->tun, &x), -1); /* the table is device-wide */
+	device_get_stats(n.dev, &st);
+	CHECK_EQ_U64(st.handshake_no_index, 2);
+	CHECK_EQ_U64(device_index_lookup(n.dev, 0) == p, 1);
+	/* Released, index 0 can be drawn again (by another peer). */
+	po.release(po.ctx, idx[0]);
+	CHECK(device_index_lookup(n.dev, 0) == NULL);
+	CHECK_EQ_INT(qo.alloc(qo.ctx, q->tun, &x), 0);
+	CHECK_EQ_U64(x, 0);
+	CHECK(device_index_lookup(n.dev, 0) == q);
+	qo.release(qo.ctx, x);
+
+	/* A working RNG: DEVICE_INDICES_PER_PEER distinct indices, then the peer is full. */
+	n.dev->rng = good;
+	for (int i = 0; i < DEVICE_INDICES_PER_PEER; i++) {
+		CHECK_EQ_INT(po.alloc(po.ctx, p->tun, &idx[i]), 0);
+		CHECK(device_index_lookup(n.dev, idx[i]) == p);
+		for (int j = 0; j < i; j++)
+			CHECK(idx[j] != idx[i]);
+	}
+	CHECK_EQ_INT(po.alloc(po.ctx, p->tun, &x), -1);
+	device_get_stats(n.dev, &st);
+	CHECK_EQ_U64(st.handshake_no_index, 3);
+	po.release(po.ctx, idx[3]);
+	CHECK_EQ_INT(po.alloc(po.ctx, p->tun, &idx[3]), 0);
+	for (int i = 0; i < DEVICE_INDICES_PER_PEER; i++)
+		po.release(po.ctx, idx[i]);
+	for (int i = 0; i < DEVICE_INDICES_PER_PEER; i++)
+		CHECK(device_index_lookup(n.dev, idx[i]) == NULL);
+	device_peer_destroy(p);
+	device_peer_destroy(q);
+	node_free(&n);
+}
+
 /* The TUN side going away stops the device on its own and signals it. */
 static void test_tun_gone(void)
 {
@@ -772,6 +848,7 @@ int main(void)
 	test_idle();
 	test_tun_gone();
 	test_no_endpoint_not_counted();
+	test_index_alloc_bounded();
 
 	node_init(&a);
 	node_init(&b);
