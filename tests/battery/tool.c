@@ -9,6 +9,13 @@
  *   battery_tool flood DST_IP PORT PUBHEX SECONDS SRC_BASE NSRC
  *       sends handshake initiations with a valid mac1 for PUBHEX as fast as it can, and
  *       counts the cookie replies that come back
+ *   battery_tool churn SOCKET SECONDS RATE LEGIT_PUBHEX PRIVHEX ENDPOINT
+ *       random UAPI `set` operations on the daemon behind SOCKET at RATE per second for
+ *       SECONDS: peers added/removed (in 10.241.0.0/16 and fd41::/16), allowed IPs replaced,
+ *       preshared keys and endpoints changed, `get`s, malformed requests (must fail and change
+ *       nothing), the legitimate peer's endpoint bent (it must roam back), our private key and
+ *       port flipped and restored; plus a datagram into the tunnel per operation (so churn
+ *       peers start handshakes). Ends by removing every churn peer.
  *   battery_tool sink IP PORT SECONDS      accepts one TCP stream, prints bytes and SHA-256
  *   battery_tool source IP PORT BYTES      sends BYTES deterministic bytes, prints SHA-256
  *
@@ -38,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -64,6 +72,12 @@ static void rnd_fill(uint8_t *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		p[i] = (uint8_t)(rnd() >> 56);
+}
+
+static void hex32(char out[65], const uint8_t h[32])
+{
+	for (int i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", h[i]);
 }
 
 static void die(const char *what)
@@ -401,12 +415,186 @@ static int cmd_flood(char **av)
 	return 0;
 }
 
-/* ---- hashed TCP stream ---- */
-static void hex32(char out[65], const uint8_t h[32])
+/* ---- churn ---- */
+#define CHURN_MAX_PEERS 64
+
+static int uapi_request(const char *path, const char *req, char *resp, size_t cap)
 {
-	for (int i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", h[i]);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	size_t len = 0, rl = strlen(req);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		die("connect UAPI socket");
+	for (size_t off = 0; off < rl;) {
+		ssize_t w = write(fd, req + off, rl - off);
+		if (w <= 0)
+			die("write UAPI");
+		off += (size_t)w;
+	}
+	/* The response ends with "errno=N\n\n". */
+	while (len + 1 < cap) {
+		ssize_t n = read(fd, resp + len, cap - 1 - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		resp[len] = 0;
+		if (len >= 2 && strstr(resp, "errno=") && !strcmp(resp + len - 2, "\n\n"))
+			break;
+	}
+	resp[len] = 0;
+	close(fd);
+	const char *e = strstr(resp, "errno=");
+	return e ? atoi(e + 6) : -1000;
 }
+
+static void hexrand(char out[65])
+{
+	uint8_t k[32];
+	rnd_fill(k, 32);
+	hex32(out, k);
+}
+
+static int cmd_churn(char **av)
+{
+	const char *sock = av[0], *legit = av[3], *priv = av[4], *legit_ep = av[5];
+	double seconds = atof(av[1]), rate = atof(av[2]), t0 = now_s();
+	char peers[CHURN_MAX_PEERS][65];
+	int npeers = 0, tun = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	static char req[8192], resp[1 << 20];
+	long ops = 0, by_kind[10] = {0}, unexpected = 0, rejected_ok = 0;
+	static const char *const kinds[10] = {"add", "remove", "replace_ips", "psk_endpoint", "get",
+					      "malformed", "legit_endpoint", "private_key", "port",
+					      "bulk_add"};
+
+	rng_state ^= (uint64_t)getpid();
+	while (now_s() - t0 < seconds) {
+		int k = (int)(rnd() % 100), kind, r;
+		char key[65], psk[65];
+		size_t n = 0;
+		/* weights: add 22, remove 18, replace 18, psk/endpoint 12, get 10, malformed 6,
+		 * legit endpoint 4, private key 3, port 2, bulk add 5 */
+		kind = k < 22 ? 0 : k < 40 ? 1 : k < 58 ? 2 : k < 70 ? 3 : k < 80 ? 4 : k < 86 ? 5
+		     : k < 90 ? 6 : k < 93 ? 7 : k < 95 ? 8 : 9;
+		if ((kind == 1 || kind == 2 || kind == 3) && npeers == 0)
+			kind = 0;
+		if ((kind == 0 || kind == 9) && npeers >= CHURN_MAX_PEERS)
+			kind = 1;
+		n += (size_t)snprintf(req + n, sizeof(req) - n, kind == 4 ? "get=1\n" : "set=1\n");
+		int victim = npeers ? (int)(rnd() % (uint64_t)npeers) : 0;
+		switch (kind) {
+		case 0:
+		case 9:
+			for (int j = 0; j < (kind == 9 ? 8 : 1) && npeers < CHURN_MAX_PEERS; j++) {
+				hexrand(key);
+				hexrand(psk);
+				memcpy(peers[npeers++], key, 65);
+				n += (size_t)snprintf(req + n, sizeof(req) - n,
+					"public_key=%s\npreshared_key=%s\nendpoint=192.168.242.2:%u\n"
+					"persistent_keepalive_interval=%u\nreplace_allowed_ips=true\n"
+					"allowed_ip=10.241.%u.%u/32\nallowed_ip=fd41::%x:0/112\n",
+					key, psk, (unsigned)(1024 + rnd() % 60000), (unsigned)(rnd() % 3),
+					(unsigned)(rnd() % 256), (unsigned)(rnd() % 256),
+					(unsigned)(rnd() % 65536));
+			}
+			break;
+		case 1:
+			n += (size_t)snprintf(req + n, sizeof(req) - n, "public_key=%s\nremove=true\n",
+					      peers[victim]);
+			memcpy(peers[victim], peers[--npeers], 65);
+			break;
+		case 2:
+			n += (size_t)snprintf(req + n, sizeof(req) - n,
+					      "public_key=%s\nupdate_only=true\nreplace_allowed_ips=true\n",
+					      peers[victim]);
+			for (int j = (int)(rnd() % 5); j > 0; j--)
+				n += (size_t)snprintf(req + n, sizeof(req) - n, "allowed_ip=10.241.%u.%u/%u\n",
+						      (unsigned)(rnd() % 256), (unsigned)(rnd() % 256),
+						      (unsigned)(24 + rnd() % 9));
+			break;
+		case 3:
+			hexrand(psk);
+			n += (size_t)snprintf(req + n, sizeof(req) - n,
+					      "public_key=%s\npreshared_key=%s\nendpoint=192.168.242.2:%u\n",
+					      peers[victim], psk, (unsigned)(1024 + rnd() % 60000));
+			break;
+		case 5: /* each must be refused with nothing changed */
+			switch (rnd() % 4) {
+			case 0: n += (size_t)snprintf(req + n, sizeof(req) - n, "public_key=zz\n"); break;
+			case 1: n += (size_t)snprintf(req + n, sizeof(req) - n, "listen_port=70000\n"); break;
+			case 2: hexrand(key);
+				n += (size_t)snprintf(req + n, sizeof(req) - n,
+					"public_key=%s\nallowed_ip=10.241.0.0/40\n", key); break;
+			default: n += (size_t)snprintf(req + n, sizeof(req) - n, "bogus_key=1\n"); break;
+			}
+			break;
+		case 6: /* bend the legitimate peer's endpoint; its next packet roams it back */
+			n += (size_t)snprintf(req + n, sizeof(req) - n,
+					      "public_key=%s\nupdate_only=true\nendpoint=192.168.242.2:9\n", legit);
+			break;
+		case 7: /* a new private key, restored by the next request */
+			hexrand(key);
+			n += (size_t)snprintf(req + n, sizeof(req) - n, "private_key=%s\n", key);
+			break;
+		case 8:
+			n += (size_t)snprintf(req + n, sizeof(req) - n, "listen_port=%u\n",
+					      (unsigned)(20000 + rnd() % 20000));
+			break;
+		default:
+			break;
+		}
+		snprintf(req + n, sizeof(req) - n, "\n");
+		r = uapi_request(sock, req, resp, sizeof(resp));
+		by_kind[kind]++;
+		ops++;
+		if (kind == 5) {
+			if (r == 0)
+				unexpected++, fprintf(stderr, "churn: malformed request accepted:\n%s", req);
+			else
+				rejected_ok++;
+		} else if (r != 0 && !(kind == 8 && (r == 98 || r == -98) /* EADDRINUSE */)) {
+			unexpected++;
+			fprintf(stderr, "churn: errno=%d for:\n%s", r, req);
+		}
+		if (kind == 7) { /* restore */
+			snprintf(req, sizeof(req), "set=1\nprivate_key=%s\n\n", priv);
+			if (uapi_request(sock, req, resp, sizeof(resp)) != 0)
+				unexpected++;
+			ops++;
+		}
+		if (kind == 6 && rnd() % 2) { /* sometimes put it back ourselves */
+			snprintf(req, sizeof(req), "set=1\npublic_key=%s\nendpoint=%s\n\n", legit, legit_ep);
+			if (uapi_request(sock, req, resp, sizeof(resp)) != 0)
+				unexpected++;
+			ops++;
+		}
+		/* a datagram into the tunnel towards a random churn prefix */
+		struct sockaddr_in d = {.sin_family = AF_INET, .sin_port = htons(9),
+					.sin_addr.s_addr = htonl(0x0af10000u | (uint32_t)(rnd() & 0xffff))};
+		if (tun >= 0)
+			(void)sendto(tun, "x", 1, 0, (struct sockaddr *)&d, sizeof(d));
+		double ahead = (double)ops / rate - (now_s() - t0);
+		if (ahead > 0)
+			usleep((useconds_t)(ahead * 1e6));
+	}
+	/* the end state: no churn peer, our key and the legitimate endpoint restored */
+	size_t n = (size_t)snprintf(req, sizeof(req), "set=1\nprivate_key=%s\n", priv);
+	for (int i = 0; i < npeers; i++)
+		n += (size_t)snprintf(req + n, sizeof(req) - n, "public_key=%s\nremove=true\n", peers[i]);
+	snprintf(req + n, sizeof(req) - n, "public_key=%s\nendpoint=%s\n\n", legit, legit_ep);
+	if (uapi_request(sock, req, resp, sizeof(resp)) != 0)
+		unexpected++;
+	double t = now_s() - t0;
+	printf("ops=%ld seconds=%.1f ops_per_s=%.0f unexpected_errors=%ld malformed_rejected=%ld", ops,
+	       t, (double)ops / t, unexpected, rejected_ok);
+	for (int i = 0; i < 10; i++)
+		printf(" %s=%ld", kinds[i], by_kind[i]);
+	printf("\n");
+	return unexpected ? 1 : 0;
+}
+
+/* ---- hashed TCP stream ---- */
 
 static int cmd_sink(char **av)
 {
@@ -505,7 +693,7 @@ int main(int argc, char **argv)
 		int (*fn)(char **);
 	} cmds[] = {
 		{"capture", 5, cmd_capture}, {"garbage", 7, cmd_garbage}, {"flood", 6, cmd_flood},
-		{"sink", 3, cmd_sink},       {"source", 3, cmd_source},
+		{"sink", 3, cmd_sink},       {"source", 3, cmd_source},   {"churn", 6, cmd_churn},
 	};
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (size_t i = 0; argc >= 2 && i < sizeof(cmds) / sizeof(cmds[0]); i++)
