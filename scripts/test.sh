@@ -4,6 +4,7 @@
 #   ASan+UBSan build (no recovery) -> all unit tests
 #   libFuzzer build -> every harness for a bounded time
 #   interop tests (network namespaces, as root) when present
+#   fault battery, short form (tests/battery/run.sh)
 # Exits non-zero on any failure. Env: FUZZ_SECONDS (default 30), JOBS (default nproc).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,5 +41,11 @@ bash tests/fuzz/run.sh build-fuzz "$fuzz_seconds"
 if [ -d tests/interop ] && ls tests/interop/*.sh >/dev/null 2>&1; then
   step "interop tests (network namespaces)"
   bash tests/interop/run.sh "$root/build"
+fi
+step "fault battery, short form (tests/battery: normal build; churn + allocation sweep under ASan, churn under TSan)"
+bash tests/battery/run.sh "$root/build" --short
+bash tests/battery/run.sh "$root/build-asan" --short churn failalloc
+if [ -x build-tsan/wgtun ]; then
+  bash tests/battery/run.sh "$root/build-tsan" --short churn
 fi
 step "all tests passed"

@@ -26,7 +26,7 @@ rx0=$(nsa wg show "$IF_A" transfer | awk -v k="$PUB_B" '$1 == k {print $2}')
 nsa iperf3 -s -1 -B "$TIP_A" -p 5301 >/dev/null 2>&1 &
 BAT_PIDS+=("$!")
 sleep 0.5
-nsb iperf3 -c "$TIP_A" -p 5301 -t "$secs" -J >"$T/iperf.json" 2>&1 &
+nsb timeout $((secs + 10)) iperf3 -c "$TIP_A" -p 5301 -t "$secs" -J >"$T/iperf.json" 2>&1 &
 ipid=$!; BAT_PIDS+=("$ipid")
 nsa "$BUILD/battery_tool" churn "/var/run/wireguard/$IF_A.sock" "$secs" "$rate" \
   "$(hexkey "$PUB_B")" "$(hexkey "$KEY_A")" "$IP_B:$PORT_B" >"$T/churn.out" 2>"$T/churn.log" \
