@@ -60,22 +60,54 @@ static bool inspect_one(const char *s, size_t len)
 	return ok;
 }
 
+/* Reads one line (without its LF / CR LF) into buf, which holds DAITA_MAX_STRING_LEN + 1
+ * bytes; the rest of a longer line is skipped and *too_long set, so memory stays bounded
+ * whatever stdin holds. Returns false at end of input with nothing read. */
+static bool read_line(char *buf, size_t *len, bool *too_long)
+{
+	size_t n = 0;
+	int c;
+	bool any = false;
+
+	*too_long = false;
+	while ((c = getchar()) != EOF) {
+		any = true;
+		if (c == '\n')
+			break;
+		if (n < DAITA_MAX_STRING_LEN + 1)
+			buf[n++] = (char)c;
+		else
+			*too_long = true;
+	}
+	if (n > DAITA_MAX_STRING_LEN)
+		*too_long = true;
+	if (n && buf[n - 1] == '\r')
+		n--;
+	*len = n;
+	return any;
+}
+
 static bool inspect_stdin(void)
 {
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	bool all_ok = true;
+	char *line = malloc(DAITA_MAX_STRING_LEN + 1);
+	size_t len;
+	bool all_ok = true, too_long;
 
-	while ((n = getline(&line, &cap, stdin)) >= 0) {
-		size_t len = (size_t)n;
+	if (!line) {
+		fputs("wgtun-daita: out of memory\n", stderr);
+		return false;
+	}
+	while (read_line(line, &len, &too_long)) {
+		if (too_long) {
+			char msg[64];
 
-		if (len && line[len - 1] == '\n')
-			len--;
-		if (len && line[len - 1] == '\r')
-			len--;
-		if (!inspect_one(line, len))
+			snprintf(msg, sizeof(msg), "string: longer than %u bytes",
+				 DAITA_MAX_STRING_LEN);
+			print_error(msg);
 			all_ok = false;
+		} else if (!inspect_one(line, len)) {
+			all_ok = false;
+		}
 	}
 	if (ferror(stdin)) {
 		fputs("wgtun-daita: error reading standard input\n", stderr);

@@ -27,7 +27,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/if.h>
+#include <sys/ioctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -39,8 +42,10 @@
 #define CHILD_UAPI_FD 4
 #define CHILD_READY_FD 5
 #define READY_ENV "WGTUN_READY_FD"
+/* wireguard-go gives a TUN it creates this MTU (wg-quick then sets its own). */
+#define DEFAULT_MTU 1420
 
-enum { LVL_SILENT = 0, LVL_ERROR = 1, LVL_VERBOSE = 3 };
+enum { LVL_SILENT = 0, LVL_ERROR = 1, LVL_INFO = 2, LVL_VERBOSE = 3 };
 
 typedef struct {
 	bool foreground;
@@ -98,14 +103,17 @@ __attribute__((format(printf, 2, 3))) static void logf_(int level, const char *f
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: wgtun [-f|--foreground] [-v|--verbosity silent|error|verbose] "
+	fprintf(f, "Usage: wgtun [-f|--foreground] [-v|--verbosity silent|error|info|verbose] "
 		   "[-l|--log FILE] [--version] [--help] INTERFACE-NAME\n");
 }
 
 static int parse_level(const char *s)
 {
-	if (!strcmp(s, "verbose") || !strcmp(s, "debug"))
+	/* wireguard-go's names, plus BoringTun's info/trace */
+	if (!strcmp(s, "verbose") || !strcmp(s, "debug") || !strcmp(s, "trace"))
 		return LVL_VERBOSE;
+	if (!strcmp(s, "info"))
+		return LVL_INFO;
 	if (!strcmp(s, "error"))
 		return LVL_ERROR;
 	if (!strcmp(s, "silent"))
@@ -143,7 +151,7 @@ static int parse_args(int argc, char **argv, options *o)
 		case 'v':
 			o->level = parse_level(optarg);
 			if (o->level < 0) {
-				fprintf(stderr, "wgtun: invalid verbosity '%s' (silent, error, verbose)\n",
+				fprintf(stderr, "wgtun: invalid verbosity '%s' (silent, error, info, verbose)\n",
 					optarg);
 				return EXIT_USAGE;
 			}
@@ -200,6 +208,27 @@ static void copy_name(char dst[16], const char *src)
 	dst[n] = '\0';
 }
 
+/* Creates the TUN interface with wireguard-go's default MTU. fd or -errno. */
+static int tun_create_default(const char *want, char name[16])
+{
+	struct ifreq ifr;
+	int fd = wgtun_tun_open(want, name), s;
+
+	if (fd < 0)
+		return fd;
+	memset(&ifr, 0, sizeof(ifr));
+	copy_name(ifr.ifr_name, name);
+	ifr.ifr_mtu = DEFAULT_MTU;
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	/* not fatal: the device reads whatever MTU the interface has */
+	if (s < 0 || ioctl(s, SIOCSIFMTU, &ifr) < 0)
+		fprintf(stderr, "wgtun: could not set MTU %d on %s: %s\n", DEFAULT_MTU, name,
+			strerror(errno));
+	if (s >= 0)
+		close(s);
+	return fd;
+}
+
 /* ---- parent: create TUN + socket, re-exec as the daemon, wait until it runs ---- */
 static int move_fd(int fd, int to)
 {
@@ -220,6 +249,9 @@ static void child_exec(char **argv, const options *o, int tun, int uapi, int rea
 	if (tun < 0 || uapi < 0 || ready < 0 || move_fd(tun, CHILD_TUN_FD) < 0 ||
 	    move_fd(uapi, CHILD_UAPI_FD) < 0 || move_fd(ready, CHILD_READY_FD) < 0)
 		_exit(1);
+	/* Nothing else of the caller's leaks into the daemon (an inherited pipe would keep a
+	 * caller that reads our output waiting, as wg-quick in $(...) does). */
+	close_range(CHILD_READY_FD + 1, ~0U, 0);
 	/* wireguard-go keeps stdout/stderr only if a log level was asked for (and not silent);
 	 * otherwise a caller reading our output (wg-quick in $(...)) would wait forever. */
 	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -233,6 +265,17 @@ static void child_exec(char **argv, const options *o, int tun, int uapi, int rea
 	if (setenv("WG_TUN_FD", "3", 1) || setenv("WG_UAPI_FD", "4", 1) ||
 	    setenv("WG_PROCESS_FOREGROUND", "1", 1) || setenv(READY_ENV, "5", 1))
 		_exit(1);
+	/* The real path keeps the process name "wgtun" (ps, pgrep); executing /proc/self/exe
+	 * would name it "exe". That link is the fallback if the binary was replaced. */
+	{
+		char self[PATH_MAX];
+		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+		if (n > 0) {
+			self[n] = '\0';
+			execv(self, argv);
+		}
+	}
 	execv("/proc/self/exe", argv);
 	_exit(1);
 }
@@ -243,6 +286,7 @@ static int run_parent(int argc, char **argv, const options *o)
 	char **cargv = NULL;
 	int tun = env_fd("WG_TUN_FD"), uapi = env_fd("WG_UAPI_FD");
 	int pipefd[2] = {-1, -1}, status, r = 1;
+	bool made_socket = false;
 	char ok = 0;
 	pid_t pid;
 
@@ -251,7 +295,7 @@ static int run_parent(int argc, char **argv, const options *o)
 		return 1;
 	}
 	if (tun < 0) {
-		tun = wgtun_tun_open(o->iface, name);
+		tun = tun_create_default(o->iface, name);
 		if (tun < 0) {
 			fprintf(stderr, "wgtun: failed to create TUN device %s: %s\n", o->iface,
 				strerror(-tun));
@@ -267,6 +311,7 @@ static int run_parent(int argc, char **argv, const options *o)
 				strerror(-uapi));
 			goto out;
 		}
+		made_socket = true;
 	}
 	/* the child gets the kernel's name (for "wg%d" patterns) as its last argument */
 	cargv = calloc((size_t)argc + 1, sizeof(*cargv));
@@ -288,7 +333,10 @@ static int run_parent(int argc, char **argv, const options *o)
 		r = 0;
 	} else {
 		fprintf(stderr, "wgtun: the daemon for %s failed to start\n", name);
-		waitpid(pid, &status, WNOHANG);
+		waitpid(pid, &status, 0);
+		/* the child never served it: do not leave a stale socket file behind */
+		if (made_socket)
+			unlink(path);
 	}
 out:
 	free(cargv);
@@ -346,7 +394,7 @@ static int run_daemon(const options *o)
 {
 	wgtun_device_config cfg;
 	wgtun_device *dev = NULL;
-	char path[128];
+	char path[128], name[16];
 	struct pollfd pfd[2];
 	sigset_t sigs;
 	int tun = env_fd("WG_TUN_FD"), uapi = env_fd("WG_UAPI_FD");
@@ -355,6 +403,15 @@ static int run_daemon(const options *o)
 	if (tun == -2 || uapi == -2) {
 		logf_(WGTUN_LOG_ERROR, "WG_TUN_FD / WG_UAPI_FD must be a decimal fd");
 		return 1;
+	}
+	copy_name(name, o->iface);
+	if (tun < 0) {
+		tun = tun_create_default(o->iface, name);
+		if (tun < 0) {
+			logf_(WGTUN_LOG_ERROR, "failed to create TUN device %s: %s", name,
+			      strerror(-tun));
+			return 1;
+		}
 	}
 	/* Signals arrive through a signalfd; blocked before the library starts threads so that
 	 * none of them receives SIGINT/SIGTERM. */
@@ -371,17 +428,17 @@ static int run_daemon(const options *o)
 		goto out;
 	}
 	wgtun_device_config_init(&cfg);
-	cfg.ifname = o->iface;
+	cfg.ifname = name;
 	cfg.tun_fd = tun;
 	cfg.log = lib_log;
 	if (uapi < 0) {
-		uapi = wgtun_uapi_listen(NULL, o->iface, path, sizeof(path));
+		uapi = wgtun_uapi_listen(NULL, name, path, sizeof(path));
 		if (uapi < 0) {
 			logf_(WGTUN_LOG_ERROR, "failed to create UAPI socket: %s", strerror(-uapi));
 			r = 1;
 			goto out;
 		}
-	} else if (snprintf(path, sizeof(path), "/var/run/wireguard/%s.sock", o->iface) >=
+	} else if (snprintf(path, sizeof(path), "/var/run/wireguard/%s.sock", name) >=
 		   (int)sizeof(path)) {
 		r = 1;
 		goto out;
@@ -390,7 +447,7 @@ static int run_daemon(const options *o)
 	cfg.uapi_path = path;
 	r = wgtun_device_new(&cfg, &dev);
 	if (r < 0) {
-		logf_(WGTUN_LOG_ERROR, "failed to create device %s: %s", o->iface, strerror(-r));
+		logf_(WGTUN_LOG_ERROR, "failed to create device %s: %s", name, strerror(-r));
 		r = 1;
 		goto out;
 	}

@@ -188,6 +188,151 @@ WGTUN_API int wgtun_tun_open(const char *name, char actual_name[16]);
 WGTUN_API int wgtun_uapi_listen(const char *dir, const char *ifname, char *path_out, size_t cap);
 /* ==== Device (end) ================================================================== */
 
+/* ==== Tunnel (begin) ================================================================
+ * One WireGuard peer without any I/O (the BoringTun FFI shape): the app owns the sockets,
+ * the TUN device and the clock, and moves bytes through the tunnel:
+ *
+ *   IP packet from the TUN  -> wgtun_tunnel_write() -> datagram for the peer's endpoint
+ *   datagram from the peer  -> wgtun_tunnel_read()  -> IP packet for the TUN, or a handshake
+ *                                                      message to send back
+ *   timers                  -> wgtun_tunnel_tick() when wgtun_tunnel_next_deadline() is due
+ *
+ * Every call takes now_ns, a monotonic clock in nanoseconds (e.g. wgtun_monotonic_ns(), or a
+ * virtual clock in tests); the tunnel never reads a clock itself except through the wall-clock
+ * callback (for handshake timestamps) and never sleeps.
+ *
+ * Results (the return value of write/read/tick/flush/force_handshake):
+ *   WGTUN_TUNNEL_DONE           nothing (more) to do; *out_len = 0.
+ *   WGTUN_TUNNEL_WRITE_NETWORK  send out[0..*out_len) to the peer. Then call
+ *                               wgtun_tunnel_flush() until it returns DONE: after a handshake
+ *                               it hands out the packets that waited for the session (and the
+ *                               key-confirmation keepalive). Same after tick().
+ *   WGTUN_TUNNEL_WRITE_TUN_V4/6 (read only) out[0..*out_len) is an IPv4/IPv6 packet for the
+ *                               TUN, padding removed. The app must still check that its inner
+ *                               source address is allowed for this peer (cryptokey routing).
+ *   negative WGTUN_TUNNEL_ERR_* the input was dropped and counted; never fatal to the tunnel.
+ *
+ * Buffers: out needs cap >= len + WGTUN_TUNNEL_OVERHEAD for write() and >= 148 (an
+ * initiation) wherever a handshake message may come out (write, read, tick, flush,
+ * force_handshake); WGTUN_TUNNEL_MIN_OUT. In place is allowed: write() with
+ * out == pkt - WGTUN_TUNNEL_HEADROOM, read() with out == dgram + WGTUN_TUNNEL_HEADROOM.
+ * Otherwise out must not overlap the input.
+ *
+ * Threads: a tunnel is not thread-safe; calls on one tunnel must not overlap (different
+ * tunnels are independent). The callbacks run inside the calls, on the caller's thread.
+ * No global state, no allocation per packet (only while packets wait for a session). */
+
+typedef struct wgtun_tunnel wgtun_tunnel;
+
+enum {
+	WGTUN_TUNNEL_DONE = 0,
+	WGTUN_TUNNEL_WRITE_NETWORK = 1,
+	WGTUN_TUNNEL_WRITE_TUN_V4 = 2,
+	WGTUN_TUNNEL_WRITE_TUN_V6 = 3,
+	WGTUN_TUNNEL_ERR_MALFORMED = -1,  /* bad type, length, reserved bytes or inner header */
+	WGTUN_TUNNEL_ERR_MAC = -2,        /* mac1 invalid (not meant for us) */
+	WGTUN_TUNNEL_ERR_DECRYPT = -3,    /* authentication failed (keys, PSK, tampering) */
+	WGTUN_TUNNEL_ERR_REPLAY = -4,     /* replayed counter or initiation timestamp */
+	WGTUN_TUNNEL_ERR_NO_SESSION = -5, /* unknown receiver index or expired session */
+	WGTUN_TUNNEL_ERR_BUFFER = -7,     /* out too small */
+	WGTUN_TUNNEL_ERR_FLOOD = -8,      /* initiation < 20 ms after the last accepted one */
+	WGTUN_TUNNEL_ERR_NO_KEY = -9,     /* no usable key pair (e.g. low-order peer key) */
+};
+
+#define WGTUN_TUNNEL_HEADROOM 16 /* data message header */
+#define WGTUN_TUNNEL_OVERHEAD (16 + 16 + 15) /* header + tag + padding to 16 */
+#define WGTUN_TUNNEL_MIN_OUT 148             /* a handshake initiation */
+#define WGTUN_TUNNEL_NEVER UINT64_MAX        /* next_deadline: nothing scheduled */
+
+/* Versioned by struct_size: fill with wgtun_tunnel_config_init() first. */
+typedef struct {
+	size_t struct_size;
+	uint8_t private_key[WGTUN_KEY_LEN];     /* our static private key (clamped internally) */
+	uint8_t peer_public_key[WGTUN_KEY_LEN]; /* the peer's static public key */
+	uint8_t preshared_key[WGTUN_KEY_LEN];   /* all zero = no preshared key */
+	uint16_t persistent_keepalive;          /* seconds, 0 = off; on: a keepalive (and so a
+						 * handshake) is due at once */
+	uint32_t mtu; /* TUN MTU, for padding (never padded past it); 0 = 1420 */
+	/* Fills out with n cryptographically secure random bytes. NULL = the OS CSPRNG. */
+	void (*random)(void *ctx, void *out, size_t n);
+	/* Wall clock, nanoseconds since the Unix epoch (handshake timestamps and the
+	 * last-handshake time). NULL = the system's real-time clock. */
+	uint64_t (*wall_clock_ns)(void *ctx);
+	/* Receiver indices. NULL pair = the tunnel draws random 32-bit indices itself. An app
+	 * that demultiplexes many tunnels on one socket registers them in its own table: alloc
+	 * picks a fresh random index (0 ok, -1 table full), release forgets it. Both or none. */
+	int (*index_alloc)(void *ctx, uint32_t *index);
+	void (*index_release)(void *ctx, uint32_t index);
+	void *ctx; /* passed to the callbacks */
+} wgtun_tunnel_config;
+
+typedef struct {
+	size_t struct_size;              /* set by the caller: sizeof(wgtun_tunnel_stats) */
+	uint64_t tx_bytes, rx_bytes;     /* whole WireGuard messages, handshakes included */
+	uint64_t last_handshake_wall_ns; /* wall clock of the last handshake, 0 = never */
+	uint64_t dropped;                /* inputs refused (any WGTUN_TUNNEL_ERR_*) */
+	uint32_t handshake_attempts;     /* retries of the handshake under way */
+	int has_session;                 /* 1 if data can be sent now (as of the last call) */
+	size_t staged;                   /* packets waiting for a session */
+} wgtun_tunnel_stats;
+
+/* Zeroes cfg and sets struct_size. Thread-safe. */
+WGTUN_API void wgtun_tunnel_config_init(wgtun_tunnel_config *cfg);
+/* A monotonic clock in ns for now_ns (CLOCK_MONOTONIC). Thread-safe. */
+WGTUN_API uint64_t wgtun_monotonic_ns(void);
+
+/* Creates a tunnel. 0, -EINVAL (NULL, bad struct_size, all-zero private key, low-order peer
+ * key, only one index callback), -ENOMEM. *out = NULL on error. The config's keys are copied
+ * (the app may wipe its copy). */
+WGTUN_API int wgtun_tunnel_new(const wgtun_tunnel_config *cfg, uint64_t now_ns,
+			       wgtun_tunnel **out);
+/* Wipes every key, releases every index, frees. NULL is fine. */
+WGTUN_API void wgtun_tunnel_free(wgtun_tunnel *t);
+
+/* An IP packet from the TUN: encrypted into out, or (no session yet) kept (at most 128, the
+ * oldest dropped) while out gets the handshake initiation. */
+WGTUN_API int wgtun_tunnel_write(wgtun_tunnel *t, uint64_t now_ns, const uint8_t *pkt,
+				 size_t len, uint8_t *out, size_t cap, size_t *out_len);
+/* A datagram received from the peer. *authenticated (may be NULL) is set to 1 when it proved
+ * to come from the peer: the app may then move the peer's endpoint to its source address
+ * (roaming). len == 0 is the same as wgtun_tunnel_flush(). */
+WGTUN_API int wgtun_tunnel_read(wgtun_tunnel *t, uint64_t now_ns, const uint8_t *dgram,
+				size_t len, uint8_t *out, size_t cap, size_t *out_len,
+				int *authenticated);
+/* The next datagram owed to the peer after WRITE_NETWORK, or DONE. */
+WGTUN_API int wgtun_tunnel_flush(wgtun_tunnel *t, uint64_t now_ns, uint8_t *out, size_t cap,
+				 size_t *out_len);
+/* Runs the timers due at now_ns (retransmits, keepalives, rekeys, key expiry). Call until it
+ * returns DONE. */
+WGTUN_API int wgtun_tunnel_tick(wgtun_tunnel *t, uint64_t now_ns, uint8_t *out, size_t cap,
+				size_t *out_len);
+/* When tick() (or flush()) has work next: a monotonic time in ns (<= now: due now), or
+ * WGTUN_TUNNEL_NEVER. An idle tunnel without persistent keepalive returns NEVER, so the app
+ * can sleep without wakeups. */
+WGTUN_API uint64_t wgtun_tunnel_next_deadline(const wgtun_tunnel *t);
+/* Starts a handshake now unless one is under way or one went out < 5 s ago (then DONE). */
+WGTUN_API int wgtun_tunnel_force_handshake(wgtun_tunnel *t, uint64_t now_ns, uint8_t *out,
+					   size_t cap, size_t *out_len);
+
+/* NULL psk or all zeros = none; used from the next handshake on. */
+WGTUN_API void wgtun_tunnel_set_preshared_key(wgtun_tunnel *t,
+					      const uint8_t psk[WGTUN_KEY_LEN]);
+/* 0 = off; switching it on makes a keepalive due at once. */
+WGTUN_API void wgtun_tunnel_set_persistent_keepalive(wgtun_tunnel *t, uint64_t now_ns,
+						     uint16_t seconds);
+/* 0 = 1420. */
+WGTUN_API void wgtun_tunnel_set_mtu(wgtun_tunnel *t, uint32_t mtu);
+/* Which peer sent this handshake initiation (type 1)? For apps that demultiplex many tunnels
+ * sharing one private key on one socket: t is any of them. Checks type, length and mac1, then
+ * decrypts the sender's static public key (one X25519) into peer_public; hand the datagram
+ * to that peer's tunnel. Does not change t. WGTUN_TUNNEL_DONE or a WGTUN_TUNNEL_ERR_*. */
+WGTUN_API int wgtun_tunnel_initiation_sender(const wgtun_tunnel *t, const uint8_t *dgram,
+					     size_t len, uint8_t peer_public[WGTUN_KEY_LEN]);
+/* st->struct_size must be set by the caller (older apps get the fields they know). 0 or
+ * -EINVAL. */
+WGTUN_API int wgtun_tunnel_get_stats(const wgtun_tunnel *t, wgtun_tunnel_stats *st);
+/* ==== Tunnel (end) ================================================================== */
+
 #ifdef __cplusplus
 }
 #endif

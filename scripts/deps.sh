@@ -2,9 +2,10 @@
 # Installs the Debian 12 packages wgtun needs to build, test and demo (as root).
 # Only runs apt when something is missing, so a second run is fast.
 set -euo pipefail
+# nftables: wg-quick needs nft (or iptables-restore) for full-tunnel configs (tests/interop/t_wgquick.sh).
 pkgs=(build-essential cmake pkg-config libssl-dev zlib1g-dev clang libclang-rt-14-dev llvm
       python3 iproute2 iputils-ping iperf3 wireguard-go wireguard-tools procps psmisc
-      valgrind cppcheck clang-tidy)
+      valgrind cppcheck clang-tidy nftables)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -70,6 +70,22 @@ static void on_device_event(void *ctx, const device_event *dev_ev)
 		d->cfg.event(d->cfg.ctx, &ev);
 }
 
+/* The inner layers call back with ctx = the wrapper; the app's callbacks get the app's ctx. */
+static void on_device_log(void *ctx, int level, const char *msg)
+{
+	wgtun_device *d = ctx;
+
+	if (d->cfg.log)
+		d->cfg.log(d->cfg.ctx, level, msg);
+}
+
+static int on_socket_created(void *ctx, int fd)
+{
+	wgtun_device *d = ctx;
+
+	return d->cfg.socket_created ? d->cfg.socket_created(d->cfg.ctx, fd) : 0;
+}
+
 static int backend_apply(void *ctx, const wg_config_change *c)
 {
 	wgtun_device *d = ctx;
@@ -107,7 +123,7 @@ static int start_server(wgtun_device *d)
 	uapi_backend be = {
 		.apply = backend_apply,
 		.get = backend_get,
-		.log = d->cfg.log,
+		.log = d->cfg.log ? on_device_log : NULL,
 		.ctx = d,
 	};
 	int fd = d->cfg.uapi_fd, r;
@@ -155,8 +171,8 @@ int wgtun_device_new(const wgtun_device_config *cfg, wgtun_device **out)
 	p.tun_fd = tun;
 	p.ifname = d->name[0] ? d->name : NULL;
 	p.mtu = d->cfg.mtu;
-	p.log = d->cfg.log;
-	p.socket_created = d->cfg.socket_created;
+	p.log = d->cfg.log ? on_device_log : NULL;
+	p.socket_created = d->cfg.socket_created ? on_socket_created : NULL;
 	p.event = on_device_event;
 	p.ctx = d;
 	d->dev = device_new(&p);

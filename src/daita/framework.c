@@ -261,27 +261,31 @@ static void schedule_action(struct daita_framework *fw, size_t mi, uint32_t s)
 		out->duration_us = daita_sample_timer_duration_us(&a->duration, &fw->rng);
 		break;
 	}
+	/* µs values are at most one day, so the ns conversion cannot overflow */
+	out->at = sat_add(fw->now, (a->kind == DAITA_ACTION_UPDATE_TIMER ? out->duration_us
+									  : out->timeout_us) *
+					   1000u);
 	fw->has_action[mi] = true;
 }
 
 /* ---- transitions ---- */
 
 /* Next state for event ev from the machine's current state; false if none (no list: no RNG
- * draw; otherwise one draw, walked against the f32 running sum). */
+ * draw; otherwise one binary32 draw r in [0, 1), and the first entry whose binary32 running
+ * sum exceeds r wins, all in f32 as in the crate). */
 static bool sample_next_state(struct daita_framework *fw, size_t mi, enum daita_event ev,
 			      uint32_t *next)
 {
 	const struct daita_trans_list *l = &state_of(fw, mi, fw->rt[mi].current_state)->trans[ev];
-	double r;
-	float sum = 0.0f;
+	float r, sum = 0.0f;
 	uint32_t i;
 
 	if (!l->present)
 		return false;
-	r = daita_rng_f64(&fw->rng);
+	r = daita_rng_f32(&fw->rng);
 	for (i = 0; i < l->len; i++) {
-		sum += l->items[i].probability;
-		if (r < (double)sum) {
+		sum = (float)(sum + l->items[i].probability);
+		if (r < sum) {
 			*next = l->items[i].next_state;
 			return true;
 		}
@@ -482,13 +486,18 @@ static void process_event(struct daita_framework *fw, const struct daita_trigger
 	}
 }
 
-/* One signal round: everybody but the sender (or everybody if two machines signalled). If
- * that round raised a signal again and a sender was excluded, the sender gets one Signal too;
- * any further signal is dropped. */
+/* One signal round: everybody but the sender (or everybody if two machines signalled).
+ * Signals raised during the round are dropped, except that if one was raised and a sender
+ * was excluded, the sender gets one Signal too (it must have come from another machine). A
+ * signal the sender raises in answer to that stays pending and is delivered by the next
+ * call's round, as the crate does (it only take()s the pending signal before this step), so
+ * there is still at most one round per call and a ping-pong of signals advances one round
+ * per call instead of looping. */
 static void signal_round(struct daita_framework *fw)
 {
 	enum signal_target target = fw->signal_pending;
 	size_t sender = fw->signal_sender, mi;
+	bool raised;
 
 	fw->signal_pending = SIGNAL_NONE;
 	if (target == SIGNAL_NONE)
@@ -498,9 +507,10 @@ static void signal_round(struct daita_framework *fw)
 			continue;
 		transition(fw, mi, DAITA_EV_SIGNAL);
 	}
-	if (fw->signal_pending != SIGNAL_NONE && target == SIGNAL_ALL_EXCEPT)
-		transition(fw, sender, DAITA_EV_SIGNAL);
+	raised = fw->signal_pending != SIGNAL_NONE;
 	fw->signal_pending = SIGNAL_NONE;
+	if (raised && target == SIGNAL_ALL_EXCEPT)
+		transition(fw, sender, DAITA_EV_SIGNAL); /* may leave a signal pending */
 }
 
 size_t daita_framework_trigger_events(struct daita_framework *fw,

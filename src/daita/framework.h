@@ -47,13 +47,15 @@ struct daita_trigger_event {
 	uint32_t machine;
 };
 
-/* An action to take. Durations are whole microseconds as sampled (deadline = now + value;
- * at most 86_400_000_000 µs, one day). Fields per kind:
- *   CANCEL:         timer
- *   SEND_PADDING:   timeout_us, bypass, replace
- *   BLOCK_OUTGOING: timeout_us, duration_us, bypass, replace
- *   UPDATE_TIMER:   duration_us, replace
- * Unused fields are zero. */
+/* An action to take. Durations are whole microseconds as sampled (at most 86_400_000_000
+ * µs, one day), and `at` is the deadline they give, on the clock passed to trigger_events:
+ *   CANCEL:         timer;                          at = now (cancel right away)
+ *   SEND_PADDING:   timeout_us, bypass, replace;    at = now + timeout (send the padding then)
+ *   BLOCK_OUTGOING: timeout_us, duration_us, bypass, replace;
+ *                                                   at = now + timeout (blocking starts then
+ *                                                   and lasts duration_us)
+ *   UPDATE_TIMER:   duration_us, replace;           at = now + duration (the timer expiry)
+ * Unused fields are zero. `at` saturates at UINT64_MAX. */
 struct daita_trigger_action {
 	enum daita_action_kind kind;
 	uint32_t machine;
@@ -62,6 +64,7 @@ struct daita_trigger_action {
 	bool replace;
 	uint64_t timeout_us;
 	uint64_t duration_us;
+	wg_time_ns at;
 };
 
 /* Errors of daita_framework_new (nothing is allocated on error). */

@@ -85,14 +85,16 @@ static void layout_repr(char *out, bool neg, const char *digits, int decpt)
 	*o = 0;
 }
 
-/* From "%.*e" output ("d.ddde+XX", sign stripped) get the digit string and decpt. */
+/* From "%.*e" output ("d.ddde+XX", sign stripped) get the digit string and decpt. Any
+ * non-digit before the 'e' is the radix character, which is ',' under some LC_NUMERIC
+ * settings of an embedding program; the JSON always gets '.' from layout_repr. */
 static void split_sci(const char *sci, char *digits, int *decpt)
 {
 	const char *e = strchr(sci, 'e');
 	int n = 0;
 
 	for (const char *p = sci; p < e; p++)
-		if (*p != '.')
+		if (*p >= '0' && *p <= '9')
 			digits[n++] = *p;
 	while (n > 1 && digits[n - 1] == '0')
 		n--;

@@ -13,6 +13,11 @@
 #define DAITA_VERSION 2
 /* Hard cap on the inflated (bincode) size of a machine string: larger is rejected. */
 #define DAITA_MAX_DECOMPRESSED_SIZE (1u << 20)
+/* Longest machine string we look at (bytes). Real ones are well under 2 KiB; the crate reads
+ * the zlib stream through a 32 KiB buffer in one read() and cannot take much more than
+ * 44 KiB of base64. Longer strings (e.g. padded with empty deflate blocks) are rejected
+ * before anything is allocated for them. */
+#define DAITA_MAX_STRING_LEN (4u << 20)
 #define DAITA_EVENT_NUM 13
 #define DAITA_STATE_END UINT32_MAX            /* 4294967295: machine stops forever */
 #define DAITA_STATE_SIGNAL (UINT32_MAX - 1u)  /* 4294967294: raise Signal in the others */

@@ -166,6 +166,10 @@ int daita_machine_parse(struct daita_machine *out, const char *str, size_t len, 
 		daita_set_err(err, "string", "too short");
 		return -1;
 	}
+	if (len > DAITA_MAX_STRING_LEN) {
+		daita_set_err(err, "string", "longer than %u bytes", DAITA_MAX_STRING_LEN);
+		return -1;
+	}
 	for (size_t i = 0; i < len; i++) {
 		if ((unsigned char)str[i] > 0x7f) {
 			daita_set_err(err, "string", "not ASCII");

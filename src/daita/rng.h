@@ -25,6 +25,14 @@ static inline double daita_rng_f64(const daita_rng *r)
 	return (double)(daita_rng_u64(r) >> 11) * 0x1.0p-53;
 }
 
+/* Uniform binary32 in [0, 1) on the grid k * 2^-23, the resolution of rand 0.9's
+ * random_range(0.0f32..1.0), which the crate uses to pick transitions: so a transition's
+ * probability is exactly what it is in Rust, not just within 2^-23 of it. */
+static inline float daita_rng_f32(const daita_rng *r)
+{
+	return (float)(daita_rng_u64(r) >> 41) * 0x1.0p-23f;
+}
+
 /* Uniform in (0, 1]: safe to take the logarithm of. */
 static inline double daita_rng_f64_oc(const daita_rng *r)
 {

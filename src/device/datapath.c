@@ -23,6 +23,14 @@ int device_datapath_init(device *dev)
 	dev->tx_mem = malloc((size_t)DEVICE_BATCH * DEVICE_SLOT_SIZE);
 	if (!dev->rx_mem || !dev->tx_mem)
 		return -ENOMEM;
+	if (dev->tun_vnet) {
+		dev->tun_buf = malloc(DEVICE_TUN_BUF);
+		dev->gro = malloc(sizeof(*dev->gro));
+		if (!dev->tun_buf || !dev->gro)
+			return -ENOMEM;
+		offload_gro_init(dev->gro, (dev->tun_offload & TUN_OFFLOAD_TSO) != 0,
+				 (dev->tun_offload & TUN_OFFLOAD_USO) != 0);
+	}
 	for (unsigned i = 0; i < DEVICE_BATCH; i++) {
 		dev->rx.iov[i].iov_base = dev->rx_mem + (size_t)i * DEVICE_SLOT_SIZE;
 		dev->rx.iov[i].iov_len = DEVICE_SLOT_SIZE;
@@ -34,7 +42,10 @@ void device_datapath_free(device *dev)
 {
 	free(dev->rx_mem);
 	free(dev->tx_mem);
-	dev->rx_mem = dev->tx_mem = NULL;
+	free(dev->tun_buf);
+	free(dev->gro);
+	dev->rx_mem = dev->tx_mem = dev->tun_buf = NULL;
+	dev->gro = NULL;
 }
 
 /* ---- transmit queue ---- */
@@ -58,11 +69,13 @@ void device_tx_flush(device *dev)
 	}
 	if (n4)
 		count_send_failures(dev, dev->bind.fd4 >= 0
-						 ? udp_send_batch(dev->bind.fd4, &dev->tx, idx4, n4)
+						 ? udp_send_batch(dev->bind.fd4, &dev->tx, idx4, n4,
+								  &dev->bind.gso4)
 						 : n4);
 	if (n6)
 		count_send_failures(dev, dev->bind.fd6 >= 0
-						 ? udp_send_batch(dev->bind.fd6, &dev->tx, idx6, n6)
+						 ? udp_send_batch(dev->bind.fd6, &dev->tx, idx6, n6,
+								  &dev->bind.gso6)
 						 : n6);
 	dev->tx_used = 0;
 }
@@ -155,33 +168,45 @@ static int ip_addr_of(const uint8_t *pkt, size_t len, bool source, const uint8_t
 	return 0;
 }
 
-static void tun_packet(device *dev, uint8_t *slot, size_t len, wg_time_ns now)
+/* The peer an outbound packet is routed to (by inner destination), or NULL (counted). */
+static peer *tun_route(device *dev, const uint8_t *pkt, size_t len)
 {
 	const uint8_t *dst;
-	int family = ip_addr_of(slot + DEVICE_SLOT_HEAD, len, false, &dst);
+	int family = ip_addr_of(pkt, len, false, &dst);
+	peer *p = family ? allowedips_lookup(&dev->aips, family, dst) : NULL;
+
+	if (!p)
+		DEVICE_STAT_INC(dev, tx_no_route);
+	return p;
+}
+
+/* Encapsulates the packet at slot + DEVICE_SLOT_HEAD in place and queues it. Peer lock held. */
+static void tun_encap(device *dev, peer *p, uint8_t *slot, size_t len, wg_time_ns now)
+{
 	size_t out_len = 0;
 	wg_tun_result r;
-	peer *p;
 
-	p = family ? allowedips_lookup(&dev->aips, family, dst) : NULL;
-	if (!p) {
-		DEVICE_STAT_INC(dev, tx_no_route);
-		return;
-	}
-	pthread_mutex_lock(&p->lock);
 	if (p->endpoint.sa.sa_family == AF_UNSPEC) {
 		DEVICE_STAT_INC(dev, tx_no_endpoint);
-		goto out;
+		return;
 	}
-	/* In place: the packet sits DEVICE_SLOT_HEAD bytes into the slot. */
 	r = wg_tunnel_encapsulate(p->tun, now, slot + DEVICE_SLOT_HEAD, len, slot,
 				  DEVICE_SLOT_SIZE, &out_len);
 	if (r == WG_TUN_WRITE_NETWORK)
 		tx_queue(dev, slot, out_len, &p->endpoint);
 	else if (r < 0)
 		DEVICE_STAT_INC(dev, tx_no_route);
+}
+
+static void tun_packet(device *dev, uint8_t *slot, size_t len, wg_time_ns now)
+{
+	peer *p = tun_route(dev, slot + DEVICE_SLOT_HEAD, len);
+
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	tun_encap(dev, p, slot, len, now);
 	device_peer_update_deadline(dev, p);
-out:
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -196,15 +221,82 @@ static int tun_gone_check(device *dev, long err)
 	return 0;
 }
 
+/* One read from a vnet-header TUN: split into MTU-sized packets, each encapsulated. Returns
+ * the packets handled, or -1 when nothing was waiting (n from tun_read in *n). */
+static int tun_read_vnet(device *dev, long *n, bool *closed, wg_time_ns now)
+{
+	offload_vnet h;
+	offload_split sp;
+	peer *p;
+	int ns;
+
+	*n = tun_read(dev->tun_fd, dev->tun_buf, DEVICE_TUN_BUF, closed);
+	if (*n <= 0 || *closed)
+		return -1;
+	if (*n <= OFFLOAD_VNET_HDR_LEN) {
+		DEVICE_STAT_INC(dev, tx_no_route);
+		return 0;
+	}
+	offload_vnet_parse(&h, dev->tun_buf);
+	ns = offload_split_init(&sp, &h, dev->tun_buf + OFFLOAD_VNET_HDR_LEN,
+				(size_t)*n - OFFLOAD_VNET_HDR_LEN);
+	if (ns < 0) {
+		DEVICE_STAT_INC(dev, tx_no_route); /* a super-packet we cannot cut */
+		return 0;
+	}
+	if (!sp.gso) {
+		uint8_t *slot = tx_slot(dev);
+		size_t len = offload_split_segment(&sp, 0, slot + DEVICE_SLOT_HEAD, DEVICE_MAX_PACKET);
+		if (len)
+			tun_packet(dev, slot, len, now);
+		else
+			DEVICE_STAT_INC(dev, tx_no_route);
+		return 1;
+	}
+	/* The segments share the super-packet's addresses: one route and one lock for all. */
+	p = tun_route(dev, sp.pkt, sp.len);
+	if (!p)
+		return ns;
+	pthread_mutex_lock(&p->lock);
+	for (int k = 0; k < ns; k++) {
+		uint8_t *slot = tx_slot(dev);
+		size_t len = offload_split_segment(&sp, (unsigned)k, slot + DEVICE_SLOT_HEAD,
+						   DEVICE_MAX_PACKET);
+		if (!len) {
+			DEVICE_STAT_INC(dev, tx_no_route);
+			break;
+		}
+		tun_encap(dev, p, slot, len, now);
+	}
+	device_peer_update_deadline(dev, p);
+	pthread_mutex_unlock(&p->lock);
+	return ns;
+}
+
 int device_handle_tun(device *dev, bool error_reported)
 {
 	wg_time_ns now = io_now();
+	int handled = 0;
 
-	for (int i = 0; i < DEVICE_TUN_BATCH; i++) {
-		uint8_t *slot = tx_slot(dev);
+	for (int i = 0; i < DEVICE_TUN_BATCH && handled < DEVICE_TUN_BATCH; i++) {
 		bool closed;
-		long n = tun_read(dev->tun_fd, slot + DEVICE_SLOT_HEAD, DEVICE_MAX_PACKET, &closed);
+		long n;
 
+		if (dev->tun_vnet) {
+			int got = tun_read_vnet(dev, &n, &closed, now);
+			if (got >= 0) {
+				handled += got;
+				continue;
+			}
+		} else {
+			uint8_t *slot = tx_slot(dev);
+			n = tun_read(dev->tun_fd, slot + DEVICE_SLOT_HEAD, DEVICE_MAX_PACKET, &closed);
+			if (n > 0 && !closed) {
+				tun_packet(dev, slot, (size_t)n, now);
+				handled++;
+				continue;
+			}
+		}
 		if (closed)
 			return -ENODEV;
 		if (n < 0) {
@@ -213,9 +305,7 @@ int device_handle_tun(device *dev, bool error_reported)
 				device_log(dev, DEVICE_LOG_ERROR, "TUN read failed (%ld)", n);
 			return ret;
 		}
-		if (n == 0)
-			return i == 0 && error_reported ? tun_gone_check(dev, 0) : 0;
-		tun_packet(dev, slot, (size_t)n, now);
+		return i == 0 && error_reported ? tun_gone_check(dev, 0) : 0;
 	}
 	return 0;
 }
@@ -229,7 +319,23 @@ static void peer_roam(peer *p, const wg_endpoint *src)
 		p->endpoint = *src;
 }
 
-static void deliver_to_tun(device *dev, peer *p, const uint8_t *pkt, size_t len)
+void device_tun_flush(device *dev)
+{
+	struct iovec iov[2 + OFFLOAD_GRO_MAX_SEGS];
+
+	if (!dev->gro || !offload_gro_count(dev->gro))
+		return;
+	offload_gro_finish(dev->gro);
+	for (unsigned i = 0; i < offload_gro_count(dev->gro); i++) {
+		unsigned n = offload_gro_iov(dev->gro, i, iov);
+		if (tun_writev(dev->tun_fd, iov, (int)n))
+			DEVICE_STAT_INC(dev, tun_write_error);
+	}
+	offload_gro_reset(dev->gro);
+}
+
+/* pkt stays where it is (in the receive batch) until device_tun_flush. */
+static void deliver_to_tun(device *dev, peer *p, uint8_t *pkt, size_t len)
 {
 	const uint8_t *src;
 	int family = ip_addr_of(pkt, len, true, &src);
@@ -239,51 +345,70 @@ static void deliver_to_tun(device *dev, peer *p, const uint8_t *pkt, size_t len)
 		DEVICE_STAT_INC(dev, rx_allowed_ip);
 		return;
 	}
+	if (dev->tun_vnet) {
+		if (!offload_gro_add(dev->gro, pkt, len)) {
+			device_tun_flush(dev);
+			(void)offload_gro_add(dev->gro, pkt, len); /* an empty batch takes it */
+		}
+		return;
+	}
 	ret = tun_write(dev->tun_fd, pkt, len);
 	if (ret)
 		DEVICE_STAT_INC(dev, tun_write_error);
 }
 
-/* Hands dgram to p's tunnel. in_place: data message decrypted into its own buffer. */
-static void peer_receive(device *dev, peer *p, uint8_t *dgram, size_t len, bool in_place,
-			 const wg_endpoint *src, wg_time_ns now)
+/* Datagrams with the same receiver index handled under one peer lock (a GRO batch). */
+#define DEVICE_RX_RUN 64
+
+/* Hands dgrams[0..n) to p's tunnel, under one lock. in_place: data messages, each decrypted
+ * into its own buffer (n > 1 only for those). */
+static void peer_receive(device *dev, peer *p, uint8_t *const *dgrams, const size_t *lens,
+			 unsigned n, bool in_place, const wg_endpoint *src, wg_time_ns now)
 {
-	uint8_t *out;
-	size_t cap, out_len = 0;
-	bool auth = false;
-	wg_tun_result r;
+	bool drain = false;
 
 	pthread_mutex_lock(&p->lock);
-	if (in_place) {
-		out = dgram + WG_DATA_HEADER_LEN;
-		cap = DEVICE_SLOT_SIZE - WG_DATA_HEADER_LEN;
-	} else {
-		out = tx_slot(dev);
-		cap = DEVICE_SLOT_SIZE;
-	}
-	r = wg_tunnel_decapsulate(p->tun, now, dgram, len, out, cap, &out_len, &auth);
-	if (auth)
-		peer_roam(p, src);
-	switch (r) {
-	case WG_TUN_WRITE_NETWORK:
+	for (unsigned k = 0; k < n; k++) {
+		uint8_t *dgram = dgrams[k], *out;
+		size_t len = lens[k], cap, out_len = 0;
+		bool auth = false;
+		wg_tun_result r;
+
 		if (in_place) {
-			uint8_t *slot = tx_slot(dev);
-			memmove(slot, out, out_len);
-			out = slot;
+			/* dgram may be one GRO segment inside a larger buffer: decrypt within it. */
+			out = dgram + WG_DATA_HEADER_LEN;
+			cap = len > WG_DATA_HEADER_LEN ? len - WG_DATA_HEADER_LEN : 0;
+		} else {
+			out = tx_slot(dev);
+			cap = DEVICE_SLOT_SIZE;
 		}
-		tx_queue(dev, out, out_len, &p->endpoint);
-		break;
-	case WG_TUN_WRITE_TUN_V4:
-	case WG_TUN_WRITE_TUN_V6:
-		deliver_to_tun(dev, p, out, out_len);
-		break;
-	case WG_TUN_DONE:
-		break;
-	default:
-		count_tunnel_error(dev, r);
-		break;
+		r = wg_tunnel_decapsulate(p->tun, now, dgram, len, out, cap, &out_len, &auth);
+		if (auth)
+			peer_roam(p, src);
+		switch (r) {
+		case WG_TUN_WRITE_NETWORK:
+			if (in_place) {
+				uint8_t *slot = tx_slot(dev);
+				memmove(slot, out, out_len);
+				out = slot;
+			}
+			tx_queue(dev, out, out_len, &p->endpoint);
+			break;
+		case WG_TUN_WRITE_TUN_V4:
+		case WG_TUN_WRITE_TUN_V6:
+			deliver_to_tun(dev, p, out, out_len);
+			break;
+		case WG_TUN_DONE:
+			break;
+		default:
+			count_tunnel_error(dev, r);
+			break;
+		}
+		if (r >= 0)
+			drain = true;
 	}
-	if (r >= 0)
+	/* Once per run: staged packets (key confirmation), events, the timer heap. */
+	if (drain)
 		peer_drain(dev, p, now, false);
 	peer_events(dev, p);
 	device_peer_update_deadline(dev, p);
@@ -383,7 +508,29 @@ static void handle_datagram(device *dev, uint8_t *buf, size_t len, const wg_endp
 		DEVICE_STAT_INC(dev, rx_no_session);
 		return;
 	}
-	peer_receive(dev, p, buf, len, type == WG_MSG_DATA, src, now);
+	peer_receive(dev, p, &buf, &len, 1, type == WG_MSG_DATA, src, now);
+}
+
+/* Data messages dgrams[0..n), all for receiver index idx. */
+static void handle_data_run(device *dev, uint8_t *const *dgrams, const size_t *lens, unsigned n,
+			    uint32_t idx, const wg_endpoint *src, wg_time_ns now)
+{
+	peer *p = device_index_lookup(dev, idx);
+
+	if (!p) {
+		__atomic_fetch_add(&dev->stats.rx_no_session, n, __ATOMIC_RELAXED);
+		return;
+	}
+	peer_receive(dev, p, dgrams, lens, n, true, src, now);
+}
+
+/* Segment j of received datagram i (GRO may have glued several together). */
+static size_t rx_segment(device *dev, int i, size_t off, uint8_t **p)
+{
+	size_t len = dev->rx.msg[i].msg_len, seg = dev->rx.seg[i] ? dev->rx.seg[i] : len;
+
+	*p = (uint8_t *)dev->rx.iov[i].iov_base + off;
+	return len - off < seg ? len - off : seg;
 }
 
 void device_handle_udp(device *dev, int fd)
@@ -400,9 +547,14 @@ void device_handle_udp(device *dev, int fd)
 	now = io_now();
 	/* Load is judged on what waits in this round before any of it is handled. */
 	for (int i = 0; i < n; i++) {
-		int t = wg_msg_classify(dev->rx.iov[i].iov_base, dev->rx.msg[i].msg_len);
-		if (t == WG_MSG_INITIATION || t == WG_MSG_RESPONSE)
-			hs++;
+		for (size_t off = 0, len; off < dev->rx.msg[i].msg_len; off += len) {
+			uint8_t *p;
+			int t;
+			len = rx_segment(dev, i, off, &p);
+			t = wg_msg_classify(p, len);
+			if (t == WG_MSG_INITIATION || t == WG_MSG_RESPONSE)
+				hs++;
+		}
 	}
 	dev->handshakes_this_round += hs;
 	if (dev->handshakes_this_round >= DEVICE_UNDER_LOAD_THRESHOLD)
@@ -410,8 +562,36 @@ void device_handle_udp(device *dev, int fd)
 	for (int i = 0; i < n; i++) {
 		wg_endpoint src;
 		memcpy(&src, &dev->rx.addr[i], sizeof(src));
-		handle_datagram(dev, dev->rx.iov[i].iov_base, dev->rx.msg[i].msg_len, &src, now);
+		size_t off = 0, end = dev->rx.msg[i].msg_len;
+
+		while (off < end) {
+			uint8_t *run[DEVICE_RX_RUN];
+			size_t lens[DEVICE_RX_RUN];
+			unsigned k = 0;
+			uint32_t idx;
+
+			lens[0] = rx_segment(dev, i, off, &run[0]);
+			off += lens[0];
+			if (wg_msg_classify(run[0], lens[0]) != WG_MSG_DATA) {
+				handle_datagram(dev, run[0], lens[0], &src, now);
+				continue;
+			}
+			/* GRO segments of one sender mostly share a receiver index: one lookup and
+			 * one peer lock for the run. */
+			idx = wg_le32_read(run[0] + WG_DATA_OFF_RECEIVER);
+			for (k = 1; k < DEVICE_RX_RUN && off < end; k++) {
+				size_t l = rx_segment(dev, i, off, &run[k]);
+				if (wg_msg_classify(run[k], l) != WG_MSG_DATA ||
+				    wg_le32_read(run[k] + WG_DATA_OFF_RECEIVER) != idx)
+					break;
+				lens[k] = l;
+				off += l;
+			}
+			handle_data_run(dev, run, lens, k, idx, &src, now);
+		}
 	}
+	/* Before the receive buffers are reused. */
+	device_tun_flush(dev);
 }
 
 void device_handle_timers(device *dev, wg_time_ns now)

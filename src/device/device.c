@@ -172,6 +172,14 @@ device *device_new(const device_params *p)
 		err = errno;
 		goto fail;
 	}
+	if (tun_has_vnet_hdr(dev->tun_fd)) {
+		dev->tun_vnet = true;
+		dev->tun_offload = tun_offload_set(dev->tun_fd, io_offload_wanted());
+		if (dev->tun_offload == TUN_OFFLOAD_FAILED) {
+			err = EINVAL; /* the kernel may hand us super-packets we never asked for */
+			goto fail;
+		}
+	}
 	dev->loop = io_loop_new();
 	if (!dev->loop) {
 		err = errno;
@@ -296,6 +304,11 @@ int device_start(device *dev)
 	}
 	dev->thread_started = true;
 	device_log(dev, DEVICE_LOG_INFO, "device up, listening on port %u", dev->bind.port);
+	device_log(dev, DEVICE_LOG_INFO,
+		   "offloads: TUN vnet header %s (csum %d, TSO %d, USO %d), UDP GSO v4 %d v6 %d",
+		   dev->tun_vnet ? "on" : "off", !!(dev->tun_offload & TUN_OFFLOAD_CSUM),
+		   !!(dev->tun_offload & TUN_OFFLOAD_TSO), !!(dev->tun_offload & TUN_OFFLOAD_USO),
+		   dev->bind.gso4, dev->bind.gso6);
 out:
 	pthread_rwlock_unlock(&dev->cfg_lock);
 	return ret;

@@ -6,6 +6,7 @@
 
 #include "device/device.h"
 #include "io/linux/loop.h"
+#include "io/linux/offload.h"
 #include "io/linux/udp.h"
 #include "proto/allowedips.h"
 #include "proto/cookie.h"
@@ -20,7 +21,8 @@
  * and next keypairs need 4; the rest is slack for a tunnel that allocates a new index before
  * releasing an old one. Full: the tunnel's alloc fails (-1) and it drops that handshake. */
 #define DEVICE_INDICES_PER_PEER 8
-/* Datagrams per recvmmsg / sendmmsg, and TUN packets read per loop iteration. */
+/* Datagrams per recvmmsg / sendmmsg, and TUN packets read per loop iteration (with TSO
+ * one read yields many: reading stops once this many packets were handled). */
 #define DEVICE_BATCH UDP_BATCH_MAX
 #define DEVICE_TUN_BATCH 128
 /* Handshake messages (types 1 and 2) handled per loop iteration; more are dropped (counted
@@ -35,6 +37,8 @@
 /* Buffer slot: data header room in front (in-place encryption), tag + padding behind. */
 #define DEVICE_SLOT_HEAD WG_DATA_HEADER_LEN
 #define DEVICE_SLOT_SIZE (DEVICE_SLOT_HEAD + DEVICE_MAX_PACKET + 64)
+/* One TUN read with offloads: vnet header + an IPv6 super-packet (payload length 65535). */
+#define DEVICE_TUN_BUF (OFFLOAD_VNET_HDR_LEN + DEVICE_MAX_PACKET + 40)
 
 typedef struct peer peer;
 
@@ -120,6 +124,13 @@ struct device {
 	wg_time_ns under_load_until;
 	device_stats stats; /* updated with __atomic builtins */
 
+	/* TUN offloads (set in device_new, then loop thread only): with a vnet header every TUN
+	 * read is split (offload_split) and decrypted packets are coalesced before writing. */
+	bool tun_vnet;
+	unsigned tun_offload; /* TUN_OFFLOAD_* the kernel granted */
+	uint8_t *tun_buf;     /* one TUN read: vnet header + up to 64 KiB super-packet */
+	offload_gro *gro;     /* decrypted packets of this UDP batch, waiting for the TUN */
+
 	/* Batch buffers (loop thread only). */
 	uint8_t *rx_mem, *tx_mem;
 	udp_batch rx, tx;
@@ -172,5 +183,7 @@ void device_handle_udp(device *dev, int fd);
 void device_handle_timers(device *dev, wg_time_ns now);
 /* Sends whatever is queued. */
 void device_tx_flush(device *dev);
+/* Writes the decrypted packets waiting for the TUN (vnet TUN only; a no-op otherwise). */
+void device_tun_flush(device *dev);
 
 #endif

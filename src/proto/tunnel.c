@@ -17,6 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Draws of a fresh receiver index before giving up (see tunnel_index_alloc). */
+#define WG_TUNNEL_INDEX_DRAWS 32
+
 typedef struct {
 	uint8_t *data; /* NULL for a keepalive */
 	size_t len;
@@ -75,12 +78,16 @@ static int tunnel_index_alloc(wg_tunnel *t, uint32_t *index)
 {
 	if (t->index.alloc)
 		return t->index.alloc(t->index.ctx, t, index);
-	/* Without a table only our own indices matter: avoid the live ones. */
-	do {
+	/* Without a table only our own indices matter: avoid the live ones (at most 4). A
+	 * working RNG collides with probability 2^-30 per draw; a bounded number of draws keeps
+	 * a broken one (constant output) from hanging the tunnel. */
+	for (int i = 0; i < WG_TUNNEL_INDEX_DRAWS; i++) {
 		*index = wg_rng_u32(&t->rng);
-	} while (keypairs_lookup(&t->keypairs, *index) ||
-		 (t->hs_index_live && *index == t->hs_index));
-	return 0;
+		if (!keypairs_lookup(&t->keypairs, *index) &&
+		    !(t->hs_index_live && *index == t->hs_index))
+			return 0;
+	}
+	return -1;
 }
 
 /* Forget the handshake in progress and its index. */
@@ -280,8 +287,21 @@ static void tunnel_handshake_complete(wg_tunnel *t)
 	t->flush_pending = true;
 }
 
+/* A prepared first step may be used only if it was made from this very message for this
+ * tunnel's identity: same ephemeral and sender index, same responder key. */
+static bool tunnel_prep_matches(const wg_tunnel *t, const wg_tunnel_initiation *prep,
+				const uint8_t *msg)
+{
+	return prep && prep->in.valid &&
+	       memcmp(prep->responder_public, t->identity->public_key, WG_KEY_LEN) == 0 &&
+	       memcmp(prep->in.remote_ephemeral, msg + WG_INIT_OFF_EPHEMERAL, WG_KEY_LEN) == 0 &&
+	       prep->in.remote_index == wg_le32_read(msg + WG_INIT_OFF_SENDER);
+}
+
+/* prep: the anonymous step done by the caller, or NULL; wiped on every path. */
 static wg_tun_result tunnel_consume_initiation(wg_tunnel *t, wg_time_ns now,
-					       const uint8_t *msg, size_t len, uint8_t *out,
+					       const uint8_t *msg, size_t len,
+					       wg_tunnel_initiation *prep, uint8_t *out,
 					       size_t cap, size_t *out_len, bool *auth)
 {
 	noise_initiation in;
@@ -290,15 +310,24 @@ static wg_tun_result tunnel_consume_initiation(wg_tunnel *t, wg_time_ns now,
 	wg_tun_result r = WG_TUN_ERR_NO_SESSION;
 	uint32_t index;
 
+	memset(&in, 0, sizeof(in));
 	if (!t->identity->has_private_key)
-		return WG_TUN_ERR_NO_KEY;
-	if (!tunnel_mac1_valid(t, msg, WG_MSG_INITIATION))
-		return WG_TUN_ERR_MAC;
-	if (cap < WG_MSG_RESPONSE_LEN)
-		return WG_TUN_ERR_BUFFER;
-	nr = noise_consume_initiation_static(t->identity, t->hs.params, msg, len, &in);
-	if (nr != NOISE_OK)
-		return tunnel_map_noise(nr);
+		r = WG_TUN_ERR_NO_KEY;
+	else if (!tunnel_mac1_valid(t, msg, WG_MSG_INITIATION))
+		r = WG_TUN_ERR_MAC;
+	else if (cap < WG_MSG_RESPONSE_LEN)
+		r = WG_TUN_ERR_BUFFER;
+	else if (tunnel_prep_matches(t, prep, msg))
+		in = prep->in;
+	else if ((nr = noise_consume_initiation_static(t->identity, t->hs.params, msg, len,
+						       &in)) != NOISE_OK)
+		r = tunnel_map_noise(nr);
+	if (prep)
+		wg_tunnel_initiation_wipe(prep);
+	if (!in.valid) {
+		noise_initiation_wipe(&in);
+		return r;
+	}
 	if (!crypto_equal(in.remote_static, t->peer_public, WG_KEY_LEN)) {
 		noise_initiation_wipe(&in);
 		return WG_TUN_ERR_DECRYPT;
@@ -550,7 +579,7 @@ wg_tun_result wg_tunnel_decapsulate(wg_tunnel *t, wg_time_ns now, const uint8_t 
 	tunnel_seen(t, now);
 	switch (wg_msg_classify(dgram, len)) {
 	case WG_MSG_INITIATION:
-		r = tunnel_consume_initiation(t, now, dgram, len, out, cap, out_len, &auth);
+		r = tunnel_consume_initiation(t, now, dgram, len, NULL, out, cap, out_len, &auth);
 		break;
 	case WG_MSG_RESPONSE:
 		r = tunnel_consume_response(t, now, dgram, len, out, cap, out_len, &auth);
@@ -649,6 +678,11 @@ void wg_tunnel_identity_changed(wg_tunnel *t, wg_time_ns now)
 	keypairs_expire_send(&t->keypairs);
 	timers_reset_handshake_rate(&t->timers);
 	t->want_initiation = false;
+	/* Staged packets (e.g. the keepalive of a persistent-keepalive peer configured before
+	 * the private key, as one `wg setconf` does) waited for a handshake the old identity
+	 * could not make: ask for it now, or they sit until the next packet. */
+	if (t->staged_count > 0)
+		tunnel_want_handshake(t, now, false);
 }
 
 wg_tun_result wg_tunnel_force_handshake(wg_tunnel *t, wg_time_ns now, uint8_t *out, size_t cap,
@@ -664,14 +698,20 @@ wg_tun_result wg_tunnel_force_handshake(wg_tunnel *t, wg_time_ns now, uint8_t *o
 	return tunnel_send_initiation(t, now, out, cap, out_len);
 }
 
-wg_tun_result wg_tunnel_initiation_sender(const wg_identity *id, const uint8_t *msg, size_t len,
-					  uint8_t peer_public[32])
+void wg_tunnel_initiation_wipe(wg_tunnel_initiation *prep)
 {
-	noise_initiation in;
+	noise_initiation_wipe(&prep->in);
+	crypto_wipe(prep->responder_public, sizeof(prep->responder_public));
+}
+
+wg_tun_result wg_tunnel_initiation_prepare(const wg_identity *id, const uint8_t *msg, size_t len,
+					   wg_tunnel_initiation *prep)
+{
 	noise_result nr;
 	uint8_t mac[WG_MAC_LEN];
 	bool mac_ok;
 
+	wg_tunnel_initiation_wipe(prep);
 	if (!wg_msg_check(msg, len, WG_MSG_INITIATION))
 		return WG_TUN_ERR_MALFORMED;
 	if (!id->has_private_key)
@@ -681,12 +721,48 @@ wg_tun_result wg_tunnel_initiation_sender(const wg_identity *id, const uint8_t *
 	crypto_wipe(mac, sizeof(mac));
 	if (!mac_ok)
 		return WG_TUN_ERR_MAC;
-	nr = noise_consume_initiation_static(id, noise_params_wireguard(), msg, len, &in);
+	nr = noise_consume_initiation_static(id, noise_params_wireguard(), msg, len, &prep->in);
 	if (nr != NOISE_OK)
 		return tunnel_map_noise(nr);
-	memcpy(peer_public, in.remote_static, WG_KEY_LEN);
-	noise_initiation_wipe(&in);
+	memcpy(prep->responder_public, id->public_key, WG_KEY_LEN);
 	return WG_TUN_DONE;
+}
+
+wg_tun_result wg_tunnel_initiation_sender(const wg_identity *id, const uint8_t *msg, size_t len,
+					  uint8_t peer_public[32])
+{
+	wg_tunnel_initiation prep;
+	wg_tun_result r = wg_tunnel_initiation_prepare(id, msg, len, &prep);
+
+	if (r == WG_TUN_DONE)
+		memcpy(peer_public, prep.in.remote_static, WG_KEY_LEN);
+	wg_tunnel_initiation_wipe(&prep);
+	return r;
+}
+
+wg_tun_result wg_tunnel_decapsulate_initiation(wg_tunnel *t, wg_time_ns now, const uint8_t *msg,
+					       size_t len, wg_tunnel_initiation *prep,
+					       uint8_t *out, size_t cap, size_t *out_len,
+					       bool *authenticated)
+{
+	bool auth = false;
+	wg_tun_result r;
+
+	*out_len = 0;
+	tunnel_seen(t, now);
+	if (wg_msg_classify(msg, len) != WG_MSG_INITIATION) {
+		wg_tunnel_initiation_wipe(prep);
+		r = WG_TUN_ERR_MALFORMED;
+	} else {
+		r = tunnel_consume_initiation(t, now, msg, len, prep, out, cap, out_len, &auth);
+	}
+	if (r < 0) {
+		t->stats.dropped++;
+		*out_len = 0;
+	}
+	if (authenticated)
+		*authenticated = auth;
+	return r;
 }
 
 void wg_tunnel_get_stats(const wg_tunnel *t, wg_tunnel_stats *st)

@@ -19,6 +19,7 @@
 
 #include "proto/common.h"
 #include "proto/identity.h"
+#include "proto/noise.h"
 
 #define WG_DATA_HEADER_LEN 16
 #define WG_TUNNEL_OVERHEAD (WG_DATA_HEADER_LEN + 16 /* tag */ + 15 /* padding */)
@@ -118,6 +119,24 @@ wg_tun_result wg_tunnel_force_handshake(wg_tunnel *t, wg_time_ns now, uint8_t *o
  * tunnel with wg_tunnel_decapsulate(). */
 wg_tun_result wg_tunnel_initiation_sender(const wg_identity *id, const uint8_t *msg, size_t len,
 					  uint8_t peer_public[32]);
+/* The same, keeping the work: a responder that found the peer with this goes on with
+ * wg_tunnel_decapsulate_initiation(), which then skips the anonymous step (one X25519, a
+ * fifth of the responder's cost). Holds secrets: always consumed (wiped) by that call, or
+ * wipe it with wg_tunnel_initiation_wipe(). On error *prep is wiped. */
+typedef struct {
+	noise_initiation in;                      /* in.remote_static = the sender */
+	uint8_t responder_public[WG_KEY_LEN];     /* the identity it was computed with */
+} wg_tunnel_initiation;
+wg_tun_result wg_tunnel_initiation_prepare(const wg_identity *id, const uint8_t *msg, size_t len,
+					   wg_tunnel_initiation *prep);
+void wg_tunnel_initiation_wipe(wg_tunnel_initiation *prep);
+/* wg_tunnel_decapsulate() for an initiation prepared by wg_tunnel_initiation_prepare() on the
+ * same msg. A prep that does not match msg, this tunnel's identity or peer is not trusted:
+ * the tunnel then computes everything itself (same result as wg_tunnel_decapsulate). */
+wg_tun_result wg_tunnel_decapsulate_initiation(wg_tunnel *t, wg_time_ns now, const uint8_t *msg,
+					       size_t len, wg_tunnel_initiation *prep,
+					       uint8_t *out, size_t cap, size_t *out_len,
+					       bool *authenticated);
 void wg_tunnel_get_stats(const wg_tunnel *t, wg_tunnel_stats *st);
 const uint8_t *wg_tunnel_peer_public_key(const wg_tunnel *t);
 /* Packets waiting for a session. */

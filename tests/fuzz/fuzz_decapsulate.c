@@ -11,6 +11,9 @@
  *   mode % 4 == 3: a script of steps: [len u8][kind u8][bytes...] where kind selects raw
  *                  datagram / A's next data packet / advance time by kind*7 s and tick.
  *   bit 3 of mode: decapsulate out of place (separate buffer) instead of in place.
+ *   bit 4 of mode: initiations take the device's two-step path (wg_tunnel_initiation_prepare
+ *                  on B's identity, then wg_tunnel_decapsulate_initiation); bit 5 also
+ *                  corrupts the prepared state (it must then be ignored or fail cleanly).
  * Invariants (trap): every result is a wg_tun_result value; out_len <= cap; errors give
  * out_len 0; a TUN packet is no longer than the datagram minus 32; a produced datagram is a
  * well-formed message; and after all the hostile input, if both sides still report a session,
@@ -61,6 +64,7 @@ static fuzz_rng g_rnga, g_rngb;
 
 typedef struct {
 	wg_tunnel *a, *b;
+	bool prepared, corrupt_prep;
 	uint8_t buf[HEAD + CAP];
 	uint8_t out[CAP];
 } harness;
@@ -97,8 +101,23 @@ static wg_tun_result to_b(harness *h, size_t len, bool out_of_place)
 	size_t cap = out_of_place ? sizeof(h->out) : sizeof(h->buf) - 2 * HEAD;
 	size_t n = 7;
 	bool auth = false;
-	wg_tun_result r = wg_tunnel_decapsulate(h->b, g_now, msg, len, out, cap, &n, &auth);
+	wg_tun_result r;
 
+	if (h->prepared && wg_msg_classify(msg, len) == WG_MSG_INITIATION) {
+		wg_tunnel_initiation prep;
+		wg_tun_result p = wg_tunnel_initiation_prepare(&g_idb, msg, len, &prep);
+
+		CHECK_OR_TRAP(p == WG_TUN_DONE ? prep.in.valid : !prep.in.valid);
+		if (h->corrupt_prep)
+			prep.in.chaining_key[len % 32] ^= 0x40;
+		r = wg_tunnel_decapsulate_initiation(h->b, g_now, msg, len, &prep, out, cap, &n,
+						     &auth);
+		CHECK_OR_TRAP(!prep.in.valid); /* always consumed */
+		if (p != WG_TUN_DONE && r == WG_TUN_WRITE_NETWORK)
+			__builtin_trap(); /* what the anonymous step refused, the tunnel must too */
+	} else {
+		r = wg_tunnel_decapsulate(h->b, g_now, msg, len, out, cap, &n, &auth);
+	}
 	check_result(r, n, cap, len);
 	if (r == WG_TUN_WRITE_NETWORK)
 		CHECK_OR_TRAP(wg_msg_classify(out, n) != 0 && auth);
@@ -320,6 +339,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK_OR_TRAP(h.a && h.b);
 	mode = data[0];
 	oop = (mode & 8) != 0;
+	h.prepared = (mode & 16) != 0;
+	h.corrupt_prep = (mode & 32) != 0;
 	data++;
 	size--;
 	switch (mode % 4) {

@@ -137,6 +137,14 @@ outs = r.stdout.splitlines()
 check(r.returncode == 0 and len(outs) == 2 and eq_machine(json.loads(outs[1]), machines[0]["machine"]) is None,
       "argument then stdin")
 
+# an over-long stdin line (> DAITA_MAX_STRING_LEN = 4 MiB) is one error line, and reading
+# goes on with the next line
+r = run(["inspect", "-"], stdin="02" + "A" * (4 << 20) + "\n" + machines[0]["string"] + "\n")
+outs = r.stdout.splitlines()
+check(r.returncode == 1 and len(outs) == 2 and "longer than" in json.loads(outs[0]).get("error", "")
+      and eq_machine(json.loads(outs[1]), machines[0]["machine"]) is None,
+      f"stdin: over-long line: exit {r.returncode}, {len(outs)} lines")
+
 # 5. usage
 for args in ([], ["inspect"], ["frobnicate", "x"], ["inspect", "--bogus", machines[0]["string"]]):
     r = run(args)

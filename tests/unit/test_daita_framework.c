@@ -179,10 +179,12 @@ static struct daita_trigger_event E(enum daita_trigger_kind k, uint32_t m)
 
 static size_t g_nout;
 static struct daita_trigger_action g_out[DAITA_FRAMEWORK_MAX_MACHINES];
+static wg_time_ns g_now; /* the time of the last trig_n: the base of the actions' `at` */
 
 static void trig_n(struct daita_framework *fw, const struct daita_trigger_event *ev, size_t n,
 		   wg_time_ns now)
 {
+	g_now = now;
 	g_nout = daita_framework_trigger_events(fw, ev, n, now, g_out, DAITA_FRAMEWORK_MAX_MACHINES);
 }
 
@@ -210,12 +212,13 @@ static void check_action(int line, struct daita_framework *fw, uint32_t m,
 	}
 	if (a->kind != kind || a->machine != m || a->timeout_us != timeout ||
 	    a->duration_us != duration || a->bypass != bypass || a->replace != replace ||
-	    a->timer != timer)
+	    a->timer != timer ||
+	    a->at != g_now + (kind == DAITA_ACTION_UPDATE_TIMER ? duration : timeout) * 1000u)
 		test_fail(__FILE__, line,
 			  "machine %u: got kind %d m %u timeout %" PRIu64 " duration %" PRIu64
-			  " bypass %d replace %d timer %d",
+			  " bypass %d replace %d timer %d at now+%" PRId64 "ns",
 			  m, a->kind, a->machine, a->timeout_us, a->duration_us, a->bypass,
-			  a->replace, a->timer);
+			  a->replace, a->timer, (int64_t)(a->at - g_now));
 	/* and it is in the returned list */
 	for (i = 0; i < g_nout; i++)
 		listed |= g_out[i].machine == m && !memcmp(&g_out[i], a, sizeof(*a));
@@ -683,11 +686,15 @@ static void test_signals(void)
 
 static void test_signal_round_bounded(void)
 {
-	/* m0 signals; m1 answers every Signal with a Signal; m2 moves on Signal. One round per
-	 * call: m0 gets the answer once, and nothing is left pending for the next call. */
+	/* m0 signals; m0 and m1 answer every Signal with a Signal; m2 toggles 0 <-> 1 on Signal
+	 * (padding on entering 1). One round per call: the sender gets the answer once, and the
+	 * signal it raises in reply is not delivered in the same call but carried into the next
+	 * call's round (the crate keeps it pending), so the ping-pong advances one round per
+	 * call and never loops. */
 	struct tmachine t0, t1, t2;
 	struct daita_machine ms[3];
 	struct daita_framework *fw;
+	int call;
 
 	tm_init(&t0, 0, 0.0, 0, 0.0, 1);
 	tm_trans(&t0, 0, DAITA_EV_NORMAL_RECV, DAITA_STATE_SIGNAL, 1.0f);
@@ -706,9 +713,118 @@ static void test_signal_round_bounded(void)
 	CHECK_EQ_INT(g_nout, 1);
 	PAD(fw, 2, 2, false, false);
 	CHECK_EQ_U64(info(fw, 2).current_state, 1);
-	trig_n(fw, NULL, 0, T0); /* a leaked signal would move m2 back to state 0 */
+	/* the carried signal: one round per call, even with no events */
+	for (call = 0; call < 4; call++) {
+		trig_n(fw, NULL, 0, T0);
+		CHECK_EQ_U64(info(fw, 2).current_state, call % 2 == 0 ? 0 : 1);
+		if (call % 2 == 0) {
+			CHECK_EQ_INT(g_nout, 0);
+		} else {
+			CHECK_EQ_INT(g_nout, 1);
+			PAD(fw, 2, 2, false, false);
+		}
+	}
+	daita_framework_free(fw);
+
+	/* The answer is only carried when the sender itself re-signals: if only m1 answers,
+	 * the sender's extra Signal ends the exchange within the call. */
+	tm_init(&t0, 0, 0.0, 0, 0.0, 2);
+	tm_trans(&t0, 0, DAITA_EV_NORMAL_RECV, DAITA_STATE_SIGNAL, 1.0f);
+	tm_trans(&t0, 0, DAITA_EV_SIGNAL, 1, 1.0f);
+	tm_timer(&t0, 1, 7, false);
+	ms[0] = t0.m;
+	fw = fw_new(ms, 3, 0.0, 0.0, T0);
+	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	CHECK_EQ_INT(g_nout, 2);
+	TIMER(fw, 0, 7, false);
+	PAD(fw, 2, 2, false, false);
+	trig_n(fw, NULL, 0, T0);
 	CHECK_EQ_INT(g_nout, 0);
 	CHECK_EQ_U64(info(fw, 2).current_state, 1);
+	daita_framework_free(fw);
+
+	/* Two senders (All): answers raised in that round are dropped, nothing is carried. */
+	tm_init(&t0, 0, 0.0, 0, 0.0, 1);
+	tm_trans(&t0, 0, DAITA_EV_NORMAL_RECV, DAITA_STATE_SIGNAL, 1.0f);
+	tm_trans(&t0, 0, DAITA_EV_SIGNAL, DAITA_STATE_SIGNAL, 1.0f);
+	ms[0] = ms[1] = t0.m;
+	fw = fw_new(ms, 3, 0.0, 0.0, T0);
+	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	PAD(fw, 2, 2, false, false);
+	trig_n(fw, NULL, 0, T0);
+	CHECK_EQ_INT(g_nout, 0);
+	CHECK_EQ_U64(info(fw, 2).current_state, 1);
+	daita_framework_free(fw);
+}
+
+/* In a batch, an action chosen by an earlier event wins over the action of a state whose
+ * counter zeroed (the crate schedules it only if the machine's action slot is still empty),
+ * and each counter fires CounterZero at most once per call, across all events of the batch. */
+static void test_counter_zero_in_batch(void)
+{
+	struct tmachine tm;
+	struct daita_framework *fw;
+	struct daita_trigger_event b[3];
+
+	tm_init(&tm, 0, 0.0, 0, 0.0, 3);
+	tm_trans(&tm, 0, DAITA_EV_NORMAL_RECV, 1, 1.0f);
+	tm_trans(&tm, 1, DAITA_EV_TUNNEL_RECV, 2, 1.0f);
+	tm_pad(&tm, 1, 5, false, false);
+	tm_counter(&tm, 1, 0, DAITA_OP_SET, 1, false);
+	tm_pad(&tm, 2, 9, false, false);
+	tm_counter(&tm, 2, 0, DAITA_OP_DECREMENT, 1, false);
+	/* state 2 has no CounterZero list: the CounterZero transition itself changes nothing */
+	b[0] = E(DAITA_TRIG_NORMAL_RECV, 0);
+	b[1] = E(DAITA_TRIG_TUNNEL_RECV, 0);
+	fw = fw_new(&tm.m, 1, 0.0, 0.0, T0);
+	trig_n(fw, b, 2, T0);
+	CHECK_EQ_U64(info(fw, 0).current_state, 2);
+	CHECK_EQ_U64(info(fw, 0).counter_a, 0);
+	PAD(fw, 0, 5, false, false); /* not 9: the earlier event's action is kept */
+	daita_framework_free(fw);
+	/* the same two events in separate calls: state 2's own action */
+	fw = fw_new(&tm.m, 1, 0.0, 0.0, T0);
+	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	PAD(fw, 0, 5, false, false);
+	trig(fw, DAITA_TRIG_TUNNEL_RECV, 0, T0);
+	PAD(fw, 0, 9, false, false);
+	daita_framework_free(fw);
+	/* without a counter zeroing, the later event overwrites as usual */
+	tm.s[2].has_counter[0] = false;
+	fw = fw_new(&tm.m, 1, 0.0, 0.0, T0);
+	trig_n(fw, b, 2, T0);
+	PAD(fw, 0, 9, false, false);
+	daita_framework_free(fw);
+
+	/* once per call: 0 --NormalRecv--> 1 (A 1 -> 0: CounterZero -> 2, A = 1) --NormalRecv-->
+	 * 1 (A 1 -> 0 again, but A already zeroed in this call: no CounterZero, stays in 1) */
+	tm_init(&tm, 0, 0.0, 0, 0.0, 3);
+	tm_trans(&tm, 0, DAITA_EV_NORMAL_SENT, 0, 1.0f);
+	tm_counter(&tm, 0, 0, DAITA_OP_SET, 1, false);
+	tm_trans(&tm, 0, DAITA_EV_NORMAL_RECV, 1, 1.0f);
+	tm_counter(&tm, 1, 0, DAITA_OP_DECREMENT, 1, false);
+	tm_trans(&tm, 1, DAITA_EV_COUNTER_ZERO, 2, 1.0f);
+	tm_counter(&tm, 2, 0, DAITA_OP_SET, 1, false);
+	tm_trans(&tm, 2, DAITA_EV_NORMAL_RECV, 1, 1.0f);
+	b[0] = E(DAITA_TRIG_NORMAL_RECV, 0);
+	b[1] = E(DAITA_TRIG_NORMAL_RECV, 0);
+	b[2] = E(DAITA_TRIG_NORMAL_RECV, 0); /* state 1 has no NormalRecv list */
+	fw = fw_new(&tm.m, 1, 0.0, 0.0, T0);
+	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
+	CHECK_EQ_U64(info(fw, 0).counter_a, 1);
+	trig_n(fw, b, 3, T0);
+	CHECK_EQ_U64(info(fw, 0).current_state, 1);
+	CHECK_EQ_U64(info(fw, 0).counter_a, 0);
+	daita_framework_free(fw);
+	/* the flag is reset per call: the second zeroing in its own call fires again */
+	fw = fw_new(&tm.m, 1, 0.0, 0.0, T0);
+	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
+	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	CHECK_EQ_U64(info(fw, 0).current_state, 2);
+	CHECK_EQ_U64(info(fw, 0).counter_a, 1);
+	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	CHECK_EQ_U64(info(fw, 0).current_state, 2);
+	CHECK_EQ_U64(info(fw, 0).counter_a, 1);
 	daita_framework_free(fw);
 }
 
@@ -1279,6 +1395,102 @@ static void test_transition_sampling(void)
 	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
 	TIMER(fw, 0, 2, false);
 	daita_framework_free(fw);
+
+	/* r lives on the binary32 grid k * 2^-23 like the crate's draw: with p = 0.5 + 2^-24
+	 * the draw r = 0.5 (k = 2^22; the low 41 bits are ignored) transitions and the next
+	 * grid point 0.5 + 2^-23 does not, so P = 0.5 + 2^-23 exactly, as in Rust */
+	tm_init(&tm, 0, 0.0, 0, 0.0, 2);
+	tm_trans(&tm, 0, DAITA_EV_NORMAL_RECV, 1, 0.5f + 0x1p-24f);
+	tm_timer(&tm, 1, 3, false);
+	cr.value = (1ULL << 22) << 41 | ((1ULL << 41) - 1);
+	CHECK_EQ_INT(daita_framework_new(&fw, &tm.m, 1, 0, 0, T0, r, NULL), 0);
+	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	TIMER(fw, 0, 3, false);
+	daita_framework_free(fw);
+	cr.value = ((1ULL << 22) + 1) << 41;
+	CHECK_EQ_INT(daita_framework_new(&fw, &tm.m, 1, 0, 0, T0, r, NULL), 0);
+	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	NONE(fw, 0);
+	CHECK_EQ_U64(info(fw, 0).current_state, 0);
+	daita_framework_free(fw);
+}
+
+struct seq_rng {
+	const uint64_t *v;
+	size_t n, i;
+};
+
+static uint64_t seq_next(void *ctx)
+{
+	struct seq_rng *q = ctx;
+	return q->i < q->n ? q->v[q->i++] : 0;
+}
+
+/* RNG order as in the crate: the transition draw, then (entering the state) its limit, then
+ * the action's timeout, then (BlockOutgoing) its duration. */
+static void test_rng_order(void)
+{
+	static const uint64_t seq[] = { 0, 1ULL << 63, 1ULL << 62, 3ULL << 62 };
+	struct seq_rng q = { seq, 4, 0 };
+	daita_rng r = { seq_next, &q };
+	struct tmachine tm;
+	struct daita_framework *fw;
+	struct daita_action *a;
+
+	tm_init(&tm, 0, 0.0, UINT64_MAX, 0.0, 2);
+	tm_trans(&tm, 0, DAITA_EV_NORMAL_SENT, 1, 1.0f);
+	a = tm_block(&tm, 1, 0, 0, true, true);
+	a->timeout.p.uniform.high = 1024;
+	a->duration.p.uniform.high = 1024;
+	a->has_limit = true;
+	a->limit = cdist(0);
+	a->limit.p.uniform.high = 1024;
+	CHECK_EQ_INT(daita_framework_new(&fw, &tm.m, 1, 0, 0, T0, r, NULL), 0);
+	CHECK_EQ_U64(q.i, 0);
+	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
+	CHECK_EQ_U64(q.i, 4);
+	CHECK_EQ_U64(info(fw, 0).state_limit, 512);
+	BLOCK(fw, 0, 256, 768, true, true);
+	daita_framework_free(fw);
+}
+
+/* Transition frequencies over many draws (fixed seed) match the list's probabilities, the
+ * remainder meaning "stay": within 6 standard errors. */
+static void test_transition_frequencies(void)
+{
+	static const float p[2] = { 0.54347825f * 0.5f, 0.45652175f };
+	struct tmachine tm;
+	struct daita_framework *fw;
+	unsigned long hits[3] = { 0, 0, 0 };
+	const unsigned long n = 200000;
+	double expect[3];
+	unsigned long i;
+	int k;
+
+	tm_init(&tm, 0, 0.0, 0, 0.0, 3);
+	tm_trans(&tm, 0, DAITA_EV_NORMAL_RECV, 1, p[0]);
+	tm_trans(&tm, 0, DAITA_EV_NORMAL_RECV, 2, p[1]);
+	tm_trans(&tm, 1, DAITA_EV_TUNNEL_RECV, 0, 1.0f);
+	tm_trans(&tm, 2, DAITA_EV_TUNNEL_RECV, 0, 1.0f);
+	fw = fw_new(&tm.m, 1, 0.0, 0.0, T0);
+	for (i = 0; i < n; i++) {
+		struct daita_machine_info mi;
+
+		trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+		if (daita_framework_machine_info(fw, 0, &mi) == 0 && mi.current_state < 3)
+			hits[mi.current_state]++;
+		trig(fw, DAITA_TRIG_TUNNEL_RECV, 0, T0); /* back to 0 (no draw from state 0) */
+	}
+	expect[1] = p[0];
+	expect[2] = p[1];
+	expect[0] = 1.0 - p[0] - p[1];
+	for (k = 0; k < 3; k++) {
+		double f = (double)hits[k] / (double)n;
+		double se = sqrt(expect[k] * (1 - expect[k]) / (double)n);
+		CHECK_MSG(fabs(f - expect[k]) <= 6 * se, "state %d: frequency %.5f, expected %.5f", k,
+			  f, expect[k]);
+	}
+	daita_framework_free(fw);
 }
 
 /* Output capacity: actions are returned in machine order, the rest dropped from the list
@@ -1306,7 +1518,12 @@ static void test_output_cap(void)
 	CHECK_EQ_INT(n, 3);
 	CHECK_EQ_INT(out[2].machine, 2);
 	CHECK_EQ_U64(out[2].duration_us, 11);
+	CHECK_EQ_U64(out[2].at, T0 + US(11)); /* the timer's expiry */
 	CHECK(out[2].replace);
+	/* the deadline saturates instead of wrapping */
+	n = daita_framework_trigger_events(fw, &e, 1, UINT64_MAX - 5, out, 3);
+	CHECK_EQ_INT(n, 3);
+	CHECK_EQ_U64(out[0].at, UINT64_MAX);
 	n = daita_framework_trigger_events(fw, &e, 1, T0, NULL, 0);
 	CHECK_EQ_INT(n, 0);
 	n = daita_framework_trigger_events(fw, NULL, 5, T0, out, 3); /* no events: no actions */
@@ -1476,6 +1693,12 @@ static void test_vector_machines_random_stream(void)
 			bad += out[k].machine >= n || (k > 0 && out[k].machine <= out[k - 1].machine);
 			bad += out[k].timeout_us > 86400000000ULL || out[k].duration_us > 86400000000ULL;
 			bad += daita_framework_action(fw, out[k].machine) == NULL;
+			bad += out[k].at != now + (out[k].kind == DAITA_ACTION_UPDATE_TIMER
+							   ? out[k].duration_us
+							   : out[k].kind == DAITA_ACTION_CANCEL
+								     ? 0
+								     : out[k].timeout_us) *
+							  1000u;
 			if (out[k].machine == m1)
 				bad += out[k].kind != DAITA_ACTION_SEND_PADDING ||
 				       out[k].timeout_us < 1500001 || out[k].timeout_us > 9500001;
@@ -1506,6 +1729,7 @@ int main(void)
 	test_infinite_loop_counter();
 	test_signals();
 	test_signal_round_bounded();
+	test_counter_zero_in_batch();
 	test_machine_max_padding_frac();
 	test_framework_max_padding_frac();
 	test_max_blocking_frac();
@@ -1520,6 +1744,8 @@ int main(void)
 	test_padding_total_zero_quirk();
 	test_blocking_division_by_zero();
 	test_transition_sampling();
+	test_transition_frequencies();
+	test_rng_order();
 	test_output_cap();
 	test_self_transition_keeps_limit();
 	test_vector_machines();

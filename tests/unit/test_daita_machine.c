@@ -448,6 +448,31 @@ static void test_zlib_hostile(void)
 	}
 }
 
+/* Strings over DAITA_MAX_STRING_LEN are refused before any decoding; at the limit they
+ * reach the base64 layer. Empty deflate blocks make such a string a valid zlib stream with
+ * a tiny output, so only the length cap stops them. */
+static void test_string_length_cap(void)
+{
+	size_t n = DAITA_MAX_STRING_LEN + 1;
+	char *s = malloc(n + 1), err[DAITA_ERR_LEN];
+	struct daita_machine m;
+
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	memset(s, 'A', n);
+	s[0] = '0';
+	s[1] = '2';
+	s[n] = 0;
+	CHECK(daita_machine_parse(&m, s, n, err) != 0);
+	CHECK(starts_with(err, "string: longer than"));
+	CHECK(m.states == NULL);
+	/* 4 MiB: 2 + (4 MiB - 2) base64 chars, not a multiple of 4 -> a base64 error */
+	CHECK(daita_machine_parse(&m, s, n - 1, err) != 0);
+	CHECK(starts_with(err, "base64: "));
+	free(s);
+}
+
 static void test_base64(void)
 {
 	test_rng r;
@@ -675,6 +700,7 @@ int main(void)
 	test_varints();
 	test_bincode_hostile();
 	test_zlib_hostile();
+	test_string_length_cap();
 	test_base64();
 	test_dist_rules();
 	test_machine_rules();

@@ -34,6 +34,9 @@ struct peer {
 	size_t nq;
 	/* what it sent */
 	int inits, resps, keepalives, data, cookies;
+	/* sender index and ephemeral of the first initiations it sent */
+	uint32_t init_index[64];
+	uint8_t init_ephemeral[64][32];
 	/* what its TUN got */
 	int tun_packets;
 	uint32_t last_tun_id;
@@ -115,8 +118,13 @@ static void net_send(peer *p, const uint8_t *buf, size_t len)
 {
 	int type = wg_msg_classify(buf, len);
 	CHECK(type != 0);
-	if (type == WG_MSG_INITIATION)
+	if (type == WG_MSG_INITIATION) {
+		if (p->inits < 64) {
+			p->init_index[p->inits] = wg_le32_read(buf + WG_INIT_OFF_SENDER);
+			memcpy(p->init_ephemeral[p->inits], buf + WG_INIT_OFF_EPHEMERAL, 32);
+		}
 		p->inits++;
+	}
 	else if (type == WG_MSG_RESPONSE)
 		p->resps++;
 	else if (type == WG_MSG_COOKIE_REPLY)
@@ -574,6 +582,13 @@ static void test_give_up(void)
 	}
 	CHECK_EQ_INT(a.inits, 20);
 	CHECK(last_init >= WG_SEC(95) && last_init <= WG_SEC(102));
+	/* Every retry is a new initiation: fresh index and fresh ephemeral key. */
+	int same = 0;
+	for (int i = 0; i < 20; i++)
+		for (int j = 0; j < i; j++)
+			same += a.init_index[i] == a.init_index[j] ||
+				memcmp(a.init_ephemeral[i], a.init_ephemeral[j], 32) == 0;
+	CHECK_EQ_INT(same, 0);
 	CHECK_EQ_INT(wg_tunnel_staged_count(a.t), 0); /* dropped on give-up */
 	CHECK_EQ_INT(stats(&a).handshake_attempts, WG_MAX_TIMER_HANDSHAKES + 1);
 	/* Only the zero-key timer is left; then nothing. */
@@ -655,7 +670,35 @@ static void test_cookie_under_load(void)
 	start(&a, &b);
 	b.under_load = true;
 	send_packet(&a, 60, 1);
-	deliver_all(&a, &b);
+	/* The initiation reaches B, which answers with a cookie reply (no response). */
+	CHECK_EQ_INT(a.nq, 1);
+	{
+		uint8_t buf[HEADROOM + BUF_CAP], out[BUF_CAP];
+		size_t len = a.q[0].len, n = 7;
+		bool auth = true;
+		memcpy(buf + HEADROOM, a.q[0].buf + HEADROOM, len);
+		a.nq = 0;
+		deliver_one(&b, buf, len);
+		CHECK_EQ_INT(b.nq, 1);
+		CHECK_EQ_INT(b.q[0].len, WG_MSG_COOKIE_REPLY_LEN);
+		/* A takes the cookie: not an authenticated packet (no roaming), no timer moves,
+		 * nothing is sent at once. */
+		wg_time_ns deadline = wg_tunnel_next_deadline(a.t);
+		wg_tunnel_stats before = stats(&a);
+		CHECK_EQ_INT(wg_tunnel_decapsulate(a.t, g_now, b.q[0].buf + HEADROOM, b.q[0].len, out,
+						   sizeof(out), &n, &auth),
+			     WG_TUN_DONE);
+		CHECK(!auth);
+		CHECK_EQ_U64(n, 0);
+		CHECK_EQ_U64(wg_tunnel_next_deadline(a.t), deadline);
+		CHECK_EQ_U64(stats(&a).rx_bytes, before.rx_bytes);
+		CHECK_EQ_U64(stats(&a).dropped, before.dropped);
+		/* The same reply again: its mac1 was answered already (cookie.h: STATE = -5). */
+		CHECK_EQ_INT(wg_tunnel_decapsulate(a.t, g_now, b.q[0].buf + HEADROOM, b.q[0].len, out,
+						   sizeof(out), &n, &auth),
+			     WG_TUN_ERR_NO_SESSION);
+		b.nq = 0;
+	}
 	CHECK_EQ_INT(b.cookies, 1);
 	CHECK_EQ_INT(b.resps, 0);
 	CHECK(!stats(&a).has_session);
@@ -853,6 +896,245 @@ static void test_identity_change_and_sender(void)
 	teardown(&a, &b);
 }
 
+/* A persistent-keepalive tunnel made before its device has a private key (one `wg setconf`
+ * applies the peer, then the key): the key's arrival starts the handshake, without traffic. */
+static void test_keepalive_waits_for_identity(void)
+{
+	peer a, b;
+	uint8_t priv[32];
+	setup(&a, &b, 23);
+	memcpy(priv, a.id.private_key, 32);
+	b.t = make_tunnel(&b, g_now); /* B knows A's public key */
+	wg_identity_clear(&a.id);
+	a.pk = 25;
+	a.t = make_tunnel(&a, g_now);
+	CHECK(a.t && b.t);
+	drain_tick(&a);
+	CHECK_EQ_INT(a.inits, 0); /* nothing can be sent without a key */
+	CHECK_EQ_INT(wg_identity_set(&a.id, priv), 0);
+	wg_tunnel_identity_changed(a.t, g_now);
+	CHECK(wg_tunnel_next_deadline(a.t) == 0); /* due now */
+	drain_tick(&a);
+	CHECK_EQ_INT(a.inits, 1);
+	deliver_all(&a, &b);
+	CHECK(stats(&a).has_session);
+	CHECK(stats(&b).has_session);
+	/* Without anything staged, a key change alone starts nothing. */
+	g_now += WG_SEC(6);
+	memset(priv, 0x44, 32);
+	CHECK_EQ_INT(wg_identity_set(&b.id, priv), 0);
+	wg_tunnel_identity_changed(b.t, g_now);
+	drain_tick(&b);
+	CHECK_EQ_INT(b.inits, 0);
+	crypto_wipe(priv, sizeof(priv));
+	teardown(&a, &b);
+}
+
+/* Receiver indices are fresh 32-bit random draws (no counter, no tunnel id in some bits):
+ * over many handshakes every bit is set about half the time and no index repeats. */
+static void test_random_indices(void)
+{
+	peer a, b;
+	enum { ROUNDS = 300 };
+	uint32_t seen[2 * ROUNDS];
+	int nseen = 0, ones[32] = {0}, dups = 0;
+
+	setup(&a, &b, 21);
+	start(&a, &b);
+	for (int i = 0; i < ROUNDS; i++) {
+		uint8_t out[BUF_CAP];
+		size_t n;
+		g_now += WG_SEC(6); /* past the 5 s initiation limit */
+		CHECK_EQ_INT(wg_tunnel_force_handshake(a.t, g_now, out, sizeof(out), &n),
+			     WG_TUN_WRITE_NETWORK);
+		seen[nseen++] = wg_le32_read(out + WG_INIT_OFF_SENDER);
+		net_send(&a, out, n);
+		/* B's response carries B's fresh index; deliver_all runs the whole exchange */
+		CHECK_EQ_INT(b.nq, 0);
+		size_t before = (size_t)b.resps;
+		uint8_t buf[HEADROOM + BUF_CAP];
+		memcpy(buf + HEADROOM, a.q[0].buf + HEADROOM, a.q[0].len);
+		size_t len = a.q[0].len;
+		a.nq = 0;
+		deliver_one(&b, buf, len);
+		CHECK_EQ_INT(b.resps, (int)before + 1);
+		CHECK_EQ_INT(b.q[b.nq - 1].buf[HEADROOM], WG_MSG_RESPONSE);
+		seen[nseen++] = wg_le32_read(b.q[b.nq - 1].buf + HEADROOM + WG_RESP_OFF_SENDER);
+		deliver_all(&a, &b);
+	}
+	CHECK(stats(&a).has_session && stats(&b).has_session);
+	for (int i = 0; i < nseen; i++) {
+		for (int k = 0; k < 32; k++)
+			ones[k] += (seen[i] >> k) & 1;
+		for (int j = 0; j < i; j++)
+			dups += seen[i] == seen[j];
+	}
+	CHECK_EQ_INT(dups, 0);
+	for (int k = 0; k < 32; k++)
+		CHECK_MSG(ones[k] > nseen * 2 / 5 && ones[k] < nseen * 3 / 5,
+			  "index bit %d set in %d of %d indices", k, ones[k], nseen);
+	teardown(&a, &b);
+}
+
+/* The device's two-step responder path: prepare (find the sender, one X25519) then
+ * decapsulate_initiation reusing that work. A prep is used only for the message and identity
+ * it was made for. */
+static void test_prepared_initiation(void)
+{
+	peer a, b;
+	wg_identity c_id;
+	uint8_t out[BUF_CAP], msg[WG_MSG_INITIATION_LEN], other[WG_MSG_INITIATION_LEN];
+	size_t n;
+	bool auth = false;
+	wg_tunnel_initiation prep;
+
+	setup(&a, &b, 22);
+	start(&a, &b);
+	CHECK_EQ_INT(wg_tunnel_force_handshake(a.t, g_now, out, sizeof(out), &n),
+		     WG_TUN_WRITE_NETWORK);
+	memcpy(msg, out, sizeof(msg));
+	/* Malformed or not for us: an error and a wiped prep. */
+	memset(&prep, 0x55, sizeof(prep));
+	CHECK_EQ_INT(wg_tunnel_initiation_prepare(&b.id, msg, sizeof(msg) - 1, &prep),
+		     WG_TUN_ERR_MALFORMED);
+	CHECK(!prep.in.valid && crypto_is_zero(&prep.in, sizeof(prep.in)));
+	CHECK_EQ_INT(wg_tunnel_initiation_prepare(&a.id, msg, sizeof(msg), &prep), WG_TUN_ERR_MAC);
+	CHECK(!prep.in.valid);
+	/* A used prep is proven by a tampered chaining key: the timestamp no longer decrypts,
+	 * whereas a recomputation would have succeeded. Nothing is committed. */
+	CHECK_EQ_INT(wg_tunnel_initiation_prepare(&b.id, msg, sizeof(msg), &prep), WG_TUN_DONE);
+	CHECK_MEM(prep.in.remote_static, a.id.public_key, 32);
+	prep.in.chaining_key[0] ^= 1;
+	CHECK_EQ_INT(wg_tunnel_decapsulate_initiation(b.t, g_now, msg, sizeof(msg), &prep, out,
+						      sizeof(out), &n, &auth),
+		     WG_TUN_ERR_DECRYPT);
+	CHECK(!auth && n == 0);
+	CHECK(!prep.in.valid && crypto_is_zero(&prep, sizeof(prep)));
+	/* A prep of another initiation (another ephemeral) is ignored: recomputed, works. */
+	g_now += WG_SEC(6);
+	CHECK_EQ_INT(wg_tunnel_tick(a.t, g_now, out, sizeof(out), &n), WG_TUN_WRITE_NETWORK);
+	CHECK_EQ_U64(n, sizeof(other)); /* the retransmission: a new initiation */
+	memcpy(other, out, sizeof(other));
+	CHECK_EQ_INT(wg_tunnel_initiation_prepare(&b.id, msg, sizeof(msg), &prep), WG_TUN_DONE);
+	CHECK_EQ_INT(wg_tunnel_decapsulate_initiation(b.t, g_now, other, sizeof(other), &prep, out,
+						      sizeof(out), &n, &auth),
+		     WG_TUN_WRITE_NETWORK);
+	CHECK(auth && n == WG_MSG_RESPONSE_LEN && out[0] == WG_MSG_RESPONSE);
+	CHECK(!prep.in.valid);
+	teardown(&a, &b);
+
+	/* A prep made for another identity (C's key) is not trusted either. */
+	setup(&a, &b, 24);
+	start(&a, &b);
+	{
+		uint8_t priv[32];
+		memset(priv, 0x61, 32);
+		CHECK_EQ_INT(wg_identity_set(&c_id, priv), 0);
+	}
+	g_now += WG_SEC(1);
+	CHECK_EQ_INT(wg_tunnel_force_handshake(a.t, g_now, out, sizeof(out), &n),
+		     WG_TUN_WRITE_NETWORK);
+	memcpy(msg, out, sizeof(msg));
+	/* mac1 is for B: C cannot prepare it; forge a prep claiming to be from it */
+	CHECK_EQ_INT(wg_tunnel_initiation_prepare(&b.id, msg, sizeof(msg), &prep), WG_TUN_DONE);
+	memcpy(prep.responder_public, c_id.public_key, 32);
+	prep.in.chaining_key[0] ^= 1; /* would fail if it were used */
+	CHECK_EQ_INT(wg_tunnel_decapsulate_initiation(b.t, g_now, msg, sizeof(msg), &prep, out,
+						      sizeof(out), &n, &auth),
+		     WG_TUN_WRITE_NETWORK);
+	net_send(&b, out, n);
+	deliver_all(&a, &b);
+	CHECK(stats(&a).has_session && stats(&b).has_session);
+	/* The honest fast path end to end: prepare, decapsulate, session. */
+	g_now += WG_SEC(6);
+	CHECK_EQ_INT(wg_tunnel_force_handshake(a.t, g_now, out, sizeof(out), &n),
+		     WG_TUN_WRITE_NETWORK);
+	memcpy(msg, out, sizeof(msg));
+	CHECK_EQ_INT(wg_tunnel_initiation_prepare(&b.id, msg, sizeof(msg), &prep), WG_TUN_DONE);
+	int resps = b.resps;
+	CHECK_EQ_INT(wg_tunnel_decapsulate_initiation(b.t, g_now, msg, sizeof(msg), &prep, out,
+						      sizeof(out), &n, &auth),
+		     WG_TUN_WRITE_NETWORK);
+	net_send(&b, out, n);
+	CHECK_EQ_INT(b.resps, resps + 1);
+	deliver_all(&a, &b);
+	CHECK(stats(&a).has_session && stats(&b).has_session);
+	/* Replaying it through the fast path: refused as a replay. */
+	CHECK_EQ_INT(wg_tunnel_initiation_prepare(&b.id, msg, sizeof(msg), &prep), WG_TUN_DONE);
+	CHECK_EQ_INT(wg_tunnel_decapsulate_initiation(b.t, g_now + WG_SEC(1), msg, sizeof(msg),
+						      &prep, out, sizeof(out), &n, &auth),
+		     WG_TUN_ERR_REPLAY);
+	CHECK(!auth);
+	wg_identity_clear(&c_id);
+	teardown(&a, &b);
+}
+
+/* The initiator under load: B's response gets a cookie reply (receiver = B's index of the
+ * new, unconfirmed keypair), B keeps the cookie without resending, and the response to A's
+ * next initiation carries a valid mac2. */
+static void test_cookie_for_response(void)
+{
+	peer a, b;
+	setup(&a, &b, 25);
+	start(&a, &b);
+	a.under_load = true;
+	send_packet(&a, 60, 1);
+	deliver_all(&a, &b);
+	CHECK_EQ_INT(b.resps, 1);
+	CHECK_EQ_INT(a.cookies, 1);
+	CHECK_EQ_INT(b.errors[-WG_TUN_ERR_NO_SESSION], 0); /* the reply found B's keypair */
+	CHECK_EQ_INT(b.resps, 1);                         /* and did not trigger a resend */
+	CHECK(!stats(&a).has_session && !stats(&b).has_session);
+	run_until(&a, &b, g_now + WG_SEC(6));
+	CHECK_EQ_INT(a.inits, 2);
+	CHECK_EQ_INT(b.resps, 2);
+	CHECK_EQ_INT(a.cookies, 1); /* the second response passed mac2 */
+	CHECK(stats(&a).has_session && stats(&b).has_session);
+	CHECK_EQ_INT(b.tun_packets, 1);
+	teardown(&a, &b);
+}
+
+static void const_fill(void *ctx, void *out, size_t n)
+{
+	(void)ctx;
+	memset(out, 0x5a, n);
+}
+
+/* A broken RNG (constant output) must not hang the tunnel: the index draw gives up after a
+ * bounded number of collisions, the existing session keeps working. */
+static void test_broken_rng(void)
+{
+	peer a, b;
+	wg_tunnel_config cfg;
+	uint8_t out[BUF_CAP];
+	size_t n;
+
+	setup(&a, &b, 26);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.identity = &a.id;
+	memcpy(cfg.peer_public_key, b.id.public_key, 32);
+	cfg.mtu = 1420;
+	cfg.rng = (wg_rng){const_fill, NULL};
+	cfg.wall = (wg_wallclock){wall_now, NULL};
+	a.t = wg_tunnel_new(&cfg, g_now);
+	b.t = make_tunnel(&b, g_now);
+	CHECK(a.t && b.t);
+	send_packet(&a, 60, 1);
+	deliver_all(&a, &b);
+	CHECK(stats(&a).has_session);
+	CHECK_EQ_U64(a.init_index[0], 0x5a5a5a5aU);
+	/* The next initiation would need another index: every draw collides with the live
+	 * keypair's. */
+	g_now += WG_SEC(6);
+	CHECK_EQ_INT(wg_tunnel_force_handshake(a.t, g_now, out, sizeof(out), &n),
+		     WG_TUN_ERR_NO_SESSION);
+	CHECK_EQ_U64(n, 0);
+	CHECK_EQ_INT(send_packet(&a, 60, 2), WG_TUN_WRITE_NETWORK);
+	deliver_all(&a, &b);
+	CHECK_EQ_INT(b.last_tun_id, 2);
+	teardown(&a, &b);
+}
+
 static void test_config_checks(void)
 {
 	peer a, b;
@@ -909,6 +1191,11 @@ int main(void)
 	test_persistent_keepalive();
 	test_malformed();
 	test_identity_change_and_sender();
+	test_keepalive_waits_for_identity();
 	test_config_checks();
+	test_random_indices();
+	test_prepared_initiation();
+	test_cookie_for_response();
+	test_broken_rng();
 	return test_finish("tunnel");
 }

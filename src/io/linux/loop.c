@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <time.h>
@@ -140,4 +141,11 @@ void io_rng_fill(void *ctx, void *out, size_t n)
 	for (int i = 0; i < 100; i++)
 		if (crypto_random(out, n) == 0)
 			return;
+}
+
+bool io_offload_wanted(void)
+{
+	const char *e = getenv("WGTUN_NO_OFFLOAD");
+
+	return !e || !*e || strcmp(e, "0") == 0;
 }

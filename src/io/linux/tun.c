@@ -1,6 +1,9 @@
 #define _GNU_SOURCE
 #include "io/linux/tun.h"
 
+#include "io/linux/loop.h"
+#include "io/linux/offload.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if.h>
@@ -8,7 +11,16 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
+
+/* Linux 6.2 uapi; Debian 12's headers (6.1) lack them. */
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#endif
+#ifndef TUN_F_USO6
+#define TUN_F_USO6 0x40
+#endif
 
 static int tun_name_ok(const char *name)
 {
@@ -27,7 +39,8 @@ int tun_create(const char *name, char actual_name[TUN_NAME_MAX])
 	if (fd < 0)
 		return -errno;
 	memset(&ifr, 0, sizeof(ifr));
-	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+	/* With a vnet header the kernel may hand us TSO super-packets (see tun_offload_set). */
+	ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (io_offload_wanted() ? IFF_VNET_HDR : 0);
 	memcpy(ifr.ifr_name, name, strlen(name));
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
 		ret = -errno;
@@ -121,4 +134,55 @@ bool tun_error_is_gone(int err)
 	 * ECONNRESET: the peer end of a socketpair standing in for a TUN closed. */
 	return err == -EBADFD || err == -EIO || err == -ENODEV || err == -EBADF || err == -EPIPE ||
 	       err == -ECONNRESET || err == -ENXIO;
+}
+
+bool tun_has_vnet_hdr(int fd)
+{
+	struct ifreq ifr;
+
+	/* Not a TUN (a socketpair, a pipe) or an older kernel: no vnet header. */
+	memset(&ifr, 0, sizeof(ifr));
+	if (ioctl(fd, TUNGETIFF, &ifr) < 0)
+		return false;
+	return (ifr.ifr_flags & IFF_VNET_HDR) != 0;
+}
+
+unsigned tun_offload_set(int fd, bool enable)
+{
+	static const unsigned want[] = {
+		TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_USO4 | TUN_F_USO6,
+		TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6,
+		TUN_F_CSUM,
+	};
+	int sz = OFFLOAD_VNET_HDR_LEN;
+
+	/* The legacy 10-byte header (no num_buffers): what the offload module speaks. */
+	if (ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0)
+		return TUN_OFFLOAD_FAILED;
+	/* Kernels before 6.2 refuse USO; fall back step by step. */
+	for (size_t i = 0; enable && i < sizeof(want) / sizeof(want[0]); i++) {
+		if (ioctl(fd, TUNSETOFFLOAD, (unsigned long)want[i]) == 0) {
+			unsigned got = TUN_OFFLOAD_CSUM;
+			if (want[i] & TUN_F_TSO4)
+				got |= TUN_OFFLOAD_TSO;
+			if (want[i] & TUN_F_USO4)
+				got |= TUN_OFFLOAD_USO;
+			return got;
+		}
+	}
+	if (ioctl(fd, TUNSETOFFLOAD, 0UL) < 0)
+		return TUN_OFFLOAD_FAILED;
+	return 0;
+}
+
+int tun_writev(int fd, const struct iovec *iov, int n)
+{
+	ssize_t r;
+
+	do
+		r = writev(fd, iov, n);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	return 0;
 }

@@ -8,7 +8,8 @@
 
 #define TUN_NAME_MAX 16 /* IFNAMSIZ, including the NUL */
 
-/* Creates (or attaches to) the TUN interface `name` (IFF_TUN|IFF_NO_PI, non-blocking,
+/* Creates (or attaches to) the TUN interface `name` (IFF_TUN|IFF_NO_PI, plus IFF_VNET_HDR
+ * when io_offload_wanted() (loop.h); non-blocking,
  * close-on-exec) through /dev/net/tun. name may be a pattern like "wg%d" or empty (kernel
  * picks). On success returns the fd and writes the actual name into actual_name (may be
  * NULL). Returns -errno on failure (-EINVAL for a name that is too long or contains '/',
@@ -31,6 +32,22 @@ int tun_exists(const char *name);
 long tun_read(int fd, void *buf, size_t cap, bool *closed);
 /* One packet to a TUN fd. 0, or -errno (-EAGAIN: queue full, packet dropped). */
 int tun_write(int fd, const void *buf, size_t len);
+/* Writes one packet gathered from iov[0..n) (a vnet header first when the fd has one). */
+struct iovec;
+int tun_writev(int fd, const struct iovec *iov, int n);
+
+/* Whether fd is a TUN opened with IFF_VNET_HDR (every read/write then carries a 10-byte
+ * virtio_net_hdr). false for anything that is not a TUN. */
+bool tun_has_vnet_hdr(int fd);
+#define TUN_OFFLOAD_CSUM 1u
+#define TUN_OFFLOAD_TSO 2u  /* TCP segmentation (TSO4+TSO6) */
+#define TUN_OFFLOAD_USO 4u  /* UDP segmentation (USO4+USO6, Linux >= 6.2) */
+#define TUN_OFFLOAD_FAILED 0x100u
+/* On a vnet-header TUN: sets a 10-byte header and asks for checksum + TSO + USO offloads,
+ * falling back to fewer (enable false: none). Returns the TUN_OFFLOAD_* granted, or
+ * TUN_OFFLOAD_FAILED if the fd refused even "none" (then it cannot be used with offloads). */
+unsigned tun_offload_set(int fd, bool enable);
+
 /* true if err (a -errno from tun_read / tun_write) means the interface is gone. */
 bool tun_error_is_gone(int err);
 

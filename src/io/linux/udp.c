@@ -1,16 +1,40 @@
 #define _GNU_SOURCE
 #include "io/linux/udp.h"
 
+#include "io/linux/loop.h"
+
 #include <errno.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <string.h>
 #include <unistd.h>
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
 
 void udp_bind_init(udp_bind *b)
 {
 	b->fd4 = b->fd6 = -1;
 	b->port = 0;
 	b->fwmark = 0;
+	b->gso4 = b->gso6 = false;
+}
+
+/* UDP GRO on receive (ignored where the kernel lacks it: datagrams then come one by one);
+ * returns whether UDP_SEGMENT can be used for sending. */
+static bool udp_set_offloads(int fd)
+{
+	int one = 1, v = 0;
+	socklen_t len = sizeof(v);
+
+	if (!io_offload_wanted())
+		return false;
+	(void)setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one));
+	return getsockopt(fd, SOL_UDP, UDP_SEGMENT, &v, &len) == 0;
 }
 
 static void udp_set_buffers(int fd)
@@ -114,6 +138,8 @@ static int udp_bind_try(udp_bind *out, uint16_t port, uint32_t fwmark, udp_socke
 	}
 	out->fd4 = fd4;
 	out->fd6 = fd6 >= 0 ? fd6 : -1;
+	out->gso4 = fd4 >= 0 && udp_set_offloads(fd4);
+	out->gso6 = fd6 >= 0 && udp_set_offloads(fd6);
 	out->port = port;
 	out->fwmark = fwmark;
 	return 0;
@@ -182,6 +208,8 @@ int udp_recv_batch(int fd, udp_batch *b, unsigned n)
 		b->msg[i].msg_hdr.msg_iovlen = 1;
 		b->msg[i].msg_hdr.msg_name = &b->addr[i];
 		b->msg[i].msg_hdr.msg_namelen = sizeof(b->addr[i]);
+		b->msg[i].msg_hdr.msg_control = b->ctrl[i].buf;
+		b->msg[i].msg_hdr.msg_controllen = sizeof(b->ctrl[i].buf);
 		b->msg[i].msg_len = 0;
 	}
 	do
@@ -189,9 +217,22 @@ int udp_recv_batch(int fd, udp_batch *b, unsigned n)
 	while (got < 0 && errno == EINTR);
 	if (got < 0)
 		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
-	for (int i = 0; i < got; i++)
-		if (b->msg[i].msg_hdr.msg_flags & MSG_TRUNC)
+	for (int i = 0; i < got; i++) {
+		struct msghdr *h = &b->msg[i].msg_hdr;
+		b->seg[i] = 0;
+		if (h->msg_flags & MSG_TRUNC)
 			b->msg[i].msg_len = 0;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
+			if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO &&
+			    c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+				int gs;
+				memcpy(&gs, CMSG_DATA(c), sizeof(gs));
+				/* Hostile-proof: a size the split loop can use, else one datagram. */
+				if (gs > 0 && gs < 65536 && (unsigned)gs < b->msg[i].msg_len)
+					b->seg[i] = (uint16_t)gs;
+			}
+		}
+	}
 	return got;
 }
 
@@ -200,23 +241,67 @@ static socklen_t udp_addr_len(const udp_addr *a)
 	return a->sa.sa_family == AF_INET6 ? sizeof(a->in6) : sizeof(a->in4);
 }
 
-unsigned udp_send_batch(int fd, udp_batch *b, const uint16_t *idx, unsigned n)
+static bool udp_addr_eq(const udp_addr *a, const udp_addr *b)
+{
+	return a->sa.sa_family == b->sa.sa_family && memcmp(a, b, udp_addr_len(a)) == 0;
+}
+
+unsigned udp_send_batch(int fd, udp_batch *b, const uint16_t *idx, unsigned n, bool *gso)
 {
 	struct mmsghdr m[UDP_BATCH_MAX];
-	unsigned done = 0, failed = 0;
+	struct iovec iov[UDP_BATCH_MAX];
+	union {
+		char buf[CMSG_SPACE(sizeof(uint16_t))];
+		struct cmsghdr align;
+	} ctrl[UDP_BATCH_MAX];
+	uint16_t first[UDP_BATCH_MAX], cnt[UDP_BATCH_MAX];
+	unsigned nm = 0, done = 0, failed = 0, k = 0;
 	bool waited = false;
 
 	if (n > UDP_BATCH_MAX)
 		n = UDP_BATCH_MAX;
-	for (unsigned k = 0; k < n; k++) {
-		memset(&m[k], 0, sizeof(m[k]));
-		m[k].msg_hdr.msg_iov = &b->iov[idx[k]];
-		m[k].msg_hdr.msg_iovlen = 1;
-		m[k].msg_hdr.msg_name = &b->addr[idx[k]];
-		m[k].msg_hdr.msg_namelen = udp_addr_len(&b->addr[idx[k]]);
+	for (unsigned i = 0; i < n; i++)
+		iov[i] = b->iov[idx[i]];
+	/* Group into messages: with GSO a run of equal sizes to one address (the last may be
+	 * shorter and ends it); without, one datagram each. */
+	while (k < n) {
+		unsigned start = k;
+		size_t sz = iov[k].iov_len, total = sz;
+		const udp_addr *a = &b->addr[idx[k]];
+
+		k++;
+		if (gso && *gso) {
+			while (k < n && k - start < UDP_GSO_MAX_SEGS && iov[k - 1].iov_len == sz &&
+			       iov[k].iov_len <= sz && iov[k].iov_len > 0 &&
+			       total + iov[k].iov_len <= UDP_GSO_MAX_BYTES &&
+			       udp_addr_eq(&b->addr[idx[k]], a)) {
+				total += iov[k].iov_len;
+				k++;
+			}
+		}
+		memset(&m[nm], 0, sizeof(m[nm]));
+		m[nm].msg_hdr.msg_iov = &iov[start];
+		m[nm].msg_hdr.msg_iovlen = k - start;
+		m[nm].msg_hdr.msg_name = (void *)(uintptr_t)a;
+		m[nm].msg_hdr.msg_namelen = udp_addr_len(a);
+		if (k - start > 1) {
+			struct cmsghdr *c;
+			uint16_t seg = (uint16_t)sz;
+			memset(&ctrl[nm], 0, sizeof(ctrl[nm]));
+			m[nm].msg_hdr.msg_control = ctrl[nm].buf;
+			m[nm].msg_hdr.msg_controllen = sizeof(ctrl[nm].buf);
+			c = CMSG_FIRSTHDR(&m[nm].msg_hdr);
+			c->cmsg_level = SOL_UDP;
+			c->cmsg_type = UDP_SEGMENT;
+			c->cmsg_len = CMSG_LEN(sizeof(seg));
+			memcpy(CMSG_DATA(c), &seg, sizeof(seg));
+		}
+		first[nm] = (uint16_t)start;
+		cnt[nm] = (uint16_t)(k - start);
+		nm++;
 	}
-	while (done < n) {
-		int sent = sendmmsg(fd, m + done, n - done, MSG_DONTWAIT);
+	while (done < nm) {
+		int sent = sendmmsg(fd, m + done, nm - done, MSG_DONTWAIT);
 
 		if (sent > 0) {
 			done += (unsigned)sent;
@@ -231,11 +316,20 @@ unsigned udp_send_batch(int fd, udp_batch *b, const uint16_t *idx, unsigned n)
 			continue;
 		}
 		if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			failed += n - done;
+			for (; done < nm; done++)
+				failed += cnt[done];
 			break;
 		}
-		/* This datagram alone was refused (no route, too big...): skip it. */
-		failed++;
+		if (cnt[done] > 1) {
+			/* EIO: the egress cannot segment or checksum; stop using GSO on this socket.
+			 * Anything else (too big for the path...): this run goes out unsegmented. */
+			if (errno == EIO && gso)
+				*gso = false;
+			failed += udp_send_batch(fd, b, idx + first[done], cnt[done], NULL);
+		} else {
+			/* This datagram alone was refused (no route, too big...): skip it. */
+			failed++;
+		}
 		done++;
 	}
 	return failed;

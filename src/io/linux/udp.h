@@ -15,6 +15,8 @@
 #define UDP_BATCH_MAX 128              /* datagrams per recvmmsg/sendmmsg */
 #define UDP_SOCKET_BUFFER (7 << 20)    /* SO_RCVBUF/SO_SNDBUF wish (wireguard-go's 7 MiB) */
 #define UDP_PORT_RETRIES 100           /* port 0: attempts to find a port free in v4 and v6 */
+#define UDP_GSO_MAX_SEGS 64            /* datagrams per UDP_SEGMENT send (kernel limit) */
+#define UDP_GSO_MAX_BYTES 65000        /* payload bytes per UDP_SEGMENT send (< 65507) */
 #define UDP_SEND_WAIT_MS 20            /* a full send buffer is waited on this long, then the
 					* rest of the batch is dropped (UDP: loss is allowed) */
 
@@ -31,6 +33,9 @@ typedef struct {
 	int fd4, fd6;    /* -1 when that family is unavailable on this host */
 	uint16_t port;   /* bound port */
 	uint32_t fwmark; /* SO_MARK applied (0 = none) */
+	/* UDP_SEGMENT usable on fd4 / fd6: probed at open, cleared when a send fails with EIO
+	 * (the egress cannot checksum offload); UDP_GRO is asked for at open (receive side). */
+	bool gso4, gso6;
 } udp_bind;
 
 /* Sets fds to -1 (an unbound, closed state). */
@@ -49,15 +54,25 @@ typedef struct {
 	struct mmsghdr msg[UDP_BATCH_MAX];
 	struct iovec iov[UDP_BATCH_MAX];
 	udp_addr addr[UDP_BATCH_MAX];
+	/* Receive: UDP_GRO segment size of datagram i (0 = one datagram, not coalesced). */
+	uint16_t seg[UDP_BATCH_MAX];
+	union {
+		char buf[64];
+		struct cmsghdr align;
+	} ctrl[UDP_BATCH_MAX];
 } udp_batch;
 
 /* Receives up to n (<= UDP_BATCH_MAX) datagrams into iov[0..n); msg[i].msg_len = length,
- * addr[i] = source; truncated datagrams get msg_len 0 (the caller drops them). Returns the
- * count (>= 1), 0 if nothing was waiting, or -errno. */
+ * addr[i] = source, seg[i] = GRO segment size (datagram i is then several datagrams of seg[i]
+ * bytes, the last maybe shorter; buffers should hold 64 KiB); truncated datagrams get msg_len
+ * 0 (the caller drops them). Returns the count (>= 1), 0 if nothing was waiting, or -errno. */
 int udp_recv_batch(int fd, udp_batch *b, unsigned n);
 
-/* Sends datagrams idx[0..n) of b (iov[idx[k]] to addr[idx[k]]) on fd. Datagrams the kernel
- * refuses one by one (unreachable, too big) are skipped. Returns how many failed. */
-unsigned udp_send_batch(int fd, udp_batch *b, const uint16_t *idx, unsigned n);
+/* Sends datagrams idx[0..n) of b (iov[idx[k]] to addr[idx[k]]) on fd, in order. With *gso
+ * (may be NULL = off), runs of equal-size datagrams to one address go as one UDP_SEGMENT send
+ * (the last of a run may be shorter); a run the kernel refuses is resent datagram by
+ * datagram, and EIO clears *gso. Datagrams the kernel refuses one by one (unreachable, too
+ * big) are skipped. Returns how many failed. */
+unsigned udp_send_batch(int fd, udp_batch *b, const uint16_t *idx, unsigned n, bool *gso);
 
 #endif
