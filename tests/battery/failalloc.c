@@ -91,7 +91,12 @@ static int uapi_get(const char *path)
 	size_t len = 0;
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 	    write(fd, "get=1\n\n", 7) != 7) {
 		if (fd >= 0)
@@ -206,7 +211,7 @@ static int run_once(const char *dir, run_result *res, char *why, size_t whycap)
 	if (!res->failed_step) {
 		r = uapi_get(path);
 		if (r == -2) {
-			snprintf(why, whycap, "UAPI get: no answer and no close within 10 s");
+			snprintf(why, whycap, "UAPI get on %s: no answer and no close within 10 s", path);
 			wgtun_device_free(dev);
 			return -1;
 		}
@@ -215,7 +220,7 @@ static int run_once(const char *dir, run_result *res, char *why, size_t whycap)
 	}
 	wgtun_device_free(dev);
 	if (access(path, F_OK) == 0) {
-		snprintf(why, whycap, "UAPI socket file left behind");
+		snprintf(why, whycap, "UAPI socket file %s left behind", path);
 		return -1;
 	}
 	return 0;
