@@ -151,7 +151,7 @@ WGTUN_API int wgtun_device_get(wgtun_device *dev, char **out);
 /* The device's drop and event counters as "name=value\n" lines (rx_malformed, rx_mac,
  * rx_decrypt, rx_replay, rx_no_session, rx_unknown_peer, rx_allowed_ip, rx_ratelimited,
  * rx_flood, rx_no_key, cookie_replies_sent, tx_no_route, tx_no_endpoint, tx_send_error,
- * tun_write_error, under_load_batches, loop_wakeups), monotonically increasing; for
+ * tun_write_error, under_load_batches, loop_wakeups, handshake_no_index), monotonically increasing; for
  * monitoring and tests. *out is malloc'd: release it with wgtun_string_free(). 0, -ENOMEM,
  * -ESHUTDOWN. Thread-safe. */
 WGTUN_API int wgtun_device_stats(wgtun_device *dev, char **out);
@@ -324,10 +324,25 @@ WGTUN_API void wgtun_tunnel_set_persistent_keepalive(wgtun_tunnel *t, uint64_t n
 WGTUN_API void wgtun_tunnel_set_mtu(wgtun_tunnel *t, uint32_t mtu);
 /* Which peer sent this handshake initiation (type 1)? For apps that demultiplex many tunnels
  * sharing one private key on one socket: t is any of them. Checks type, length and mac1, then
- * decrypts the sender's static public key (one X25519) into peer_public; hand the datagram
- * to that peer's tunnel. Does not change t. WGTUN_TUNNEL_DONE or a WGTUN_TUNNEL_ERR_*. */
+ * decrypts the sender's static public key (one X25519) into peer_public. Does not change t.
+ * WGTUN_TUNNEL_DONE or a WGTUN_TUNNEL_ERR_*.
+ * prep (may be NULL) keeps that work: pass it with the datagram to the sender's tunnel with
+ * wgtun_tunnel_read_initiation(), which then skips the X25519 (about a fifth of a responder's
+ * CPU, what matters under a handshake flood). It holds secrets: read_initiation always wipes
+ * it; if you drop the datagram instead, call wgtun_tunnel_initiation_wipe(). Wiped on error. */
+typedef struct {
+	uint64_t opaque[24];
+} wgtun_tunnel_initiation;
 WGTUN_API int wgtun_tunnel_initiation_sender(const wgtun_tunnel *t, const uint8_t *dgram,
-					     size_t len, uint8_t peer_public[WGTUN_KEY_LEN]);
+					     size_t len, uint8_t peer_public[WGTUN_KEY_LEN],
+					     wgtun_tunnel_initiation *prep);
+/* wgtun_tunnel_read() for an initiation whose prep came from initiation_sender on the same
+ * datagram. A prep that does not match (other datagram, other key) is ignored: the tunnel
+ * then does the work itself. prep is wiped. */
+WGTUN_API int wgtun_tunnel_read_initiation(wgtun_tunnel *t, uint64_t now_ns, const uint8_t *dgram,
+					   size_t len, wgtun_tunnel_initiation *prep, uint8_t *out,
+					   size_t cap, size_t *out_len, int *authenticated);
+WGTUN_API void wgtun_tunnel_initiation_wipe(wgtun_tunnel_initiation *prep);
 /* st->struct_size must be set by the caller (older apps get the fields they know). 0 or
  * -EINVAL. */
 WGTUN_API int wgtun_tunnel_get_stats(const wgtun_tunnel *t, wgtun_tunnel_stats *st);

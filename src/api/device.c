@@ -45,10 +45,11 @@ void wgtun_device_config_init(wgtun_device_config *cfg)
 /* Copies the caller's struct into ours: fields a newer app knows but we do not must be zero. */
 static int config_copy(wgtun_device_config *dst, const wgtun_device_config *src)
 {
-	const unsigned char *extra = (const unsigned char *)src + sizeof(*dst);
+	const unsigned char *extra;
 
 	if (!src || src->struct_size < CONFIG_V1_SIZE)
 		return -EINVAL;
+	extra = (const unsigned char *)src + sizeof(*dst);
 	for (size_t i = sizeof(*dst); i < src->struct_size; i++)
 		if (extra[i - sizeof(*dst)])
 			return -EINVAL;
@@ -251,7 +252,7 @@ int wgtun_device_stats(wgtun_device *dev, char **out)
 		"rx_no_session",  "rx_unknown_peer", "rx_allowed_ip",       "rx_ratelimited",
 		"rx_flood",       "rx_no_key",       "cookie_replies_sent", "tx_no_route",
 		"tx_no_endpoint", "tx_send_error",   "tun_write_error",     "under_load_batches",
-		"loop_wakeups",
+		"loop_wakeups",   "handshake_no_index",
 	};
 	_Static_assert(sizeof(names) / sizeof(names[0]) == sizeof(device_stats) / sizeof(uint64_t),
 		       "one name per device_stats counter");

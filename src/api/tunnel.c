@@ -29,6 +29,7 @@ _Static_assert((int)WGTUN_TUNNEL_ERR_BUFFER == (int)WG_TUN_ERR_BUFFER, "buffer")
 _Static_assert((int)WGTUN_TUNNEL_ERR_FLOOD == (int)WG_TUN_ERR_FLOOD, "flood");
 _Static_assert((int)WGTUN_TUNNEL_ERR_NO_KEY == (int)WG_TUN_ERR_NO_KEY, "no key");
 _Static_assert(WGTUN_TUNNEL_HEADROOM == WG_DATA_HEADER_LEN, "headroom");
+/* NOLINTNEXTLINE(misc-redundant-expression): both spell 16 + 16 + 15; they must agree */
 _Static_assert(WGTUN_TUNNEL_OVERHEAD == WG_TUNNEL_OVERHEAD, "overhead");
 _Static_assert(WGTUN_TUNNEL_MIN_OUT == WG_TUNNEL_MIN_OUT, "min out");
 _Static_assert(WGTUN_TUNNEL_NEVER == WG_TIME_NEVER, "never");
@@ -287,12 +288,60 @@ void wgtun_tunnel_set_mtu(wgtun_tunnel *t, uint32_t mtu)
 		wg_tunnel_set_mtu(t->tun, mtu_or_default(mtu));
 }
 
-int wgtun_tunnel_initiation_sender(const wgtun_tunnel *t, const uint8_t *dgram, size_t len,
-				   uint8_t peer_public[WGTUN_KEY_LEN])
+/* The public prep is opaque storage; the proto struct is copied in and out (memcpy, so no
+ * object is ever accessed through the other type). */
+_Static_assert(sizeof(wg_tunnel_initiation) <= sizeof(wgtun_tunnel_initiation), "prep size");
+
+void wgtun_tunnel_initiation_wipe(wgtun_tunnel_initiation *prep)
 {
+	if (prep)
+		crypto_wipe(prep, sizeof(*prep));
+}
+
+int wgtun_tunnel_initiation_sender(const wgtun_tunnel *t, const uint8_t *dgram, size_t len,
+				   uint8_t peer_public[WGTUN_KEY_LEN],
+				   wgtun_tunnel_initiation *prep)
+{
+	wg_tunnel_initiation p;
+	int r;
+
+	wgtun_tunnel_initiation_wipe(prep);
 	if (!t || !dgram || !peer_public)
 		return WGTUN_TUNNEL_ERR_MALFORMED;
-	return wg_tunnel_initiation_sender(&t->identity, dgram, len, peer_public);
+	r = wg_tunnel_initiation_prepare(&t->identity, dgram, len, &p);
+	if (r == WG_TUN_DONE) {
+		memcpy(peer_public, p.in.remote_static, WG_KEY_LEN);
+		if (prep)
+			memcpy(prep, &p, sizeof(p));
+	}
+	wg_tunnel_initiation_wipe(&p);
+	return r;
+}
+
+int wgtun_tunnel_read_initiation(wgtun_tunnel *t, uint64_t now_ns, const uint8_t *dgram,
+				 size_t len, wgtun_tunnel_initiation *prep, uint8_t *out,
+				 size_t cap, size_t *out_len, int *authenticated)
+{
+	wg_tunnel_initiation p;
+	bool auth = false;
+	int r;
+
+	if (authenticated)
+		*authenticated = 0;
+	if (!prep) /* nothing prepared: the ordinary path */
+		return wgtun_tunnel_read(t, now_ns, dgram, len, out, cap, out_len, authenticated);
+	memcpy(&p, prep, sizeof(p));
+	wgtun_tunnel_initiation_wipe(prep);
+	if (!args_ok(t, out, out_len) || !dgram) {
+		wg_tunnel_initiation_wipe(&p);
+		return WGTUN_TUNNEL_ERR_MALFORMED;
+	}
+	r = wg_tunnel_decapsulate_initiation(t->tun, now_ns, dgram, len, &p, out, cap, out_len,
+					     &auth);
+	wg_tunnel_initiation_wipe(&p); /* already wiped by the call; cheap insurance */
+	if (authenticated)
+		*authenticated = auth ? 1 : 0;
+	return r;
 }
 
 int wgtun_tunnel_get_stats(const wgtun_tunnel *t, wgtun_tunnel_stats *st)

@@ -255,6 +255,7 @@ static inline void st32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)(v >> 24);
 }
 
+/* NOLINTBEGIN(bugprone-macro-parentheses): a..d are always plain state words (lvalues) */
 #define QR(a, b, c, d)                                                                            \
 	do {                                                                                      \
 		a += b;                                                                           \
@@ -266,6 +267,7 @@ static inline void st32(uint8_t *p, uint32_t v)
 		c += d;                                                                           \
 		b = rol32(b ^ c, 7);                                                              \
 	} while (0)
+/* NOLINTEND(bugprone-macro-parentheses) */
 
 void crypto_hchacha20(uint8_t out[32], const uint8_t key[32], const uint8_t nonce16[16])
 {

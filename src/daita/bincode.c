@@ -93,7 +93,7 @@ void daita_set_err(char *err, const char *layer, const char *fmt, ...)
 	if (n < 0 || n >= DAITA_ERR_LEN)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(err + n, DAITA_ERR_LEN - (size_t)n, fmt, ap);
+	(void)vsnprintf(err + n, DAITA_ERR_LEN - (size_t)n, fmt, ap); /* may truncate */
 	va_end(ap);
 }
 

@@ -65,7 +65,8 @@ double daita_sample_log_normal(const daita_rng *r, double mu, double sigma)
 
 /* ---- gamma and beta ---- */
 
-/* log of a Gamma(k, 1) variate, k > 0 (may be +inf). */
+/* log of a Gamma(k, 1) variate, k > 0 (may be +inf). Recurses at most once (k < 1 -> k + 1). */
+/* NOLINTNEXTLINE(misc-no-recursion) */
 static double gamma_log_unit(const daita_rng *r, double k)
 {
 	double d, c;

@@ -297,6 +297,7 @@ static enum change transition(struct daita_framework *fw, size_t mi, enum daita_
 
 /* Applies the counters of the state just entered. Returns whether the entered state's action
  * may still be scheduled; *changed tells whether a CounterZero chain changed the state. */
+/* NOLINTNEXTLINE(misc-no-recursion): depth bounded by zeroed_once (one per counter) */
 static bool update_counter(struct daita_framework *fw, size_t mi, bool *changed)
 {
 	const struct daita_state *s = state_of(fw, mi, fw->rt[mi].current_state);
@@ -338,6 +339,7 @@ static bool update_counter(struct daita_framework *fw, size_t mi, bool *changed)
 	return !fw->has_action[mi];
 }
 
+/* NOLINTNEXTLINE(misc-no-recursion): see update_counter */
 static enum change transition(struct daita_framework *fw, size_t mi, enum daita_event ev)
 {
 	struct machine_rt *rt = &fw->rt[mi];

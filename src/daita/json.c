@@ -99,7 +99,7 @@ static void split_sci(const char *sci, char *digits, int *decpt)
 	while (n > 1 && digits[n - 1] == '0')
 		n--;
 	digits[n] = 0;
-	*decpt = atoi(e + 1) + 1;
+	*decpt = (int)strtol(e + 1, NULL, 10) + 1; /* e: the exponent printed by %e */
 }
 
 static bool nonfinite(char *out, double v)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #define ROTL32(v, n) (((v) << (n)) | ((v) >> (32 - (n))))
+/* NOLINTBEGIN(bugprone-macro-parentheses): a..d are always plain state words (lvalues) */
 #define QR(a, b, c, d)                                                                     \
 	do {                                                                               \
 		a += b; d ^= a; d = ROTL32(d, 16);                                         \
@@ -13,6 +14,7 @@
 		a += b; d ^= a; d = ROTL32(d, 8);                                          \
 		c += d; b ^= c; b = ROTL32(b, 7);                                          \
 	} while (0)
+/* NOLINTEND(bugprone-macro-parentheses) */
 
 static uint32_t load_le32(const uint8_t *p)
 {

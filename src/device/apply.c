@@ -369,8 +369,9 @@ static void plan_abort(apply_plan *pl)
 {
 	device *dev = pl->dev;
 
+	/* nremoved > 0 only once removed was allocated (the plan starts zeroed) */
 	for (size_t i = 0; i < pl->nremoved; i++)
-		pl->removed[i]->doomed = false;
+		pl->removed[i]->doomed = false; /* NOLINT(clang-analyzer-core.NullDereference) */
 	if (pl->mark_set)
 		(void)udp_bind_set_mark(&dev->bind, dev->fwmark);
 	if (pl->rebind)

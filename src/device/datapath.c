@@ -314,9 +314,9 @@ int device_handle_tun(device *dev, bool error_reported)
 
 static void peer_roam(peer *p, const wg_endpoint *src)
 {
-	/* Only authenticated packets get here: the endpoint follows the peer. */
-	if (memcmp(&p->endpoint, src, sizeof(*src)) != 0)
-		p->endpoint = *src;
+	/* Only authenticated packets get here: the endpoint follows the peer. (No memcmp first:
+	 * the union's bytes past an IPv4 address are stale, so it would compare garbage.) */
+	p->endpoint = *src;
 }
 
 void device_tun_flush(device *dev)

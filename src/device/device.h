@@ -100,6 +100,8 @@ typedef struct {
 	uint64_t tun_write_error;   /* writing a decrypted packet to the TUN failed */
 	uint64_t under_load_batches;/* batches processed while under load */
 	uint64_t loop_wakeups;      /* epoll_wait returns (for the idle-wakeup test) */
+	uint64_t handshake_no_index;/* handshakes dropped: no free receiver index (the peer's
+				     * slots full, or DEVICE_INDEX_DRAWS draws all collided) */
 } device_stats;
 
 /* Creates a device (down, no key, no peers). NULL with errno set on failure (EINVAL: bad

@@ -21,6 +21,8 @@
  * and next keypairs need 4; the rest is slack for a tunnel that allocates a new index before
  * releasing an old one. Full: the tunnel's alloc fails (-1) and it drops that handshake. */
 #define DEVICE_INDICES_PER_PEER 8
+/* Random draws for a fresh receiver index before index_alloc gives up (broken RNG). */
+#define DEVICE_INDEX_DRAWS 32
 /* Datagrams per recvmmsg / sendmmsg, and TUN packets read per loop iteration (with TSO
  * one read yields many: reading stops once this many packets were handled). */
 #define DEVICE_BATCH UDP_BATCH_MAX

@@ -22,7 +22,7 @@ void device_log(device *dev, int level, const char *fmt, ...)
 	if (!dev->params.log)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap); /* truncation is fine for a log line */
 	va_end(ap);
 	dev->params.log(dev->params.ctx, level, msg);
 }
@@ -145,10 +145,17 @@ static int index_alloc(void *ctx, wg_tunnel *t, uint32_t *out)
 			slot = &p->idx[i];
 	if (!slot || !dev->nibuckets) {
 		pthread_mutex_unlock(&dev->index_lock);
-		return -1;
+		goto fail;
 	}
-	/* Random indices keep them unguessable to off-path attackers; redraw on collision. */
-	for (;;) {
+	/* Random indices keep them unguessable to off-path attackers; redraw on collision. A
+	 * working RNG collides with at most WG_CONFIG_MAX_PEERS * 8 / 2^32 per draw, so
+	 * DEVICE_INDEX_DRAWS failures in a row mean a broken one (constant output): give up
+	 * rather than spin with the index lock held. */
+	for (int i = 0;; i++) {
+		if (i == DEVICE_INDEX_DRAWS) {
+			pthread_mutex_unlock(&dev->index_lock);
+			goto fail;
+		}
 		key = wg_rng_u32(&dev->rng);
 		h = key & (dev->nibuckets - 1);
 		for (e = dev->ibuckets[h]; e && e->key != key; e = e->next)
@@ -164,6 +171,10 @@ static int index_alloc(void *ctx, wg_tunnel *t, uint32_t *out)
 	pthread_mutex_unlock(&dev->index_lock);
 	*out = key;
 	return 0;
+fail:
+	/* The tunnel drops the handshake that needed the index. */
+	DEVICE_STAT_INC(dev, handshake_no_index);
+	return -1;
 }
 
 static void index_release(void *ctx, uint32_t key)

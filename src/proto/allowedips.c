@@ -218,6 +218,11 @@ static void peerlist_unlink(allowedips *t, struct allowedips_node *n)
 {
 	struct allowedips_peerslot *s = peermap_find(t, n->peer);
 
+	if (!s) { /* cannot happen: a node with a peer is on that peer's list */
+		n->peer = NULL;
+		n->peer_prev = n->peer_next = NULL;
+		return;
+	}
 	if (n->peer_prev)
 		n->peer_prev->peer_next = n->peer_next;
 	else

@@ -107,7 +107,7 @@ static void encrypt_and_hash(uint8_t *dst, const uint8_t *src, size_t len,
 static int decrypt_and_hash(uint8_t *dst, const uint8_t *src, size_t len,
 			    const uint8_t key[WG_KEY_LEN], uint8_t h[WG_HASH_LEN])
 {
-	uint8_t empty[1];
+	uint8_t empty[1] = {0}; /* output of an empty plaintext: never written or read */
 
 	if (crypto_aead_open(len > WG_TAG_LEN ? dst : empty, src, len, h, WG_HASH_LEN, 0, key) !=
 	    0)

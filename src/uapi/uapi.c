@@ -383,6 +383,7 @@ int uapi_parse_set(const char *body, size_t len, uapi_zone_resolver zone, wg_con
 	while (pos < len) {
 		const char *nl = memchr(body + pos, '\n', len - pos);
 		size_t line_len = nl ? (size_t)(nl - (body + pos)) : len - pos;
+		/* cppcheck-suppress knownConditionTrueFalse ; false positive: nl == body + pos gives 0 */
 		if (nl && line_len == 0) {
 			if (pos + 1 != len && p.err == 0) {
 				uapi_set_clear(&p);

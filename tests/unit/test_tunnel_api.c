@@ -614,27 +614,66 @@ static void test_initiation_demux(void)
 	CHECK_EQ_INT(wgtun_tunnel_force_handshake(c.t, g_now, out, sizeof(out), &n),
 		     WGTUN_TUNNEL_WRITE_NETWORK);
 	/* asked through b's tunnel for a: the answer is c's key */
-	CHECK_EQ_INT(wgtun_tunnel_initiation_sender(b.t, out, n, who), WGTUN_TUNNEL_DONE);
+	CHECK_EQ_INT(wgtun_tunnel_initiation_sender(b.t, out, n, who, NULL), WGTUN_TUNNEL_DONE);
 	CHECK_MEM(who, c.pub, 32);
-	CHECK_EQ_INT(wgtun_tunnel_initiation_sender(b_for_c.t, out, n, who), WGTUN_TUNNEL_DONE);
+	CHECK_EQ_INT(wgtun_tunnel_initiation_sender(b_for_c.t, out, n, who, NULL),
+		     WGTUN_TUNNEL_DONE);
 	CHECK_MEM(who, c.pub, 32);
 	/* not for us (a's key): mac1 fails; truncated: malformed; NULL: refused */
-	CHECK_EQ_INT(wgtun_tunnel_initiation_sender(a.t, out, n, who), WGTUN_TUNNEL_ERR_MAC);
-	CHECK_EQ_INT(wgtun_tunnel_initiation_sender(b.t, out, n - 1, who),
+	CHECK_EQ_INT(wgtun_tunnel_initiation_sender(a.t, out, n, who, NULL),
+		     WGTUN_TUNNEL_ERR_MAC);
+	CHECK_EQ_INT(wgtun_tunnel_initiation_sender(b.t, out, n - 1, who, NULL),
 		     WGTUN_TUNNEL_ERR_MALFORMED);
-	CHECK_EQ_INT(wgtun_tunnel_initiation_sender(NULL, out, n, who),
+	CHECK_EQ_INT(wgtun_tunnel_initiation_sender(NULL, out, n, who, NULL),
 		     WGTUN_TUNNEL_ERR_MALFORMED);
 	/* a flipped mac1 byte is refused */
 	out[120] ^= 1;
-	CHECK_EQ_INT(wgtun_tunnel_initiation_sender(b.t, out, n, who), WGTUN_TUNNEL_ERR_MAC);
+	CHECK_EQ_INT(wgtun_tunnel_initiation_sender(b.t, out, n, who, NULL),
+		     WGTUN_TUNNEL_ERR_MAC);
 	out[120] ^= 1;
-	/* the right tunnel takes it; b's peer-a tunnel is untouched by the question */
+	/* the right tunnel takes it, reusing the sender lookup's work; b's peer-a tunnel is
+	 * untouched by the question */
 	{
-		uint8_t copy[CAP];
+		uint8_t copy[CAP], resp[CAP], zero[sizeof(wgtun_tunnel_initiation)];
+		wgtun_tunnel_initiation prep;
 		wgtun_tunnel_stats st;
+		size_t rn = 9;
+		int auth = 0;
+
+		memset(zero, 0, sizeof(zero));
+		memset(&prep, 0x77, sizeof(prep));
+		CHECK_EQ_INT(wgtun_tunnel_initiation_sender(b.t, out, n - 1, who, &prep),
+			     WGTUN_TUNNEL_ERR_MALFORMED);
+		CHECK_MEM(&prep, zero, sizeof(prep)); /* wiped on error */
+		CHECK_EQ_INT(wgtun_tunnel_initiation_sender(b.t, out, n, who, &prep),
+			     WGTUN_TUNNEL_DONE);
+		CHECK_MEM(who, c.pub, 32);
+		CHECK(memcmp(&prep, zero, sizeof(prep)) != 0);
 		memcpy(copy, out, n);
-		deliver(&b_for_c, &c, copy, n, NULL, NULL, 0);
+		CHECK_EQ_INT(wgtun_tunnel_read_initiation(b_for_c.t, g_now, copy, n, &prep, resp,
+							  sizeof(resp), &rn, &auth),
+			     WGTUN_TUNNEL_WRITE_NETWORK);
+		CHECK(auth == 1 && rn == 92 && resp[0] == 2);
+		CHECK_MEM(&prep, zero, sizeof(prep)); /* consumed */
+		memcpy(copy, resp, rn);
+		deliver(&c, &b_for_c, copy, rn, NULL, NULL, 0);
+		/* the same initiation again through the prepared path: a replay */
+		CHECK_EQ_INT(wgtun_tunnel_initiation_sender(b.t, out, n, who, &prep),
+			     WGTUN_TUNNEL_DONE);
+		CHECK_EQ_INT(wgtun_tunnel_read_initiation(b_for_c.t, g_now + SEC, out, n, &prep,
+							  resp, sizeof(resp), &rn, &auth),
+			     WGTUN_TUNNEL_ERR_REPLAY);
+		CHECK(auth == 0 && rn == 0);
+		CHECK_MEM(&prep, zero, sizeof(prep));
+		/* a NULL prep is the ordinary read (here: garbage, dropped) */
+		memset(copy, 0xee, 64);
+		CHECK_EQ_INT(wgtun_tunnel_read_initiation(b_for_c.t, g_now, copy, 64, NULL, resp,
+							  sizeof(resp), &rn, &auth),
+			     WGTUN_TUNNEL_ERR_MALFORMED);
 		st.struct_size = sizeof(st);
+		CHECK_EQ_INT(wgtun_tunnel_get_stats(b_for_c.t, &st), 0);
+		CHECK_EQ_INT(st.has_session, 1);
+		CHECK_EQ_U64(st.dropped, 2);
 		CHECK_EQ_INT(wgtun_tunnel_get_stats(c.t, &st), 0);
 		CHECK_EQ_INT(st.has_session, 1);
 		CHECK_EQ_INT(wgtun_tunnel_get_stats(b.t, &st), 0);

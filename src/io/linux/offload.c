@@ -229,6 +229,7 @@ size_t offload_split_segment(const offload_split *s, unsigned i, uint8_t *out, s
 			/* The field holds the pseudo-header sum: summing the rest completes it. */
 			c = (uint16_t)~offload_csum_fold(
 				offload_csum_add(0, out + s->csum_start, s->len - s->csum_start));
+			/* cppcheck-suppress knownConditionTrueFalse ; ~fold() is 0 for a sum of 0xffff */
 			if (c == 0 && s->csum_offset == 6)
 				c = 0xffff; /* UDP: 0 means "no checksum" */
 			put16(out + s->csum_start + s->csum_offset, c);
@@ -266,6 +267,7 @@ size_t offload_split_segment(const offload_split *s, unsigned i, uint8_t *out, s
 		out[l4 + 6] = out[l4 + 7] = 0;
 		sum = offload_pseudo_sum(out, s->v6, IPPROTO_UDP_, (uint32_t)(n - l4));
 		c = (uint16_t)~offload_csum_fold(offload_csum_add(sum, out + l4, n - l4));
+		/* cppcheck-suppress knownConditionTrueFalse ; as above, c can be 0 */
 		put16(out + l4 + 6, c ? c : 0xffff);
 	}
 	return n;
