@@ -23,7 +23,7 @@ for a in "$@"; do
     *) tests+=("$a") ;;
   esac
 done
-[ ${#tests[@]} -gt 0 ] || tests=(garbage flood churn failalloc ioerrors secrets audit)
+[ ${#tests[@]} -gt 0 ] || tests=(garbage flood churn failalloc ioerrors netns secrets audit)
 [ "$(id -u)" = 0 ] || { echo "battery: needs root (network namespaces)" >&2; exit 2; }
 [ -x "$build/wgtun" ] && [ -x "$build/battery_tool" ] || { echo "battery: build $build first" >&2; exit 2; }
 

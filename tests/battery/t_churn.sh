@@ -16,6 +16,9 @@ rate=${CHURN_RATE:-120}
 
 bat_topology 1
 bat_pair
+# A's listen-port changes would leave B sending to the old port until A next sends: a
+# 1 s keepalive from A lets B roam to the new port (as a real deployment would)
+nsa wg set "$IF_A" peer "$PUB_B" persistent-keepalive 1
 nsa ip route add 10.241.0.0/16 dev "$IF_A"
 nsa ip -6 route add fd41::/16 dev "$IF_A" 2>/dev/null || true
 sleep 1
@@ -29,7 +32,7 @@ sleep 0.5
 nsb timeout $((secs + 10)) iperf3 -c "$TIP_A" -p 5301 -t "$secs" -J >"$T/iperf.json" 2>&1 &
 ipid=$!; BAT_PIDS+=("$ipid")
 nsa "$BUILD/battery_tool" churn "/var/run/wireguard/$IF_A.sock" "$secs" "$rate" \
-  "$(hexkey "$PUB_B")" "$(hexkey "$KEY_A")" "$IP_B:$PORT_B" >"$T/churn.out" 2>"$T/churn.log" \
+  "$(hexkey "$PUB_B")" "$(hexkey "$KEY_A")" "$IP_B:$PORT_B" "$PORT_A" >"$T/churn.out" 2>"$T/churn.log" \
   || fail "churn: $(tail -20 "$T/churn.log")"
 alive "$PID_A" "daemon A"
 # iperf3 may give up when a private-key flip stalls the stream for long; the bytes A
@@ -39,7 +42,9 @@ rx1=$(nsa wg show "$IF_A" transfer | awk -v k="$PUB_B" '$1 == k {print $2}')
 rx_mib=$(( (rx1 - rx0) >> 20 ))
 # the tunnel still works (a key flip may have forced a new handshake)
 for _ in 1 2 3 4 5; do nsb ping -c 1 -W 2 "$TIP_A" >/dev/null && break; done
-nsb ping -c 3 -W 3 "$TIP_A" >/dev/null || fail "tunnel broken after the churn"
+nsb ping -c 3 -W 3 "$TIP_A" >/dev/null || {
+  nsa wg show "$IF_A" >&2; nsb wg show "$IF_B" >&2; stats "$PID_A" "$T/daemonA.log" >&2
+  fail "tunnel broken after the churn"; }
 sleep 2
 fd1=$(nfds "$PID_A") th1=$(nthreads "$PID_A") rss1=$(rss_kb "$PID_A") cpu=$(cpu_s "$PID_A")
 ops_s=$(sed 's/.*ops_per_s=\([0-9]*\).*/\1/' "$T/churn.out")

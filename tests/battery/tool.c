@@ -9,13 +9,14 @@
  *   battery_tool flood DST_IP PORT PUBHEX SECONDS SRC_BASE NSRC
  *       sends handshake initiations with a valid mac1 for PUBHEX as fast as it can, and
  *       counts the cookie replies that come back
- *   battery_tool churn SOCKET SECONDS RATE LEGIT_PUBHEX PRIVHEX ENDPOINT
+ *   battery_tool churn SOCKET SECONDS RATE LEGIT_PUBHEX PRIVHEX ENDPOINT PORT
  *       random UAPI `set` operations on the daemon behind SOCKET at RATE per second for
  *       SECONDS: peers added/removed (in 10.241.0.0/16 and fd41::/16), allowed IPs replaced,
  *       preshared keys and endpoints changed, `get`s, malformed requests (must fail and change
  *       nothing), the legitimate peer's endpoint bent (it must roam back), our private key and
  *       port flipped and restored; plus a datagram into the tunnel per operation (so churn
- *       peers start handshakes). Ends by removing every churn peer.
+ *       peers start handshakes). Ends by removing every churn peer and restoring our key,
+ *       our listen PORT and the legitimate peer's ENDPOINT.
  *   battery_tool sink IP PORT SECONDS      accepts one TCP stream, prints bytes and SHA-256
  *   battery_tool source IP PORT BYTES      sends BYTES deterministic bytes, prints SHA-256
  *
@@ -596,7 +597,8 @@ static int cmd_churn(char **av)
 			usleep((useconds_t)(ahead * 1e6));
 	}
 	/* the end state: no churn peer, our key and the legitimate endpoint restored */
-	size_t n = (size_t)snprintf(req, sizeof(req), "set=1\nprivate_key=%s\n", priv);
+	size_t n = (size_t)snprintf(req, sizeof(req), "set=1\nprivate_key=%s\nlisten_port=%s\n", priv,
+				    av[6]);
 	for (int i = 0; i < npeers; i++)
 		n += (size_t)snprintf(req + n, sizeof(req) - n, "public_key=%s\nremove=true\n", peers[i]);
 	snprintf(req + n, sizeof(req) - n, "public_key=%s\nendpoint=%s\n\n", legit, legit_ep);
@@ -710,7 +712,7 @@ int main(int argc, char **argv)
 		int (*fn)(char **);
 	} cmds[] = {
 		{"capture", 5, cmd_capture}, {"garbage", 7, cmd_garbage}, {"flood", 6, cmd_flood},
-		{"sink", 3, cmd_sink},       {"source", 3, cmd_source},   {"churn", 6, cmd_churn},
+		{"sink", 3, cmd_sink},       {"source", 3, cmd_source},   {"churn", 7, cmd_churn},
 	};
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (size_t i = 0; argc >= 2 && i < sizeof(cmds) / sizeof(cmds[0]); i++)
