@@ -88,19 +88,27 @@ static uint8_t *tx_slot(device *dev)
 	return dev->tx_mem + (size_t)dev->tx_used * DEVICE_SLOT_SIZE;
 }
 
-/* Queues len bytes at data (inside the current free slot) to dst. */
-static void tx_queue(device *dev, const uint8_t *data, size_t len, const wg_endpoint *dst)
+/* Queues len bytes at data (inside the current free slot) to dst; false if dst is none. */
+static bool tx_queue(device *dev, const uint8_t *data, size_t len, const wg_endpoint *dst)
 {
 	unsigned i = dev->tx_used;
 
 	if (dst->sa.sa_family != AF_INET && dst->sa.sa_family != AF_INET6) {
 		DEVICE_STAT_INC(dev, tx_no_endpoint);
-		return;
+		return false;
 	}
 	dev->tx.iov[i].iov_base = (void *)(uintptr_t)data;
 	dev->tx.iov[i].iov_len = len;
 	memcpy(&dev->tx.addr[i], dst, sizeof(*dst));
 	dev->tx_used++;
+	return true;
+}
+
+/* Queues what p's tunnel produced to p's endpoint (peer lock held). */
+static void peer_tx_queue(device *dev, peer *p, const uint8_t *data, size_t len)
+{
+	if (!tx_queue(dev, data, len, &p->endpoint))
+		wg_tunnel_unsent(p->tun, len); /* never sent: not in tx_bytes */
 }
 
 static void count_tunnel_error(device *dev, wg_tun_result r)
@@ -130,7 +138,7 @@ static void peer_drain(device *dev, peer *p, wg_time_ns now, bool tick)
 				       : wg_tunnel_flush(p->tun, now, slot, DEVICE_SLOT_SIZE, &len);
 		if (r != WG_TUN_WRITE_NETWORK)
 			break;
-		tx_queue(dev, slot, len, &p->endpoint);
+		peer_tx_queue(dev, p, slot, len);
 	}
 }
 
@@ -193,7 +201,7 @@ static void tun_encap(device *dev, peer *p, uint8_t *slot, size_t len, wg_time_n
 	r = wg_tunnel_encapsulate(p->tun, now, slot + DEVICE_SLOT_HEAD, len, slot,
 				  DEVICE_SLOT_SIZE, &out_len);
 	if (r == WG_TUN_WRITE_NETWORK)
-		tx_queue(dev, slot, out_len, &p->endpoint);
+		peer_tx_queue(dev, p, slot, out_len);
 	else if (r < 0)
 		DEVICE_STAT_INC(dev, tx_no_route);
 }
@@ -362,8 +370,11 @@ static void deliver_to_tun(device *dev, peer *p, uint8_t *pkt, size_t len)
 
 /* Hands dgrams[0..n) to p's tunnel, under one lock. in_place: data messages, each decrypted
  * into its own buffer (n > 1 only for those). */
+/* prep: for one initiation, the anonymous step already done (handle_datagram), consumed
+ * (wiped) by the tunnel; else NULL. */
 static void peer_receive(device *dev, peer *p, uint8_t *const *dgrams, const size_t *lens,
-			 unsigned n, bool in_place, const wg_endpoint *src, wg_time_ns now)
+			 unsigned n, bool in_place, wg_tunnel_initiation *prep,
+			 const wg_endpoint *src, wg_time_ns now)
 {
 	bool drain = false;
 
@@ -382,7 +393,12 @@ static void peer_receive(device *dev, peer *p, uint8_t *const *dgrams, const siz
 			out = tx_slot(dev);
 			cap = DEVICE_SLOT_SIZE;
 		}
-		r = wg_tunnel_decapsulate(p->tun, now, dgram, len, out, cap, &out_len, &auth);
+		if (prep)
+			r = wg_tunnel_decapsulate_initiation(p->tun, now, dgram, len, prep, out,
+							     cap, &out_len, &auth);
+		else
+			r = wg_tunnel_decapsulate(p->tun, now, dgram, len, out, cap, &out_len,
+						  &auth);
 		if (auth)
 			peer_roam(p, src);
 		switch (r) {
@@ -392,7 +408,7 @@ static void peer_receive(device *dev, peer *p, uint8_t *const *dgrams, const siz
 				memmove(slot, out, out_len);
 				out = slot;
 			}
-			tx_queue(dev, out, out_len, &p->endpoint);
+			peer_tx_queue(dev, p, out, out_len);
 			break;
 		case WG_TUN_WRITE_TUN_V4:
 		case WG_TUN_WRITE_TUN_V6:
@@ -449,7 +465,7 @@ static bool handshake_admit(device *dev, const uint8_t *msg, size_t len, const w
 		uint8_t *slot = tx_slot(dev);
 		if (cookie_checker_create_reply(&dev->cookies, msg, len, addr, alen, port, now,
 						&dev->rng, (wg_msg_cookie_reply *)slot) == COOKIE_OK) {
-			tx_queue(dev, slot, WG_MSG_COOKIE_REPLY_LEN, src);
+			(void)tx_queue(dev, slot, WG_MSG_COOKIE_REPLY_LEN, src);
 			DEVICE_STAT_INC(dev, cookie_replies_sent);
 		}
 		return false;
@@ -466,7 +482,7 @@ static void handle_datagram(device *dev, uint8_t *buf, size_t len, const wg_endp
 			    wg_time_ns now)
 {
 	int type = wg_msg_classify(buf, len);
-	uint8_t pub[32];
+	wg_tunnel_initiation prep; /* secrets: wiped on every path */
 	wg_tun_result r;
 	peer *p = NULL;
 
@@ -480,16 +496,22 @@ static void handle_datagram(device *dev, uint8_t *buf, size_t len, const wg_endp
 		if (!handshake_admit(dev, buf, len, src, now))
 			return;
 		if (type == WG_MSG_INITIATION) {
-			r = wg_tunnel_initiation_sender(&dev->identity, buf, len, pub);
+			/* The anonymous step (one X25519) runs once: the peer's tunnel reuses it. */
+			r = wg_tunnel_initiation_prepare(&dev->identity, buf, len, &prep);
 			if (r != WG_TUN_DONE) {
+				wg_tunnel_initiation_wipe(&prep);
 				count_tunnel_error(dev, r);
 				return;
 			}
-			p = device_peer_find(dev, pub);
+			p = device_peer_find(dev, prep.in.remote_static);
 			if (!p) {
+				wg_tunnel_initiation_wipe(&prep);
 				DEVICE_STAT_INC(dev, rx_unknown_peer);
 				return;
 			}
+			peer_receive(dev, p, &buf, &len, 1, false, &prep, src, now);
+			wg_tunnel_initiation_wipe(&prep); /* already wiped by the tunnel; cheap */
+			return;
 		} else {
 			p = device_index_lookup(dev, wg_le32_read(buf + WG_RESP_OFF_RECEIVER));
 		}
@@ -508,7 +530,7 @@ static void handle_datagram(device *dev, uint8_t *buf, size_t len, const wg_endp
 		DEVICE_STAT_INC(dev, rx_no_session);
 		return;
 	}
-	peer_receive(dev, p, &buf, &len, 1, type == WG_MSG_DATA, src, now);
+	peer_receive(dev, p, &buf, &len, 1, type == WG_MSG_DATA, NULL, src, now);
 }
 
 /* Data messages dgrams[0..n), all for receiver index idx. */
@@ -521,7 +543,7 @@ static void handle_data_run(device *dev, uint8_t *const *dgrams, const size_t *l
 		__atomic_fetch_add(&dev->stats.rx_no_session, n, __ATOMIC_RELAXED);
 		return;
 	}
-	peer_receive(dev, p, dgrams, lens, n, true, src, now);
+	peer_receive(dev, p, dgrams, lens, n, true, NULL, src, now);
 }
 
 /* Segment j of received datagram i (GRO may have glued several together). */
