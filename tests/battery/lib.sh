@@ -38,7 +38,11 @@ bat_cleanup() {
   for ns in "$NS_A" "$NS_B" "$NS_C"; do ip netns del "$ns" 2>/dev/null; done
   rm -f "/var/run/wireguard/$IF_A.sock" "/var/run/wireguard/$IF_B.sock"
   if [ "$rc" != 0 ] && [ -d "$T" ]; then
-    for f in "$T"/*.log; do [ -f "$f" ] && { echo "--- $f (tail)"; tail -20 "$f"; } >&2; done
+    for f in "$T"/*.log; do
+      [ -f "$f" ] && { echo "--- $f (tail, without debug lines)"; grep -v '^DEBUG' "$f" | tail -20; } >&2
+    done
+    for f in "$T"/asan.* "$T"/ubsan.* "$T"/tsan.*; do [ -f "$f" ] && { echo "--- $f"; cat "$f"; } >&2; done
+    if [ -n "${BATTERY_KEEP:-}" ]; then cp -r "$T" "$BATTERY_KEEP" && echo "logs kept in $BATTERY_KEEP" >&2; fi
   fi
   rm -rf "$T"
   exit "$rc"
