@@ -88,19 +88,27 @@ static uint8_t *tx_slot(device *dev)
 	return dev->tx_mem + (size_t)dev->tx_used * DEVICE_SLOT_SIZE;
 }
 
-/* Queues len bytes at data (inside the current free slot) to dst. */
-static void tx_queue(device *dev, const uint8_t *data, size_t len, const wg_endpoint *dst)
+/* Queues len bytes at data (inside the current free slot) to dst; false if dst is none. */
+static bool tx_queue(device *dev, const uint8_t *data, size_t len, const wg_endpoint *dst)
 {
 	unsigned i = dev->tx_used;
 
 	if (dst->sa.sa_family != AF_INET && dst->sa.sa_family != AF_INET6) {
 		DEVICE_STAT_INC(dev, tx_no_endpoint);
-		return;
+		return false;
 	}
 	dev->tx.iov[i].iov_base = (void *)(uintptr_t)data;
 	dev->tx.iov[i].iov_len = len;
 	memcpy(&dev->tx.addr[i], dst, sizeof(*dst));
 	dev->tx_used++;
+	return true;
+}
+
+/* Queues what p's tunnel produced to p's endpoint (peer lock held). */
+static void peer_tx_queue(device *dev, peer *p, const uint8_t *data, size_t len)
+{
+	if (!tx_queue(dev, data, len, &p->endpoint))
+		wg_tunnel_unsent(p->tun, len); /* never sent: not in tx_bytes */
 }
 
 static void count_tunnel_error(device *dev, wg_tun_result r)
@@ -130,7 +138,7 @@ static void peer_drain(device *dev, peer *p, wg_time_ns now, bool tick)
 				       : wg_tunnel_flush(p->tun, now, slot, DEVICE_SLOT_SIZE, &len);
 		if (r != WG_TUN_WRITE_NETWORK)
 			break;
-		tx_queue(dev, slot, len, &p->endpoint);
+		peer_tx_queue(dev, p, slot, len);
 	}
 }
 
@@ -193,7 +201,7 @@ static void tun_encap(device *dev, peer *p, uint8_t *slot, size_t len, wg_time_n
 	r = wg_tunnel_encapsulate(p->tun, now, slot + DEVICE_SLOT_HEAD, len, slot,
 				  DEVICE_SLOT_SIZE, &out_len);
 	if (r == WG_TUN_WRITE_NETWORK)
-		tx_queue(dev, slot, out_len, &p->endpoint);
+		peer_tx_queue(dev, p, slot, out_len);
 	else if (r < 0)
 		DEVICE_STAT_INC(dev, tx_no_route);
 }
@@ -400,7 +408,7 @@ static void peer_receive(device *dev, peer *p, uint8_t *const *dgrams, const siz
 				memmove(slot, out, out_len);
 				out = slot;
 			}
-			tx_queue(dev, out, out_len, &p->endpoint);
+			peer_tx_queue(dev, p, out, out_len);
 			break;
 		case WG_TUN_WRITE_TUN_V4:
 		case WG_TUN_WRITE_TUN_V6:
@@ -457,7 +465,7 @@ static bool handshake_admit(device *dev, const uint8_t *msg, size_t len, const w
 		uint8_t *slot = tx_slot(dev);
 		if (cookie_checker_create_reply(&dev->cookies, msg, len, addr, alen, port, now,
 						&dev->rng, (wg_msg_cookie_reply *)slot) == COOKIE_OK) {
-			tx_queue(dev, slot, WG_MSG_COOKIE_REPLY_LEN, src);
+			(void)tx_queue(dev, slot, WG_MSG_COOKIE_REPLY_LEN, src);
 			DEVICE_STAT_INC(dev, cookie_replies_sent);
 		}
 		return false;
@@ -578,6 +586,8 @@ void device_handle_udp(device *dev, int fd)
 		memcpy(&src, &dev->rx.addr[i], sizeof(src));
 		size_t off = 0, end = dev->rx.msg[i].msg_len;
 
+		if (end == 0) /* an empty datagram, or one cut by MSG_TRUNC: still counted */
+			DEVICE_STAT_INC(dev, rx_malformed);
 		while (off < end) {
 			uint8_t *run[DEVICE_RX_RUN];
 			size_t lens[DEVICE_RX_RUN];

@@ -772,6 +772,11 @@ void wg_tunnel_get_stats(const wg_tunnel *t, wg_tunnel_stats *st)
 	st->has_session = tunnel_can_send(t, t->last_now);
 }
 
+void wg_tunnel_unsent(wg_tunnel *t, size_t len)
+{
+	t->stats.tx_bytes -= len <= t->stats.tx_bytes ? len : t->stats.tx_bytes;
+}
+
 const uint8_t *wg_tunnel_peer_public_key(const wg_tunnel *t)
 {
 	return t->peer_public;

@@ -138,6 +138,10 @@ wg_tun_result wg_tunnel_decapsulate_initiation(wg_tunnel *t, wg_time_ns now, con
 					       uint8_t *out, size_t cap, size_t *out_len,
 					       bool *authenticated);
 void wg_tunnel_get_stats(const wg_tunnel *t, wg_tunnel_stats *st);
+/* The device could not send a datagram of len bytes this tunnel produced (no endpoint):
+ * takes it back out of tx_bytes, which counts only what went out (as wireguard-go and the
+ * kernel do). */
+void wg_tunnel_unsent(wg_tunnel *t, size_t len);
 const uint8_t *wg_tunnel_peer_public_key(const wg_tunnel *t);
 /* Packets waiting for a session. */
 size_t wg_tunnel_staged_count(const wg_tunnel *t);

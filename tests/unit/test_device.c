@@ -716,6 +716,46 @@ static void test_idle(void)
 	node_free(&n);
 }
 
+/* A persistent-keepalive peer without an endpoint: the initiation its keepalive asks for
+ * cannot go anywhere, so it is not counted as sent (wireguard-go shows tx 0 too). */
+static void test_no_endpoint_not_counted(void)
+{
+	node n;
+	uint8_t priv[32], pub[32];
+	wg_peer_change pc;
+	wg_config_change c;
+	wg_config_info info;
+	device_stats st;
+
+	node_init(&n);
+	CHECK_EQ_INT(device_start(n.dev), 0);
+	CHECK(crypto_x25519_generate(priv, pub) == 0);
+	memset(&c, 0, sizeof(c));
+	memset(&pc, 0, sizeof(pc));
+	/* Key and peer in one change, as `wg setconf` sends them. */
+	c.has_private_key = true;
+	memcpy(c.private_key, n.priv, 32);
+	memcpy(pc.public_key, pub, 32);
+	pc.has_persistent_keepalive = true;
+	pc.persistent_keepalive = 25;
+	c.peers = &pc;
+	c.n_peers = 1;
+	CHECK_EQ_INT(device_apply(n.dev, &c), 0);
+	st.tx_no_endpoint = 0;
+	for (int i = 0; i < 100 && st.tx_no_endpoint == 0; i++) {
+		usleep(10 * 1000);
+		device_get_stats(n.dev, &st);
+	}
+	CHECK(st.tx_no_endpoint >= 1); /* the keepalive did ask for an initiation */
+	CHECK_EQ_INT(device_get_info(n.dev, &info), 0);
+	CHECK(info.n_peers == 1);
+	if (info.n_peers == 1)
+		CHECK_EQ_U64(info.peers[0].tx_bytes, 0);
+	wg_config_info_clear(&info);
+	crypto_wipe(priv, sizeof(priv));
+	node_free(&n);
+}
+
 static void zero_fill(void *ctx, void *out, size_t n)
 {
 	(void)ctx;
@@ -817,6 +857,7 @@ int main(void)
 
 	test_idle();
 	test_tun_gone();
+	test_no_endpoint_not_counted();
 	test_index_alloc_bounded();
 
 	node_init(&a);

@@ -926,6 +926,13 @@ static void test_keepalive_waits_for_identity(void)
 	wg_tunnel_identity_changed(b.t, g_now);
 	drain_tick(&b);
 	CHECK_EQ_INT(b.inits, 0);
+	/* A datagram the device could not send leaves tx_bytes; never below zero. */
+	uint64_t tx = stats(&a).tx_bytes;
+	CHECK(tx >= 148);
+	wg_tunnel_unsent(a.t, 148);
+	CHECK_EQ_U64(stats(&a).tx_bytes, tx - 148);
+	wg_tunnel_unsent(a.t, (size_t)tx);
+	CHECK_EQ_U64(stats(&a).tx_bytes, 0);
 	crypto_wipe(priv, sizeof(priv));
 	teardown(&a, &b);
 }
