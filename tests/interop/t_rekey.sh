@@ -7,6 +7,7 @@
 # Only the session's initiator rekeys on time, and in these pairs only A knows an endpoint,
 # so A is the initiator. Each tunnel must show a newer latest-handshake on both ends within
 # 120 s + slack, and the ping across the rekey must lose (almost) nothing.
+# interop: background
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/basic.inc.sh"
 wgi_init "$1"
