@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `wg show IFACE dump`, `wg showconf IFACE`, `wg show IFACE` and every `wg show IFACE FIELD`
 # must print the same for wgtun as for wireguard-go given the same configuration. Both get the
-# same private key and listen port (in separate namespaces), so in rounds 1-3 nothing differs by nature;
-# only the peer order is normalised (wireguard-go lists peers in Go map order). The config
+# same private key and listen port (in separate namespaces), so in rounds 1-3 nothing differs
+# by nature; only the peer order is normalised (wireguard-go lists peers in Go map order). The config
 # exercises host bits in prefixes, a prefix moving between peers, /0, IPv6 endpoints,
 # PSKs, keepalive, fwmark; then a second round of `wg set` edits, a third with a big config,
 # and a fourth with live tunnels (handshake times and counters normalised).
