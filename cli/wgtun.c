@@ -10,7 +10,8 @@
  * re-executes this program with them as fds 3 and 4 and exits 0 only once the child runs:
  * wg-quick calls `wg setconf` right after we return, and both already exist by then.
  * The daemon stops cleanly on SIGINT/SIGTERM, when the interface is deleted and when its
- * socket file is removed. Bad usage: one line on stderr, exit 2. */
+ * socket file is removed. SIGUSR1 logs the drop counters (wgtun_device_stats) as one
+ * "stats: ..." line at verbose level. Bad usage: one line on stderr, exit 2. */
 #define _GNU_SOURCE
 #include "wgtun.h"
 
@@ -63,7 +64,7 @@ static struct {
 
 static void log_line(int level, const char *msg)
 {
-	char line[1024];
+	char line[1200];
 	struct tm tm;
 	time_t now;
 	int n;
@@ -91,7 +92,7 @@ static void lib_log(void *ctx, int level, const char *msg)
 
 __attribute__((format(printf, 2, 3))) static void logf_(int level, const char *fmt, ...)
 {
-	char msg[512];
+	char msg[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -375,6 +376,20 @@ static void notify_ready(void)
 	close(fd);
 }
 
+/* One line "stats: rx_malformed=N rx_mac=N ..." (the battery tests read it). */
+static void log_stats(wgtun_device *dev)
+{
+	char *st = NULL;
+
+	if (wgtun_device_stats(dev, &st) < 0)
+		return;
+	for (char *c = st; *c; c++)
+		if (*c == '\n')
+			*c = ' ';
+	logf_(WGTUN_LOG_INFO, "stats: %s", st);
+	wgtun_string_free(st);
+}
+
 static int run_daemon(const options *o)
 {
 	wgtun_device_config cfg;
@@ -403,6 +418,7 @@ static int run_daemon(const options *o)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
@@ -454,9 +470,14 @@ static int run_daemon(const options *o)
 		}
 		if (pfd[0].revents) {
 			struct signalfd_siginfo si;
-			if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-				logf_(WGTUN_LOG_INFO, "received %s, shutting down",
-				      strsignal((int)si.ssi_signo));
+			if (read(sfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+				continue;
+			if (si.ssi_signo == SIGUSR1) {
+				log_stats(dev);
+				continue;
+			}
+			logf_(WGTUN_LOG_INFO, "received %s, shutting down",
+			      strsignal((int)si.ssi_signo));
 			break;
 		}
 		if (pfd[1].revents && wgtun_device_wait(dev, 0, &reason)) {

@@ -6,6 +6,7 @@
 #   static analysis: gcc -fanalyzer, clang-tidy, cppcheck (scripts/analyze.sh)
 #   libFuzzer build -> every harness for a bounded time
 #   interop tests (network namespaces, as root) when present
+#   fault battery, short form (tests/battery/run.sh)
 # Exits non-zero on any failure. Env: FUZZ_SECONDS (default 20), JOBS (default nproc),
 # TSAN_INTEROP (space-separated globs of interop tests to rerun on the TSan build; default
 # below: all but the slow or tool-centred ones; empty = none).
@@ -76,5 +77,11 @@ if [ -d tests/interop ] && ls tests/interop/*.sh >/dev/null 2>&1; then
     fi
     rm -rf "$tsan_logs"
   fi
+fi
+step "fault battery, short form (tests/battery: normal build; churn + allocation sweep under ASan, churn under TSan)"
+bash tests/battery/run.sh "$root/build" --short
+bash tests/battery/run.sh "$root/build-asan" --short churn failalloc
+if [ -x build-tsan/wgtun ]; then
+  bash tests/battery/run.sh "$root/build-tsan" --short churn
 fi
 step "all tests passed"

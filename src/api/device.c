@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -241,6 +242,49 @@ int wgtun_device_get(wgtun_device *dev, char **out)
 		r = uapi_format_get(&info, out, &len);
 	wg_config_info_clear(&info);
 	return r;
+}
+
+int wgtun_device_stats(wgtun_device *dev, char **out)
+{
+	/* In device_stats field order. */
+	static const char *const names[] = {
+		"rx_malformed",   "rx_mac",          "rx_decrypt",          "rx_replay",
+		"rx_no_session",  "rx_unknown_peer", "rx_allowed_ip",       "rx_ratelimited",
+		"rx_flood",       "rx_no_key",       "cookie_replies_sent", "tx_no_route",
+		"tx_no_endpoint", "tx_send_error",   "tun_write_error",     "under_load_batches",
+		"loop_wakeups",   "handshake_no_index",
+	};
+	_Static_assert(sizeof(names) / sizeof(names[0]) == sizeof(device_stats) / sizeof(uint64_t),
+		       "one name per device_stats counter");
+	device_stats st;
+	uint64_t v[sizeof(device_stats) / sizeof(uint64_t)];
+	size_t cap = 64 * (sizeof(names) / sizeof(names[0])), len = 0;
+	char *s;
+	int r = -ESHUTDOWN;
+
+	*out = NULL;
+	pthread_rwlock_rdlock(&dev->lock);
+	if (dev->dev) {
+		device_get_stats(dev->dev, &st);
+		r = 0;
+	}
+	pthread_rwlock_unlock(&dev->lock);
+	if (r < 0)
+		return r;
+	s = malloc(cap);
+	if (!s)
+		return -ENOMEM;
+	memcpy(v, &st, sizeof(v));
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		int n = snprintf(s + len, cap - len, "%s=%llu\n", names[i], (unsigned long long)v[i]);
+		if (n < 0 || (size_t)n >= cap - len) {
+			free(s);
+			return -ENOMEM;
+		}
+		len += (size_t)n;
+	}
+	*out = s;
+	return 0;
 }
 
 void wgtun_string_free(char *s)

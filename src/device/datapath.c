@@ -586,6 +586,8 @@ void device_handle_udp(device *dev, int fd)
 		memcpy(&src, &dev->rx.addr[i], sizeof(src));
 		size_t off = 0, end = dev->rx.msg[i].msg_len;
 
+		if (end == 0) /* an empty datagram, or one cut by MSG_TRUNC: still counted */
+			DEVICE_STAT_INC(dev, rx_malformed);
 		while (off < end) {
 			uint8_t *run[DEVICE_RX_RUN];
 			size_t lens[DEVICE_RX_RUN];

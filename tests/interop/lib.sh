@@ -30,10 +30,15 @@
 #                                    peers; MODE: both (default; both know the endpoint),
 #                                    a_init (only A knows B's endpoint), b_init. Sets
 #                                    NS_A NS_B VETH_A VETH_B IF_A IF_B KEY_A KEY_B PUB_A PUB_B
-#                                    PORT_A PORT_B (SUFFIX, default empty, goes into every name so
-#                                    one test can build several pairs; the last call wins).
-#                                    With WGI_PSK set (base64), both peers use it as PSK.
-#                                    and the address constants below.
+#                                    PORT_A PORT_B and uses the address constants below. SUFFIX
+#                                    (default empty) goes into every name so one test can build
+#                                    several pairs; the variables describe the last one. With
+#                                    WGI_PSK set (base64), both peers use it as preshared key.
+#   wgi_addr NS IFACE ADDR4 ADDR6    tunnel addresses (/24, /64) on IFACE and link up
+#   wgi_logfile IFACE                the daemon log of IFACE (verbose; shown by wgi_fail)
+#   WGI_PIDS+=("$!")                 register a background process for the cleanup trap
+#   WGI_PID_OF[IFACE] WGI_IMPL_OF[IFACE] WGI_NS_OF[IFACE]   daemon PID, implementation, netns
+#   PY                               Debian's python3 (not a pyenv shim)
 #   wgi_log MSG / wgi_fail MSG       progress line / failure (prints daemon logs, exit 1)
 #
 # Addresses used by wgi_pair: underlay 10.201.0.1/.2 and fd01:201::1/::2 on the veth;

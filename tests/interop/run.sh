@@ -16,7 +16,17 @@ per_test=${INTEROP_TIMEOUT:-300}
 passed=0 failed=0
 tmp=$(mktemp -d /tmp/interop-run.XXXXXX)
 bg_pids=()
-trap 'for p in "${bg_pids[@]}"; do kill -TERM "$p" 2>/dev/null; done; wait; rm -rf "$tmp"' EXIT
+# On exit (also interrupted) stop the tests still running, through their timeout process,
+# which passes SIGTERM on: each test's own trap then cleans up its namespaces and daemons.
+stop_all() {
+	local f
+	for f in "$tmp"/*.pid; do
+		[ -f "$f" ] && kill -TERM "$(cat "$f")" 2>/dev/null
+	done
+	wait
+	rm -rf "$tmp"
+}
+trap stop_all EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -25,8 +35,11 @@ run_one() {
 	local start rc
 	start=$(date +%s%N)
 	# timeout sends SIGTERM first: the test's trap still cleans up what it created.
-	timeout -k 20 "$per_test" bash "$2" "$build" >"$tmp/$1.log" 2>&1
+	timeout -k 20 "$per_test" bash "$2" "$build" >"$tmp/$1.log" 2>&1 &
+	echo "$!" >"$tmp/$1.pid"
+	wait "$!"
 	rc=$?
+	rm -f "$tmp/$1.pid"
 	echo "$rc $(( ($(date +%s%N) - start) / 1000000 ))" >"$tmp/$1.res"
 }
 
@@ -65,6 +78,5 @@ for i in "${!bg_names[@]}"; do
 	wait "${bg_pids[$i]}"
 	report "${bg_names[$i]}"
 done
-bg_pids=()
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

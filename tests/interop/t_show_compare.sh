@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # `wg show IFACE dump`, `wg showconf IFACE`, `wg show IFACE` and every `wg show IFACE FIELD`
 # must print the same for wgtun as for wireguard-go given the same configuration. Both get the
-# same private key and listen port (in separate namespaces), so nothing differs by nature;
-# only the peer order is normalised (wireguard-go lists peers in Go map order). The config
+# same private key and listen port (in separate namespaces), so in rounds 1-3 nothing differs
+# by nature; only the peer order is normalised (wireguard-go lists peers in Go map order). The config
 # exercises host bits in prefixes, a prefix moving between peers, /0, IPv6 endpoints,
-# PSKs, keepalive, fwmark; then a second round of `wg set` edits is compared again.
+# PSKs, keepalive, fwmark; then a second round of `wg set` edits, a third with a big config,
+# and a fourth with live tunnels (handshake times and counters normalised).
 # Keepalive goes only to a peer without endpoint: wgtun counts the bytes of a datagram whose
 # send failed (unreachable) in tx_bytes, wireguard-go does not (reported, not fixed here).
 # Link-local zones are left out too: wireguard-go 0.0.20220316 drops "%lo" from
@@ -55,7 +56,16 @@ PersistentKeepalive = 25
 CONF
 
 # Normalised views: the device line first, then peer lines sorted.
-dump() { wg show "$1" dump | { read -r dev; echo "$dev"; sort; }; }
+# With NORM=1 (round 4, live tunnels) the values that differ by nature are normalised:
+# a latest-handshake within 60 s of now becomes "recent", a non-zero byte count "N".
+NORM=0
+norm_hs() { awk -v n="$NORM" -v now="$(date +%s)" -v c="$1" 'BEGIN { OFS = "\t" }
+	n == 1 && $c > 0 { $c = (now - $c <= 60 && now - $c >= -1) ? "recent" : "OLD:" $c } { print }'; }
+norm_bytes() { awk -v n="$NORM" -v a="$1" -v b="$2" 'BEGIN { OFS = "\t" }
+	n == 1 { if ($a > 0) $a = "N"; if ($b > 0) $b = "N" } { print }'; }
+dump() {
+	wg show "$1" dump | { read -r dev; echo "$dev"; norm_hs 5 | norm_bytes 6 7 | sort; }
+}
 # showconf: the [Interface] section, then each [Peer] section joined to one line and sorted.
 showconf() {
 	wg showconf "$1" | awk '/^\[Peer\]/ { exit } { print }'
@@ -66,8 +76,19 @@ showconf() {
 }
 # `wg show IFACE` (pretty): split into blocks at blank lines, interface block first, peers sorted.
 pretty() {
-	wg show "$1" | sed "s/$1/IFACE/" | awk -v RS= '{ gsub(/\n/, " | "); print }' |
+	wg show "$1" | sed "s/$1/IFACE/" |
+		if [ "$NORM" = 1 ]; then
+			sed -E 's/(latest handshake: ).*(seconds? ago|minutes? ago|Now)/\1recent/; s/(transfer: ).*/\1N/'
+		else cat; fi |
+		awk -v RS= '{ gsub(/\n/, " | "); print }' |
 		{ read -r dev; echo "$dev"; sort; }
+}
+field() { # field IFACE NAME
+	case $2 in
+	latest-handshakes) wg show "$1" "$2" | norm_hs 2 ;;
+	transfer) wg show "$1" "$2" | norm_bytes 2 3 ;;
+	*) wg show "$1" "$2" ;;
+	esac | sort
 }
 fields="public-key private-key listen-port fwmark peers preshared-keys endpoints allowed-ips latest-handshakes persistent-keepalive transfer"
 
@@ -81,14 +102,14 @@ compare() { # compare ROUND
 		fi
 	done
 	for f in $fields; do
-		if ! diff -u <(wg show "$IF_G" "$f" | sort) <(wg show "$IF_T" "$f" | sort) >"$WGI_TMP/diff" 2>&1; then
+		if ! diff -u <(field "$IF_G" "$f") <(field "$IF_T" "$f") >"$WGI_TMP/diff" 2>&1; then
 			echo "round $1: 'wg show IFACE $f' differs:" >&2
 			cat "$WGI_TMP/diff" >&2
 			ok=0
 		fi
 	done
 	[ "$ok" = 1 ] || wgi_fail "round $1: wgtun and wireguard-go disagree"
-	[ "$(wg show "$IF_T" peers | wc -l)" -ge 3 ] || wgi_fail "round $1: too few peers"
+	[ "$(wg show "$IF_T" peers | wc -l)" -ge "${MIN_PEERS:-3}" ] || wgi_fail "round $1: too few peers"
 	wgi_log "round $1: dump, showconf, show and ${fields// /,} identical"
 }
 
@@ -130,4 +151,35 @@ for i in "$IF_T" "$IF_G"; do wg setconf "$i" "$big"; done
 compare 3
 n=$(wg show "$IF_T" allowed-ips | wc -w)
 [ "$n" -eq $((41 + 40 * 105 + 4000)) ] || wgi_fail "round 3: wgtun shows $n words of allowed-ips"
+
+# Round 4, live: each of T and G gets a wireguard-go peer R in its own namespace. Both R have
+# the same key and both sides the same addresses, so T's and G's configs stay identical; after
+# a handshake and pings, handshake times and byte counts are normalised (see NORM).
+KEY_R=$(key)
+PUB_R=$(wgi_pubkey "$KEY_R")
+live=$WGI_TMP/live.conf
+KEY_TG=$(key)
+printf '[Interface]\nPrivateKey = %s\nListenPort = 51820\n\n[Peer]\nPublicKey = %s\nEndpoint = %s:51821\nAllowedIPs = %s/32\nPersistentKeepalive = 15\n\n[Peer]\nPublicKey = %s\nAllowedIPs = 10.99.0.0/16\n' \
+	"$KEY_TG" "$PUB_R" "$U4_B" "$T4_B" "$P1" >"$live"
+for side in t g; do
+	i=${WGI_TAG}$side
+	wgi_ns "r$side"
+	wgi_veth "${WGI_NS_OF[$i]}" "$WGI_NS" "$U4_A" "$U4_B"
+	wgi_start wggo "$WGI_NS" "${WGI_TAG}r$side"
+	wg set "${WGI_TAG}r$side" private-key <(echo "$KEY_R") listen-port 51821 \
+		peer "$(wgi_pubkey "$KEY_TG")" allowed-ips "$T4_A/32"
+	ip netns exec "$WGI_NS" sysctl -qw "net.ipv6.conf.${WGI_TAG}r$side.disable_ipv6=1"
+	ip -n "$WGI_NS" addr add "$T4_B/24" dev "${WGI_TAG}r$side"
+	ip -n "$WGI_NS" link set "${WGI_TAG}r$side" up
+	wg setconf "$i" "$live"
+	ip -n "${WGI_NS_OF[$i]}" addr add "$T4_A/24" dev "$i"
+done
+for i in "$IF_T" "$IF_G"; do
+	wgi_ping "${WGI_NS_OF[$i]}" "$T4_B"
+	wgi_wait_handshake "$i" "$PUB_R" 10
+done
+NORM=1 MIN_PEERS=2 compare 4
+wgi_log "round 4, normalised: $(NORM=1 dump "$IF_T" | grep "^$PUB_R" | cut -f 3-)"
+wg show "$IF_T" dump | grep -q "^$PUB_R	(none)	$U4_B:51821	$T4_B/32	[1-9][0-9]*	[1-9][0-9]*	[1-9][0-9]*	15$" ||
+	wgi_fail "round 4: wgtun's live peer line: $(wg show "$IF_T" dump | grep "^$PUB_R")"
 echo ok

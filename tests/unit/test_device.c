@@ -697,6 +697,16 @@ static void test_idle(void)
 	CHECK_EQ_INT(set_key(&n), 0);
 	CHECK_EQ_INT(device_start(n.dev), 0);
 	CHECK_EQ_INT(device_start(n.dev), -EALREADY);
+	/* set_key's apply left one wake pending, so the loop's first wait returns at once. On a
+	 * loaded machine the thread may take long to get there: wait for that wakeup (bounded)
+	 * instead of a fixed settle time, then the device must stay asleep. */
+	for (int i = 0; i < 500; i++) {
+		device_get_stats(n.dev, &s1);
+		if (s1.loop_wakeups)
+			break;
+		usleep(10 * 1000);
+	}
+	CHECK_EQ_U64(s1.loop_wakeups, 1);
 	usleep(50 * 1000);
 	device_get_stats(n.dev, &s1);
 	usleep(400 * 1000);
