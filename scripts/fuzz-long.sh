@@ -7,7 +7,8 @@
 # tests/fuzz/corpus/, which is never modified) is reused by the next campaign.
 #   scripts/fuzz-long.sh HOURS [JOBS]      e.g. scripts/fuzz-long.sh 8
 # Env: BUILD (build-fuzz), OUT (BUILD/long), ONLY (glob of harness names, default fuzz_*).
-# At the end it prints per harness: seconds, executions, crash files; and the total CPU-hours.
+# At the end it prints per harness: wall and CPU seconds, executions, crash files; and the total
+# CPU-hours actually used (niced harnesses on a busy machine get less than their wall time).
 # To keep what it found as seeds: build-fuzz/fuzz_X -merge=1 tests/fuzz/corpus/fuzz_X OUT/corpus/fuzz_X
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,29 +35,28 @@ run_one() {
   mkdir -p "$corpus" "$crashes"
   [ -d "$seeds/$name" ] && cp -rn "$seeds/$name/." "$corpus/" 2>/dev/null || true
   [ -f "tests/fuzz/$name.dict" ] && dict=(-dict="tests/fuzz/$name.dict")
-  local start end
-  start=$(date +%s)
-  nice -n 19 "$build/$name" "${dict[@]}" -fork=1 -ignore_crashes=1 -ignore_timeouts=1 \
-    -ignore_ooms=1 -max_total_time="$share" -timeout=20 -rss_limit_mb=2048 \
-    -artifact_prefix="$crashes/" -print_final_stats=1 "$corpus" >"$out/logs/$name.log" 2>&1 || true
-  end=$(date +%s)
-  echo "$name $((end - start))" >>"$out/logs/times"
+  local t TIMEFORMAT='%R %U %S' # wall, user and system seconds (children included)
+  t=$( { time nice -n 19 "$build/$name" "${dict[@]}" -fork=1 -ignore_crashes=1 \
+      -ignore_timeouts=1 -ignore_ooms=1 -max_total_time="$share" -timeout=20 \
+      -rss_limit_mb=2048 -artifact_prefix="$crashes/" -print_final_stats=1 "$corpus" \
+      >"$out/logs/$name.log" 2>&1 || true; } 2>&1 )
+  echo "$name $t" >>"$out/logs/times"
 }
 export -f run_one
 export build out seeds share
 : >"$out/logs/times"
 printf '%s\n' "${harnesses[@]}" | xargs -P "$jobs" -I{} bash -c 'run_one "$@"' _ {}
 
-total=0
-printf '%-24s %8s %14s %8s\n' harness seconds executions crashes
+printf '%-24s %8s %8s %14s %8s\n' harness wall_s cpu_s executions crashes
 for name in "${harnesses[@]}"; do
-  secs=$(awk -v n="$name" '$1 == n { print $2 }' "$out/logs/times" | tail -n 1)
+  read -r wall cpu < <(awk -v n="$name" '$1 == n { printf "%d %d\n", $2, $3 + $4 }' \
+                         "$out/logs/times" | tail -n 1)
   execs=$(grep -oE '^#[0-9]+' "$out/logs/$name.log" | tail -n 1 | tr -d '#' || true)
   ncrash=$(find "$out/crashes/$name" -type f | wc -l)
-  printf '%-24s %8s %14s %8s\n' "$name" "${secs:-0}" "${execs:-?}" "$ncrash"
-  total=$((total + ${secs:-0}))
+  printf '%-24s %8s %8s %14s %8s\n' "$name" "${wall:-0}" "${cpu:-0}" "${execs:-?}" "$ncrash"
 done
-awk -v s="$total" 'BEGIN { printf "total: %.2f CPU-hours\n", s / 3600 }'
+awk '{ c += $3 + $4 } END { printf "total: %.2f CPU-hours (user+system, all harnesses)\n", c / 3600 }' \
+  "$out/logs/times"
 if find "$out/crashes" -type f | grep -q .; then
   echo "fuzz-long: crashes kept in $out/crashes/ (reproduce: $build/NAME FILE)"
   exit 1
