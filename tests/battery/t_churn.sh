@@ -34,7 +34,8 @@ ipid=$!; BAT_PIDS+=("$ipid")
 nsa "$BUILD/battery_tool" churn "/var/run/wireguard/$IF_A.sock" "$secs" "$rate" \
   "$(hexkey "$PUB_B")" "$(hexkey "$KEY_A")" "$IP_B:$PORT_B" "$PORT_A" >"$T/churn.out" 2>"$T/churn.log" \
   || fail "churn: $(tail -20 "$T/churn.log")"
-alive "$PID_A" "daemon A"
+alive_child "$PID_A" "daemon A"
+alive_child "$PID_B" "daemon B"
 # iperf3 may give up when a private-key flip stalls the stream for long; the bytes A
 # received from B (its transfer counter) are what counts
 wait "$ipid" || log "iperf3 ended with an error: $(tail -3 "$T/iperf.json")"
@@ -42,6 +43,7 @@ rx1=$(nsa wg show "$IF_A" transfer | awk -v k="$PUB_B" '$1 == k {print $2}')
 rx_mib=$(( (rx1 - rx0) >> 20 ))
 # the tunnel still works (a key flip may have forced a new handshake)
 for _ in 1 2 3 4 5; do nsb ping -c 1 -W 2 "$TIP_A" >/dev/null && break; done
+alive_child "$PID_B" "daemon B"
 nsb ping -c 3 -W 3 "$TIP_A" >/dev/null || {
   nsa wg show "$IF_A" >&2; nsb wg show "$IF_B" >&2; stats "$PID_A" "$T/daemonA.log" >&2
   fail "tunnel broken after the churn"; }
