@@ -3,9 +3,9 @@
 # and removed, allowed IPs replaced, preshared keys, endpoints, our private key and port
 # changed, gets, malformed requests) at >= 100 ops/s while B streams TCP to A (iperf3) and
 # datagrams go into the tunnel towards the churn peers.
-# Asserts: A alive; the achieved rate >= 100 ops/s; no unexpected UAPI error and every
+# Asserts: A and B alive; the achieved rate >= 100 ops/s; no unexpected UAPI error and every
 # malformed request refused; the stream ran; afterwards the tunnel works, A's fds and threads
-# are back to their baseline; A exits cleanly on SIGTERM with no sanitizer report (with an
+# are back to their baseline; A and B exit cleanly on SIGTERM with no sanitizer report (with an
 # ASan build LeakSanitizer checks for leaks at that exit; with TSan every race is reported).
 # Sizes: --short 20 s, --long 300 s (CHURN_SECONDS, CHURN_RATE override).
 BAT_NAME=churn
@@ -59,6 +59,12 @@ log "churn: $(cat "$T/churn.out")"
 kill -TERM "$PID_A"
 rc=0; wait "$PID_A" || rc=$?
 [ "$rc" = 0 ] || fail "daemon A exited with status $rc"
+# B (the legitimate peer: session expiries after A's key flips, roaming after port changes,
+# the stream's sender) is checked the same way
+alive_child "$PID_B" "daemon B"
+kill -TERM "$PID_B"
+rc=0; wait "$PID_B" || rc=$?
+[ "$rc" = 0 ] || fail "daemon B exited with status $rc"
 check_sanitizers
 result "$(cat "$T/churn.out")" "tunnel_rx_during=${rx_mib} MiB ($(awk -v b="$((rx1 - rx0))" -v s="$secs" 'BEGIN {printf "%.1f", b * 8 / s / 1e6}') Mbit/s)" \
   "fds=$fd0->$fd1 threads=$th0->$th1 rss_kb=$rss0->$rss1 cpu_s=$cpu exit=0 sanitizer_reports=0"
