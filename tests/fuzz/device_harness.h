@@ -1,7 +1,8 @@
 /* Shared by the device-level fuzz harnesses (fuzz_device.c, fuzz_device_tun.c).
  *
  * It compiles the device's datapath.c into the harness (#include below) so the harness can
- * call the loop's per-packet functions (handle_datagram, tun_packet) directly, single-threaded
+ * call the loop's per-packet functions (handle_datagram, handle_data_run + rx_finish,
+ * tun_packet, the seal barrier of device_tx_flush) directly, single-threaded
  * and without sockets: the archive's datapath.o is then not linked (every symbol it defines is
  * already defined here). The device is made with device_new, configured with device_apply,
  * but never started: what it would send is taken out of its transmit queue (dev->tx) before
@@ -175,10 +176,16 @@ static inline void fh_take_tx(fh *h)
 {
 	device *dev = h->dev;
 
+	/* device_tx_flush's barrier: data messages are queued unsealed and sealed here (on the
+	 * calling thread: the harness's device has no crypto workers running). */
+	crypto_pool_run(&dev->crypto, dev->seal_n, seal_one, dev);
+	dev->seal_n = 0;
 	for (unsigned i = 0; i < dev->tx_used; i++) {
 		const uint8_t *d = dev->tx.iov[i].iov_base;
 		size_t n = dev->tx.iov[i].iov_len;
 
+		if (n == 0)
+			continue; /* a seal failed: the flush counts it and sends nothing */
 		CHECK_OR_TRAP(wg_msg_classify(d, n) != 0);
 		if (memcmp(&dev->tx.addr[i], &h->ep_c, sizeof(h->ep_c)) == 0)
 			continue;
@@ -187,6 +194,31 @@ static inline void fh_take_tx(fh *h)
 	dev->tx_used = 0;
 	dev->handshakes_handled = 0; /* one harness step = one loop round */
 	dev->handshakes_this_round = 0;
+}
+
+/* The device's receive of rx slot 0 (n bytes from src) as device_handle_udp does it for one
+ * datagram: data through the batched path (prepare under the peer lock, open, finish in
+ * order), everything else through handle_datagram. */
+static inline void fh_device_rx(fh *h, size_t n, const wg_endpoint *src)
+{
+	device *dev = h->dev;
+	uint8_t *slot = dev->rx.iov[0].iov_base;
+
+	memcpy(&dev->rx.addr[0], src, sizeof(*src));
+	pthread_rwlock_rdlock(&dev->cfg_lock);
+	if (wg_msg_classify(slot, n) == WG_MSG_DATA) {
+		handle_data_run(dev, &slot, &n, 1, wg_le32_read(slot + WG_DATA_OFF_RECEIVER), 0,
+				h->now);
+		rx_finish(dev, h->now);
+	} else {
+		if (n == 0)
+			DEVICE_STAT_INC(dev, rx_malformed);
+		else
+			handle_datagram(dev, slot, n, src, h->now);
+	}
+	device_tun_flush(dev);
+	pthread_rwlock_unlock(&dev->cfg_lock);
+	fh_take_tx(h);
 }
 
 /* Hands one datagram to the device as the loop would (a copy in an rx slot). */
@@ -208,10 +240,7 @@ static inline void fh_to_device(fh *h, const uint8_t *d, size_t n, const wg_endp
 		dev->handshakes_this_round++;
 	if (dev->handshakes_this_round >= DEVICE_UNDER_LOAD_THRESHOLD)
 		dev->under_load_until = h->now + DEVICE_UNDER_LOAD_TIME;
-	pthread_rwlock_rdlock(&dev->cfg_lock);
-	handle_datagram(dev, slot, n, src, h->now);
-	pthread_rwlock_unlock(&dev->cfg_lock);
-	fh_take_tx(h);
+	fh_device_rx(h, n, src);
 	fh_drain_tun(h, NULL, NULL);
 }
 
@@ -504,10 +533,7 @@ static inline void fh_check_still_works(fh *h)
 	d = *fh_peek(&h->to_dev);
 	fh_pop(&h->to_dev);
 	memcpy(h->dev->rx.iov[0].iov_base, d.data, d.len);
-	pthread_rwlock_rdlock(&h->dev->cfg_lock);
-	handle_datagram(h->dev, h->dev->rx.iov[0].iov_base, d.len, &h->ep_a, h->now);
-	pthread_rwlock_unlock(&h->dev->cfg_lock);
-	fh_take_tx(h);
+	fh_device_rx(h, d.len, &h->ep_a);
 	fh_drain_tun(h, got, &got_len);
 	CHECK_OR_TRAP(got_len == n && memcmp(got, pkt, n) == 0);
 }
