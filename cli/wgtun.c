@@ -53,6 +53,7 @@ typedef struct {
 	bool level_given; /* -v or an environment variable asked for a level */
 	const char *log_file;
 	const char *iface;
+	bool no_offload; /* WGTUN_NO_OFFLOAD (docs/offloads.md) */
 } options;
 
 /* Logging: one write() per line so that lines from the library's threads do not mix. */
@@ -180,6 +181,9 @@ static int parse_args(int argc, char **argv, options *o)
 	env = getenv("WG_PROCESS_FOREGROUND");
 	if (env && !strcmp(env, "1"))
 		o->foreground = true;
+	/* anything but unset, "" or "0" turns the offloads off */
+	env = getenv("WGTUN_NO_OFFLOAD");
+	o->no_offload = env && *env && strcmp(env, "0") != 0;
 	return 0;
 }
 
@@ -209,10 +213,10 @@ static void copy_name(char dst[16], const char *src)
 }
 
 /* Creates the TUN interface with wireguard-go's default MTU. fd or -errno. */
-static int tun_create_default(const char *want, char name[16])
+static int tun_create_default(const char *want, char name[16], bool no_offload)
 {
 	struct ifreq ifr;
-	int fd = wgtun_tun_open(want, name), s;
+	int fd = no_offload ? wgtun_tun_open_plain(want, name) : wgtun_tun_open(want, name), s;
 
 	if (fd < 0)
 		return fd;
@@ -295,7 +299,7 @@ static int run_parent(int argc, char **argv, const options *o)
 		return 1;
 	}
 	if (tun < 0) {
-		tun = tun_create_default(o->iface, name);
+		tun = tun_create_default(o->iface, name, o->no_offload);
 		if (tun < 0) {
 			fprintf(stderr, "wgtun: failed to create TUN device %s: %s\n", o->iface,
 				strerror(-tun));
@@ -406,7 +410,7 @@ static int run_daemon(const options *o)
 	}
 	copy_name(name, o->iface);
 	if (tun < 0) {
-		tun = tun_create_default(o->iface, name);
+		tun = tun_create_default(o->iface, name, o->no_offload);
 		if (tun < 0) {
 			logf_(WGTUN_LOG_ERROR, "failed to create TUN device %s: %s", name,
 			      strerror(-tun));
@@ -431,6 +435,7 @@ static int run_daemon(const options *o)
 	cfg.ifname = name;
 	cfg.tun_fd = tun;
 	cfg.log = lib_log;
+	cfg.no_offload = o->no_offload;
 	if (uapi < 0) {
 		uapi = wgtun_uapi_listen(NULL, name, path, sizeof(path));
 		if (uapi < 0) {

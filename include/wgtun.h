@@ -120,6 +120,11 @@ typedef struct {
 	/* The socket file of uapi_fd: watched (its removal stops the device, as with
 	 * wireguard-go) and removed when the device stops. NULL = none. */
 	const char *uapi_path;
+	/* Added after version 1 (struct_size tells). Nonzero: no offloads (docs/offloads.md):
+	 * a TUN the device creates has no vnet header, a tun_fd with one is told to send no
+	 * offloaded packets, the UDP sockets use neither GSO nor GRO. 0 = use what the kernel
+	 * offers. */
+	int no_offload;
 } wgtun_device_config;
 
 /* Zeroes cfg, sets struct_size, tun_fd = uapi_fd = -1. Thread-safe. */
@@ -177,9 +182,12 @@ WGTUN_API void wgtun_device_free(wgtun_device *dev);
 
 /* -- helpers for daemons that hand the TUN and the socket to a child process (Linux) -- */
 
-/* Opens (creates) the TUN interface `name` (IFF_TUN|IFF_NO_PI, non-blocking, close-on-exec);
+/* Opens (creates) the TUN interface `name` (IFF_TUN|IFF_NO_PI|IFF_VNET_HDR, non-blocking,
+ * close-on-exec: the device then negotiates the offloads);
  * actual_name receives the kernel's name (for patterns like "wg%d"). fd or -errno. */
 WGTUN_API int wgtun_tun_open(const char *name, char actual_name[16]);
+/* As wgtun_tun_open, without the vnet header: a plain TUN (for a device with no_offload). */
+WGTUN_API int wgtun_tun_open_plain(const char *name, char actual_name[16]);
 
 /* Creates the UAPI socket /var/run/wireguard/IFNAME.sock (dir NULL) or DIR/IFNAME.sock: the
  * directory with mode 0755, the socket 0700; a stale socket is replaced, a live one (another

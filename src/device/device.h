@@ -79,6 +79,9 @@ typedef struct {
 	/* Events (see device_event_type). */
 	void (*event)(void *ctx, const device_event *ev);
 	void *ctx; /* passed to the three callbacks */
+	/* No offloads: a TUN fd with a vnet header is told to send no offloaded packets, the UDP
+	 * sockets use neither GSO nor GRO. */
+	bool no_offload;
 } device_params;
 
 /* Drop counters by reason (device-wide, monotonically increasing). */

@@ -6,7 +6,10 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -64,6 +67,45 @@ static void test_config_versions(void)
 	big.cfg.struct_size = sizeof(big);
 	big.future_field = 1;
 	CHECK_EQ_INT(wgtun_device_new(&big.cfg, &dev), -EINVAL);
+}
+
+static char offload_line[256];
+static void on_log(void *ctx, int level, const char *msg)
+{
+	(void)ctx;
+	(void)level;
+	if (strstr(msg, "offloads:"))
+		snprintf(offload_line, sizeof(offload_line), "%s", msg);
+}
+
+/* A version-1 app's struct ends before no_offload: whatever lies there is not read (UDP GSO
+ * stays on, as loopback has it); no_offload set turns it off (the device logs what it got). */
+static void test_config_v1_and_no_offload(void)
+{
+	wgtun_device_config cfg;
+	wgtun_device *dev = NULL;
+	int sp[2];
+
+	for (int v1 = 1; v1 >= 0; v1--) {
+		CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sp) == 0);
+		wgtun_device_config_init(&cfg);
+		cfg.tun_fd = sp[0];
+		cfg.mtu = 1420;
+		cfg.log = on_log;
+		cfg.no_offload = v1 ? 7 : 1;
+		if (v1)
+			cfg.struct_size = offsetof(wgtun_device_config, no_offload);
+		CHECK_EQ_INT(wgtun_device_new(&cfg, &dev), 0);
+		CHECK(dev != NULL);
+		offload_line[0] = '\0';
+		CHECK_EQ_INT(wgtun_device_set(dev, "private_key=" K1 "\nlisten_port=0\n"), 0);
+		CHECK_EQ_INT(wgtun_device_start(dev), 0);
+		CHECK_MSG(strstr(offload_line, v1 ? "UDP GSO v4 1" : "UDP GSO v4 0") != NULL,
+			  "%s", offload_line);
+		wgtun_device_free(dev);
+		dev = NULL;
+		close(sp[1]);
+	}
 }
 
 static void test_set_get(void)
@@ -165,6 +207,7 @@ static void test_uapi_socket(void)
 int main(void)
 {
 	test_config_versions();
+	test_config_v1_and_no_offload();
 	test_set_get();
 	test_uapi_socket();
 	return test_finish("device_api");
