@@ -24,6 +24,14 @@ extern "C" {
 /* Library version as "MAJOR.MINOR.PATCH". Thread-safe. */
 WGTUN_API const char *wgtun_version(void);
 
+/* Optional, only for a process that owns all of its OpenSSL use (the wgtun daemon does):
+ * initialises OpenSSL without reading its configuration file (openssl.cnf) and without
+ * loading its error strings, which keeps about 0.5 MB of OpenSSL's pages out of memory
+ * (bench/README.md). It affects the whole process and cannot be undone, so an app that uses
+ * OpenSSL elsewhere, or relies on openssl.cnf (e.g. to load a FIPS provider), must not call
+ * it. Call it before any other wgtun or OpenSSL call. 0, or -1 if OpenSSL refused. */
+WGTUN_API int wgtun_crypto_init_lean(void);
+
 /* ==== Keys (begin) ==================================================================
  * WireGuard Curve25519 keys and their two text forms: base64 (wg(8), config files) and
  * lowercase hex (the UAPI socket). All functions return 0 on success and -1 on failure (bad
