@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <poll.h>
 #include <stddef.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -74,8 +73,11 @@ static void on_log(void *ctx, int level, const char *msg)
 {
 	(void)ctx;
 	(void)level;
-	if (strstr(msg, "offloads:"))
-		snprintf(offload_line, sizeof(offload_line), "%s", msg);
+	if (strstr(msg, "offloads:")) {
+		size_t n = strnlen(msg, sizeof(offload_line) - 1);
+		memcpy(offload_line, msg, n);
+		offload_line[n] = '\0';
+	}
 }
 
 /* A version-1 app's struct ends before no_offload: whatever lies there is not read (UDP GSO
