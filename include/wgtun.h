@@ -128,10 +128,15 @@ typedef struct {
 	/* The socket file of uapi_fd: watched (its removal stops the device, as with
 	 * wireguard-go) and removed when the device stops. NULL = none. */
 	const char *uapi_path;
-	/* Added after version 1 (struct_size tells). Nonzero: no offloads (docs/offloads.md):
-	 * a TUN the device creates has no vnet header, a tun_fd with one is told to send no
-	 * offloaded packets, the UDP sockets use neither GSO nor GRO. 0 = use what the kernel
-	 * offers. */
+	/* Added in 0.2 (apps built before leave it 0 through struct_size). Threads that encrypt
+	 * and decrypt packets, the data-path thread included: 0 = one per online CPU (at most
+	 * 64), 1 = all crypto on the data-path thread; > 64 is refused (-EINVAL). Each peer's
+	 * packets keep their order whatever the count (docs/parallel.md). */
+	unsigned crypto_workers;
+	/* Added in 0.2 (apps built before leave it 0 through struct_size). Nonzero: no
+	 * offloads (docs/offloads.md): a TUN the device creates has no vnet header, a tun_fd
+	 * with one is told to send no offloaded packets, the UDP sockets use neither GSO nor
+	 * GRO. 0 = use what the kernel offers. */
 	int no_offload;
 } wgtun_device_config;
 
