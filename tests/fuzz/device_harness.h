@@ -39,7 +39,7 @@ typedef struct {
 	uint64_t s;
 } fh_rng;
 
-static inline void fh_rng_fill(void *ctx, void *out, size_t n)
+static inline int fh_rng_fill(void *ctx, void *out, size_t n)
 {
 	fh_rng *r = ctx;
 	uint8_t *o = out;
@@ -48,6 +48,7 @@ static inline void fh_rng_fill(void *ctx, void *out, size_t n)
 		r->s = r->s * 6364136223846793005ULL + 1442695040888963407ULL;
 		o[i] = (uint8_t)(r->s >> 56);
 	}
+	return 0;
 }
 
 typedef struct {
@@ -185,8 +186,6 @@ static inline void fh_take_tx(fh *h)
 		fh_push(&h->to_a, d, n);
 	}
 	dev->tx_used = 0;
-	dev->handshakes_handled = 0; /* one harness step = one loop round */
-	dev->handshakes_this_round = 0;
 }
 
 /* Hands one datagram to the device as the loop would (a copy in an rx slot). */
@@ -194,7 +193,6 @@ static inline void fh_to_device(fh *h, const uint8_t *d, size_t n, const wg_endp
 {
 	device *dev = h->dev;
 	uint8_t *slot = dev->rx.iov[0].iov_base;
-	int t;
 
 	if (n > DEVICE_SLOT_SIZE)
 		n = DEVICE_SLOT_SIZE;
@@ -203,13 +201,10 @@ static inline void fh_to_device(fh *h, const uint8_t *d, size_t n, const wg_endp
 		memcpy(h->last.data, d, n);
 		h->last.len = n;
 	}
-	t = wg_msg_classify(slot, n);
-	if (t == WG_MSG_INITIATION || t == WG_MSG_RESPONSE)
-		dev->handshakes_this_round++;
-	if (dev->handshakes_this_round >= DEVICE_UNDER_LOAD_THRESHOLD)
-		dev->under_load_until = h->now + DEVICE_UNDER_LOAD_TIME;
 	pthread_rwlock_rdlock(&dev->cfg_lock);
 	handle_datagram(dev, slot, n, src, h->now);
+	/* One harness step = one loop round: the queued handshake (if any) is handled now. */
+	(void)device_handshake_run(dev, h->now, DEVICE_HANDSHAKE_BUDGET);
 	pthread_rwlock_unlock(&dev->cfg_lock);
 	fh_take_tx(h);
 	fh_drain_tun(h, NULL, NULL);
@@ -224,7 +219,7 @@ static inline void fh_from_tun(fh *h, const uint8_t *pkt, size_t n)
 	if (n > DEVICE_MAX_PACKET)
 		n = DEVICE_MAX_PACKET;
 	pthread_rwlock_rdlock(&dev->cfg_lock);
-	slot = tx_slot(dev);
+	slot = device_tx_slot(dev);
 	memcpy(slot + DEVICE_SLOT_HEAD, pkt, n);
 	tun_packet(dev, slot, n, h->now);
 	pthread_rwlock_unlock(&dev->cfg_lock);
