@@ -4,7 +4,8 @@
  *
  * Environment (as wireguard-go): WG_TUN_FD / WG_UAPI_FD (inherited TUN and listening UAPI
  * socket), WG_PROCESS_FOREGROUND=1 (same as -f), LOG_LEVEL or WG_LOG_LEVEL (silent, error,
- * verbose or debug; default error).
+ * verbose or debug; default error). Ours: WGTUN_CRYPTO_WORKERS=N, threads for packet crypto
+ * (0 or unset = one per online CPU, 1 = the data-path thread alone; docs/parallel.md).
  *
  * Without -f the parent creates the TUN interface and the listening UAPI socket itself, then
  * re-executes this program with them as fds 3 and 4 and exits 0 only once the child runs:
@@ -180,6 +181,24 @@ static int parse_args(int argc, char **argv, options *o)
 	env = getenv("WG_PROCESS_FOREGROUND");
 	if (env && !strcmp(env, "1"))
 		o->foreground = true;
+	return 0;
+}
+
+/* WGTUN_CRYPTO_WORKERS: threads for packet crypto (0 or unset = one per CPU). 0 / -1. */
+static int env_workers(unsigned *out)
+{
+	const char *s = getenv("WGTUN_CRYPTO_WORKERS");
+	char *end;
+	long v;
+
+	*out = 0;
+	if (!s || !*s)
+		return 0;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < 0 || v > 64)
+		return -1;
+	*out = (unsigned)v;
 	return 0;
 }
 
@@ -431,6 +450,11 @@ static int run_daemon(const options *o)
 	cfg.ifname = name;
 	cfg.tun_fd = tun;
 	cfg.log = lib_log;
+	if (env_workers(&cfg.crypto_workers) != 0) {
+		logf_(WGTUN_LOG_ERROR, "WGTUN_CRYPTO_WORKERS must be a number from 0 to 64");
+		r = 1;
+		goto out;
+	}
 	if (uapi < 0) {
 		uapi = wgtun_uapi_listen(NULL, name, path, sizeof(path));
 		if (uapi < 0) {

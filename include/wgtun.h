@@ -120,6 +120,11 @@ typedef struct {
 	/* The socket file of uapi_fd: watched (its removal stops the device, as with
 	 * wireguard-go) and removed when the device stops. NULL = none. */
 	const char *uapi_path;
+	/* Added in 0.2 (apps built before leave it 0 through struct_size). Threads that encrypt
+	 * and decrypt packets, the data-path thread included: 0 = one per online CPU (at most
+	 * 64), 1 = all crypto on the data-path thread; > 64 is refused (-EINVAL). Each peer's
+	 * packets keep their order whatever the count (docs/parallel.md). */
+	unsigned crypto_workers;
 } wgtun_device_config;
 
 /* Zeroes cfg, sets struct_size, tun_fd = uapi_fd = -1. Thread-safe. */

@@ -4,6 +4,7 @@
 #include "wgtun.h"
 
 #include "crypto/crypto.h"
+#include "device/cryptopool.h"
 #include "device/device.h"
 #include "io/linux/tun.h"
 #include "uapi/server.h"
@@ -55,7 +56,7 @@ static int config_copy(wgtun_device_config *dst, const wgtun_device_config *src)
 			return -EINVAL;
 	wgtun_device_config_init(dst);
 	memcpy(dst, src, src->struct_size < sizeof(*dst) ? src->struct_size : sizeof(*dst));
-	return 0;
+	return dst->crypto_workers > CRYPTO_POOL_MAX_WORKERS ? -EINVAL : 0;
 }
 
 static void on_device_event(void *ctx, const device_event *dev_ev)
@@ -176,6 +177,7 @@ int wgtun_device_new(const wgtun_device_config *cfg, wgtun_device **out)
 	p.socket_created = d->cfg.socket_created ? on_socket_created : NULL;
 	p.event = on_device_event;
 	p.ctx = d;
+	p.crypto_workers = d->cfg.crypto_workers;
 	d->dev = device_new(&p);
 	if (!d->dev) {
 		r = -errno;

@@ -327,7 +327,11 @@ int device_start(device *dev)
 		goto out;
 	}
 	dev->thread_started = true;
+	crypto_pool_start(&dev->crypto);
 	device_log(dev, DEVICE_LOG_INFO, "device up, listening on port %u", dev->bind.port);
+	device_log(dev, DEVICE_LOG_INFO, "crypto workers: %u (loop thread + %u of %u helpers)",
+		   crypto_pool_threads(&dev->crypto) + 1, crypto_pool_threads(&dev->crypto),
+		   dev->crypto.workers - 1);
 	device_log(dev, DEVICE_LOG_INFO,
 		   "offloads: TUN vnet header %s (csum %d, TSO %d, USO %d), UDP GSO v4 %d v6 %d",
 		   dev->tun_vnet ? "on" : "off", !!(dev->tun_offload & TUN_OFFLOAD_CSUM),
@@ -346,6 +350,7 @@ void device_free(device *dev)
 		atomic_store(&dev->stop_requested, true);
 		io_loop_wake(dev->loop);
 		pthread_join(dev->thread, NULL);
+		crypto_pool_stop(&dev->crypto);
 	}
 	device_destroy(dev);
 }

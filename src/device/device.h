@@ -79,6 +79,9 @@ typedef struct {
 	/* Events (see device_event_type). */
 	void (*event)(void *ctx, const device_event *ev);
 	void *ctx; /* passed to the three callbacks */
+	/* Threads that encrypt and decrypt a batch, the loop thread included: 0 = one per online
+	 * CPU (at most CRYPTO_POOL_MAX_WORKERS), 1 = the loop thread alone. */
+	unsigned crypto_workers;
 } device_params;
 
 /* Drop counters by reason (device-wide, monotonically increasing). */

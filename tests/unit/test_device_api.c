@@ -5,6 +5,8 @@
 #include "wgtun.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -64,6 +66,24 @@ static void test_config_versions(void)
 	big.cfg.struct_size = sizeof(big);
 	big.future_field = 1;
 	CHECK_EQ_INT(wgtun_device_new(&big.cfg, &dev), -EINVAL);
+	/* crypto_workers: more than 64 refused (the TUN fd is still taken over and closed); an
+	 * app built before the field (struct_size without it) is not read there. */
+	for (int v1 = 0; v1 < 2; v1++) {
+		int sp[2];
+		CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sp) == 0);
+		wgtun_device_config_init(&cfg);
+		cfg.tun_fd = sp[0];
+		cfg.mtu = 1420;
+		cfg.crypto_workers = 65;
+		if (v1)
+			cfg.struct_size = offsetof(wgtun_device_config, crypto_workers);
+		CHECK_EQ_INT(wgtun_device_new(&cfg, &dev), v1 ? 0 : -EINVAL);
+		if (!v1)
+			CHECK(fcntl(sp[0], F_GETFD) == -1); /* closed */
+		wgtun_device_free(dev);
+		dev = NULL;
+		close(sp[1]);
+	}
 }
 
 static void test_set_get(void)
