@@ -141,11 +141,3 @@ int io_rng_fill(void *ctx, void *out, size_t n)
 	 * wiped by crypto_random, never handed out). */
 	return crypto_random(out, n) == 0 ? 0 : -1;
 }
-
-bool io_offload_wanted(void)
-{
-	/* Read only; the library never sets the environment. */
-	const char *e = getenv("WGTUN_NO_OFFLOAD"); /* NOLINT(concurrency-mt-unsafe) */
-
-	return !e || !*e || strcmp(e, "0") == 0;
-}
