@@ -7,7 +7,13 @@
 
 static wg_time_ns timers_jitter(const wg_timers *t)
 {
-	return (wg_time_ns)wg_rng_u32(&t->rng) % (WG_REKEY_TIMEOUT_JITTER_MAX + 1);
+	uint32_t r;
+
+	/* Jitter only spreads retries; it protects nothing. Without randomness: none (the RNG
+	 * failure is counted where the RNG is, and the handshake it retries fails anyway). */
+	if (wg_rng_u32(&t->rng, &r) != 0)
+		return 0;
+	return (wg_time_ns)r % (WG_REKEY_TIMEOUT_JITTER_MAX + 1);
 }
 
 static void timers_arm(wg_timers *t, timers_id id, wg_time_ns at)

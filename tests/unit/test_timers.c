@@ -7,16 +7,17 @@ static test_rng g_rng;
 static bool g_fixed;
 static uint32_t g_fixed_value;
 
-static void rng_fill(void *ctx, void *out, size_t n)
+static int rng_fill(void *ctx, void *out, size_t n)
 {
 	(void)ctx;
 	if (g_fixed) {
 		uint8_t *o = out;
 		for (size_t i = 0; i < n; i++)
 			o[i] = (uint8_t)(g_fixed_value >> (8 * (i % 4)));
-		return;
+		return 0;
 	}
 	test_rng_bytes(&g_rng, out, n);
+	return 0;
 }
 
 static wg_timers make(uint16_t pk)
