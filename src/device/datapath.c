@@ -89,8 +89,13 @@ void device_tx_flush(device *dev)
 
 	/* The barrier: every queued data message is sealed before any is sent (in queue order,
 	 * which keeps each peer's counters in order on the wire). */
-	crypto_pool_run(&dev->crypto, dev->seal_n, seal_one, dev);
-	dev->seal_n = 0;
+	if (dev->seal_n) {
+		size_t bytes = 0;
+		for (unsigned k = 0; k < dev->seal_n; k++)
+			bytes += dev->seal[k].body_len;
+		crypto_pool_run(&dev->crypto, dev->seal_n, bytes, seal_one, dev);
+		dev->seal_n = 0;
+	}
 	for (unsigned i = 0; i < dev->tx_used; i++) {
 		if (dev->tx.iov[i].iov_len == 0)
 			count_send_failures(dev, 1);
@@ -600,8 +605,11 @@ static void rx_finish(device *dev, wg_time_ns now)
 {
 	device_rx_job *jobs = dev->rx_jobs;
 	unsigned n = dev->rx_n;
+	size_t bytes = 0;
 
-	crypto_pool_run(&dev->crypto, n, open_one, dev);
+	for (unsigned k = 0; k < n; k++)
+		bytes += jobs[k].len;
+	crypto_pool_run(&dev->crypto, n, bytes, open_one, dev);
 	for (unsigned i = 0; i < n;) {
 		peer *p = jobs[i].p;
 		bool drain = false;
