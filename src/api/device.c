@@ -117,7 +117,7 @@ static int open_tun(wgtun_device *d)
 	}
 	if (!d->cfg.ifname)
 		return -EINVAL;
-	return tun_create(d->cfg.ifname, d->name);
+	return tun_create(d->cfg.ifname, d->name, !d->cfg.no_offload);
 }
 
 static int start_server(wgtun_device *d)
@@ -178,6 +178,7 @@ int wgtun_device_new(const wgtun_device_config *cfg, wgtun_device **out)
 	p.event = on_device_event;
 	p.ctx = d;
 	p.crypto_workers = d->cfg.crypto_workers;
+	p.no_offload = d->cfg.no_offload != 0;
 	d->dev = device_new(&p);
 	if (!d->dev) {
 		r = -errno;
@@ -349,7 +350,12 @@ void wgtun_device_free(wgtun_device *dev)
 
 int wgtun_tun_open(const char *name, char actual_name[16])
 {
-	return tun_create(name, actual_name);
+	return tun_create(name, actual_name, true);
+}
+
+int wgtun_tun_open_plain(const char *name, char actual_name[16])
+{
+	return tun_create(name, actual_name, false);
 }
 
 int wgtun_uapi_listen(const char *dir, const char *ifname, char *path_out, size_t cap)

@@ -19,6 +19,9 @@ enum {
 };
 
 /* ---- wiping and constant-time compare ---- */
+/* OpenSSL without openssl.cnf and without error strings (see wgtun_crypto_init_lean). 0 or
+ * -1. Process-wide, once. */
+int crypto_init_lean(void);
 void crypto_wipe(void *p, size_t n);
 /* true if equal; time depends only on n. */
 bool crypto_equal(const void *a, const void *b, size_t n);

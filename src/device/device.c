@@ -27,7 +27,7 @@ int device_bind_open(device *dev, udp_bind *out, uint16_t port, uint32_t fwmark)
 	int ret;
 
 	udp_bind_init(&b);
-	ret = udp_bind_open(&b, port, fwmark, device_socket_cb, dev);
+	ret = udp_bind_open(&b, port, fwmark, !dev->params.no_offload, device_socket_cb, dev);
 	if (ret)
 		return ret;
 	if (b.fd4 >= 0 && (ret = io_loop_add(dev->loop, b.fd4, DEVICE_TAG_UDP4)) < 0)
@@ -174,7 +174,7 @@ device *device_new(const device_params *p)
 	}
 	if (tun_has_vnet_hdr(dev->tun_fd)) {
 		dev->tun_vnet = true;
-		dev->tun_offload = tun_offload_set(dev->tun_fd, io_offload_wanted());
+		dev->tun_offload = tun_offload_set(dev->tun_fd, !p->no_offload);
 		if (dev->tun_offload == TUN_OFFLOAD_FAILED) {
 			err = EINVAL; /* the kernel may hand us super-packets we never asked for */
 			goto fail;
