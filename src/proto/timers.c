@@ -7,8 +7,11 @@
 
 static wg_time_ns timers_jitter(wg_timers *t)
 {
+	/* Jitter only spreads retries; it protects nothing. Without randomness: none (the RNG
+	 * failure is counted where the RNG is, and the handshake it retries fails anyway). */
 	if (t->jitter_left == 0) {
-		t->rng.fill(t->rng.ctx, t->jitter_pool, sizeof(t->jitter_pool));
+		if (wg_rng_fill(&t->rng, t->jitter_pool, sizeof(t->jitter_pool)) != 0)
+			return 0;
 		t->jitter_left = TIMERS_JITTER_POOL;
 	}
 	return (wg_time_ns)t->jitter_pool[--t->jitter_left] % (WG_REKEY_TIMEOUT_JITTER_MAX + 1);

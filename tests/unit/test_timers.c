@@ -8,7 +8,7 @@ static bool g_fixed;
 static unsigned g_fills; /* rng calls */
 static uint32_t g_fixed_value;
 
-static void rng_fill(void *ctx, void *out, size_t n)
+static int rng_fill(void *ctx, void *out, size_t n)
 {
 	(void)ctx;
 	g_fills++;
@@ -16,9 +16,10 @@ static void rng_fill(void *ctx, void *out, size_t n)
 		uint8_t *o = out;
 		for (size_t i = 0; i < n; i++)
 			o[i] = (uint8_t)(g_fixed_value >> (8 * (i % 4)));
-		return;
+		return 0;
 	}
 	test_rng_bytes(&g_rng, out, n);
+	return 0;
 }
 
 static wg_timers make(uint16_t pk)
