@@ -24,6 +24,10 @@ void crypto_wipe(void *p, size_t n);
 bool crypto_equal(const void *a, const void *b, size_t n);
 /* true if all bytes are zero; time depends only on n. */
 bool crypto_is_zero(const void *p, size_t n);
+/* Marks n bytes at p as public for the constant-time check (valgrind memcheck: "defined").
+ * Only for verdicts that are public by design (a compare's result, a decoder's status).
+ * Does nothing outside valgrind. crypto_equal / crypto_is_zero declassify their result. */
+void crypto_declassify(const void *p, size_t n);
 
 /* ---- randomness (the only call that reads the OS RNG; the protocol core never calls it,
  * it gets a callback instead) ---- */
