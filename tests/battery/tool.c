@@ -29,6 +29,7 @@
 #include "crypto/crypto.h"
 #include "proto/messages.h"
 #include "wgtun.h"
+#include "noise_chain.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -770,11 +771,10 @@ static uint16_t sk_csum(const uint8_t *p, size_t n)
 
 static int cmd_sessionkeys(char **av)
 {
-	static const char construction[] = "Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s";
 	wgtun_tunnel_config cfg;
 	wgtun_tunnel *t = NULL;
 	uint8_t init[256], resp[256], out[2048], pkt[84], e_priv[32], e_pub_i[32], e_pub_r[32];
-	uint8_t ck[32], k[32], tau[32], dh[32], t_send[32], t_recv[32], tmp[32];
+	uint8_t chain[CHAIN_N][32], tmp[32];
 	struct sockaddr_in dst = {.sin_family = AF_INET};
 	size_t olen = 0, ilen = 0;
 	int fd, n = -1, r, found = 0;
@@ -875,54 +875,20 @@ static int cmd_sessionkeys(char **av)
 		fprintf(stderr, "sessionkeys: ephemeral key not among the recorded random bytes\n");
 		return 1;
 	}
-	/* Noise IKpsk2, the chaining key only (the hash h does not feed the keys) */
-	crypto_hash(ck, construction, strlen(construction));
-	crypto_kdf(ck, NULL, NULL, ck, e_pub_i, 32);
-	sk_print("ck_e_i", ck);
-	if (crypto_x25519(dh, e_priv, cfg.peer_public_key))
+	if (noise_chain(chain, e_priv, cfg.private_key, e_pub_i, cfg.peer_public_key, e_pub_r,
+			cfg.preshared_key))
 		return 1;
-	sk_print("dh_es", dh);
-	crypto_kdf(ck, k, NULL, ck, dh, 32);
-	sk_print("ck_es", ck);
-	sk_print("k_static", k);
-	if (crypto_x25519(dh, cfg.private_key, cfg.peer_public_key))
-		return 1;
-	sk_print("dh_ss", dh);
-	crypto_kdf(ck, k, NULL, ck, dh, 32);
-	sk_print("ck_ss", ck);
-	sk_print("k_timestamp", k);
-	crypto_kdf(ck, NULL, NULL, ck, e_pub_r, 32);
-	sk_print("ck_e_r", ck);
-	if (crypto_x25519(dh, e_priv, e_pub_r))
-		return 1;
-	sk_print("dh_ee", dh);
-	crypto_kdf(ck, NULL, NULL, ck, dh, 32);
-	sk_print("ck_ee", ck);
-	{
-		uint8_t sp[32];
-		memcpy(sp, cfg.private_key, 32);
-		crypto_x25519_clamp(sp);
-		if (crypto_x25519(dh, sp, e_pub_r))
-			return 1;
-		crypto_wipe(sp, 32);
-	}
-	sk_print("dh_se", dh);
-	crypto_kdf(ck, NULL, NULL, ck, dh, 32);
-	sk_print("ck_se", ck);
-	crypto_kdf(ck, tau, k, ck, cfg.preshared_key, 32);
-	sk_print("ck_psk", ck);
-	sk_print("tau", tau);
-	sk_print("k_empty", k);
-	crypto_kdf(t_send, t_recv, NULL, ck, NULL, 0);
+	for (int i = 0; i < CHAIN_I_SEND; i++)
+		sk_print(chain_names[i], chain[i]);
 	/* the daemon's view: it sends with our receive key */
-	sk_print("daemon_send_key", t_recv);
-	sk_print("daemon_recv_key", t_send);
+	sk_print("daemon_send_key", chain[CHAIN_I_RECV]);
+	sk_print("daemon_recv_key", chain[CHAIN_I_SEND]);
 	{
 		uint64_t ctr = 0;
 		uint8_t plain[2048];
 		for (int b = 7; b >= 0; b--)
 			ctr = ctr << 8 | out[8 + b];
-		if (crypto_aead_open(plain, out + 16, (size_t)found - 16, NULL, 0, ctr, t_recv) != 0) {
+		if (crypto_aead_open(plain, out + 16, (size_t)found - 16, NULL, 0, ctr, chain[CHAIN_I_RECV]) != 0) {
 			fprintf(stderr, "sessionkeys: derived receive key does not open the reply\n");
 			return 1;
 		}
