@@ -14,7 +14,8 @@
  *   - 541 s later (virtual), after the timers ran: the transport keys gone too;
  *   - a second session, then wgtun_tunnel_free of both: everything gone.
  * Not under valgrind (its own memory would be in the maps and the scan would take minutes):
- * there the test does the handshakes and checks the answers only. */
+ * there the test does the handshakes and checks the answers only.
+ * SECRETS_WHERE=1 prints the mapping and address of every copy found (for diagnosis). */
 #include "noise_chain.h"
 #include "test.h"
 #include "wgtun.h"
