@@ -26,9 +26,12 @@ METRICS = [
     ("tcp1_gbps", "TCP 1 stream", "Gbit/s", 3, "hi"),
     ("tcp4_gbps", "TCP 4 streams", "Gbit/s", 3, "hi"),
     ("tcp1_retrans", "TCP 1 retransmits", "segments", 0, "lo"),
-    ("udp_pps", "UDP 64 B delivered", "packets/s", 0, "hi"),
-    ("udp_offered_pps", "UDP 64 B offered (sender)", "packets/s", 0, "hi"),
-    ("udp_loss_pct", "UDP 64 B loss", "%", 1, "lo"),
+    ("udp_ok_pps", "UDP 64 B delivered at the best rate with < 1 % loss", "packets/s", 0, "hi"),
+    ("udp_ok_loss_pct", "  loss at that rate", "%", 2, "lo"),
+    ("udp_fail_pps", "  first rate that failed (loss >= 1 % or sender short)", "packets/s", 0, "hi"),
+    ("udp_pps", "UDP 64 B flat out: delivered", "packets/s", 0, "hi"),
+    ("udp_offered_pps", "UDP 64 B flat out: offered (1 sender)", "packets/s", 0, "hi"),
+    ("udp_loss_pct", "UDP 64 B flat out: loss", "%", 1, "lo"),
     ("rtt_min_ms", "ping RTT min", "ms", 3, "lo"),
     ("rtt_avg_ms", "ping RTT avg", "ms", 3, "lo"),
     ("cpu_s_per_gb", "daemon CPU per GB (A+B, TCP 1)", "CPU-s/GB", 2, "lo"),
@@ -37,8 +40,12 @@ METRICS = [
     ("tcp1_udp_rcvbuf_err", "B's UDP RcvbufErrors during TCP 1", "datagrams", 0, "lo"),
     ("peak_rss_mb", "peak RSS (VmHWM, larger daemon)", "MB", 1, "lo"),
     ("idle_rss_mb", "idle RSS (VmRSS, larger daemon)", "MB", 2, "lo"),
-    ("wakeups_per_s", "idle wakeups per daemon (/proc ctxsw)", "1/s", 2, "lo"),
-    ("wakeups_perf_per_s", "idle wakeups per daemon (perf)", "1/s", 2, "lo"),
+    ("wakeups_per_s", "idle wakeups per daemon, as is (/proc ctxsw)", "1/s", 2, "lo"),
+    ("wakeups_perf_per_s", "  as is (perf context-switches)", "1/s", 2, "lo"),
+    ("syscalls_per_s", "  as is: system calls per daemon (perf)", "1/s", 2, "lo"),
+    ("wakeups_quiet_per_s", "idle wakeups per daemon, IPv6 chatter off (/proc)", "1/s", 3, "lo"),
+    ("wakeups_quiet_perf_per_s", "  IPv6 chatter off (perf context-switches)", "1/s", 3, "lo"),
+    ("syscalls_quiet_per_s", "  IPv6 chatter off: system calls per daemon (perf)", "1/s", 3, "lo"),
     ("firstreply_ms", "wg set -> first reply", "ms", 2, "lo"),
     ("firstreply_net_ms", "  of which after wg set returned", "ms", 2, "lo"),
     ("probe_floor_ms", "probe floor (path already up)", "ms", 3, "lo"),
@@ -111,12 +118,12 @@ def ping_rtt(path):
     return (float(m.group(1)), float(m.group(2))) if m else (None, None)
 
 
-def perf_ctxsw(path):
+def perf_count(path, event="context-switches"):
     try:
         with open(path) as f:
             for line in f:
                 fields = line.strip().split(",")
-                if len(fields) > 3 and fields[2].startswith("context-switches"):
+                if len(fields) > 3 and fields[2].startswith(event):
                     # "<not counted>" with a running time of 0: no thread ever ran in the
                     # window, which is zero switches, not a missing figure.
                     if fields[0] == "<not counted>" and fields[3] == "0":
@@ -127,6 +134,20 @@ def perf_ctxsw(path):
     return None
 
 
+def udp_steps(path):
+    """The UDP rate search, step by step: [target, sent, delivered, loss %, ok]."""
+    steps = []
+    try:
+        with open(path) as f:
+            for line in f:
+                v = line.split()
+                if len(v) == 5:
+                    steps.append([float(v[0]), float(v[1]), float(v[2]), float(v[3]), v[4] == "1"])
+    except (OSError, ValueError):
+        pass
+    return steps
+
+
 def measure(d, meta):
     """All metrics of one impl in one round."""
     kv = read_kv(os.path.join(d, "kv"))
@@ -135,6 +156,12 @@ def measure(d, meta):
     m["tcp4_gbps"], _, _ = iperf_tcp(os.path.join(d, "tcp4.json"))
     m["udp_pps"], m["udp_offered_pps"], m["udp_loss_pct"] = iperf_udp(os.path.join(d, "udp64.json"))
     m["rtt_min_ms"], m["rtt_avg_ms"] = ping_rtt(os.path.join(d, "ping.txt"))
+    m["udp_ok_pps"], m["udp_ok_loss_pct"] = num(kv, "udp_ok_delivered_pps"), num(kv, "udp_ok_loss_pct")
+    m["udp_ok_target_pps"], m["udp_fail_pps"] = num(kv, "udp_ok_target_pps"), num(kv, "udp_fail_pps")
+    if m["udp_ok_target_pps"] == 0:  # not even the lowest step passed
+        m["udp_ok_pps"] = m["udp_ok_loss_pct"] = None
+    m["udp_fail_reason"] = kv.get("udp_fail_reason") or None
+    m["udp_search_steps"] = udp_steps(os.path.join(d, "udpsearch.txt"))
     busy, total = num(kv, "tcp1_busy_jiffies"), num(kv, "tcp1_total_jiffies")
     nproc = float(meta.get("nproc", "1"))
     m["tcp1_busy_cores"] = busy / total * nproc if busy is not None and total else None
@@ -159,14 +186,19 @@ def measure(d, meta):
         m[key + "_a_mb"] = a * kb if a is not None else None
         m[key + "_b_mb"] = b * kb if b is not None else None
         m[key + "_mb"] = max(a, b) * kb if a is not None and b is not None else None
-    window = num(kv, "idle_window_s")
-    wa, wb = diff(kv, "ctx_a_0", "ctx_a_1"), diff(kv, "ctx_b_0", "ctx_b_1")
-    if window and wa is not None and wb is not None:
-        m["wakeups_a_per_s"], m["wakeups_b_per_s"] = wa / window, wb / window
-        m["wakeups_per_s"] = (wa + wb) / 2 / window
-    perf = perf_ctxsw(os.path.join(d, "perf_idle.csv"))
-    idle_s = num(meta, "idle_s")
-    m["wakeups_perf_per_s"] = perf / 2 / idle_s if perf is not None and idle_s else None
+    for win, sfx, secs in (("asis", "", "idle_s"), ("quiet", "_quiet", "quiet_s")):
+        window = num(kv, win + "_window_s")
+        wa = diff(kv, "ctx_%s_a_0" % win, "ctx_%s_a_1" % win)
+        wb = diff(kv, "ctx_%s_b_0" % win, "ctx_%s_b_1" % win)
+        if window and wa is not None and wb is not None:
+            m["wakeups%s_a_per_s" % sfx], m["wakeups%s_b_per_s" % sfx] = wa / window, wb / window
+            m["wakeups%s_per_s" % sfx] = (wa + wb) / 2 / window
+        idle_s = num(meta, secs)
+        path = os.path.join(d, "perf_%s.csv" % win)
+        for key, event in (("wakeups%s_perf_per_s" % sfx, "context-switches"),
+                           ("syscalls%s_per_s" % sfx, "raw_syscalls:sys_enter")):
+            c = perf_count(path, event)
+            m[key] = c / 2 / idle_s if c is not None and idle_s else None
     fr = load_json(os.path.join(d, "firstreply.json")) or {}
     m["firstreply_ms"], m["firstreply_cfg_ms"] = fr.get("total_ms"), fr.get("cfg_ms")
     m["firstreply_net_ms"] = fr.get("net_ms")
@@ -178,7 +210,8 @@ def measure(d, meta):
 
 
 def median(values):
-    vals = [v for v in values if v is not None]
+    # only figures: the search steps (lists) and reasons (text) stay per round
+    vals = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
     return statistics.median(vals) if vals else None
 
 
@@ -242,9 +275,11 @@ def main(argv):
         print("| " + " | ".join(row) + " |")
     print()
     print("per round:")
-    cols = [("tcp1_gbps", 3), ("tcp4_gbps", 3), ("udp_pps", 0), ("udp_loss_pct", 1),
+    cols = [("tcp1_gbps", 3), ("tcp4_gbps", 3), ("udp_ok_pps", 0), ("udp_fail_pps", 0),
+            ("udp_pps", 0), ("udp_loss_pct", 1),
             ("rtt_avg_ms", 3), ("cpu_s_per_gb", 2), ("idle_rss_mb", 2), ("peak_rss_mb", 1),
-            ("wakeups_per_s", 2), ("firstreply_ms", 2), ("loadavg", 2)]
+            ("wakeups_per_s", 2), ("syscalls_quiet_per_s", 3), ("firstreply_ms", 2),
+            ("loadavg", 2)]
     print("| rd | impl | " + " | ".join(c for c, _ in cols) + " |")
     print("|" + "---|" * (len(cols) + 2))
     for r in rounds:

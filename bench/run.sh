@@ -10,21 +10,32 @@
 #                       tunnel impls in alternating order (odd rounds wggo first, even wgtun first)
 #     --duration S      seconds per iperf3 test (default 10)
 #     --impls LIST      comma list of raw,wggo,wgtun (default raw,wggo,wgtun)
-#     --settle S        idle seconds after the handshake before idle RSS is read (default 5)
-#     --idle S          idle window for wakeups/s, no keepalive configured (default 30)
+#     --settle S        idle seconds after the handshake before idle RSS is read and the idle
+#                       windows start (default 12: the protocol's passive keepalive fires 10 s
+#                       after the last data received, so it lands before the windows)
+#     --idle S          "as is" idle window for wakeups/s, no keepalive configured (default 20)
+#     --quiet S         second idle window with IPv6 disabled on both tunnel interfaces (no
+#                       kernel router solicitations/MLD reports for the daemons to read;
+#                       default 30)
+#     --udp-senders N   parallel iperf3 sender processes in the UDP rate search (default 2)
+#     --udp-step S      seconds per step of the UDP rate search (default 3)
 #     --pings N         ping samples for RTT (default 100, 10 ms apart)
 #     --build DIR       cmake Release build dir (default <repo>/build-release)
 #     --no-build        don't run cmake; use the wgtun already in the build dir
 #     --wgtun PATH      wgtun daemon binary (default <build>/wgtun)
 #     --out DIR         results dir (default <repo>/bench/results): writes <date>.json + .svg
 #     --keep            keep the scratch dir (raw iperf3/ping outputs) and print its path
-#     --smoke           --rounds 1 --duration 1 --settle 1 --idle 1 --pings 10
+#     --smoke           --rounds 1 --duration 1 --settle 1 --idle 1 --quiet 1 --pings 10
+#                       --udp-step 1
 #
 # What it does: builds wgtun (cmake Release), makes two network namespaces joined by a veth pair
 # (MTU 1500; tunnel MTU 1420), then per round and impl: starts both daemons (foreground, one per
 # namespace), times `wg set` of the peer to the first ping reply, reads idle RSS after --settle s,
-# counts context switches over --idle s, pings (RTT), runs iperf3 TCP 1 stream (with daemon CPU
-# from /proc/PID/stat), TCP 4 streams and UDP 64-byte datagrams, reads peak RSS, and stops the
+# counts context switches (and, with perf, system calls) over --idle s as is and over --quiet s
+# with IPv6 off on the tunnel interfaces, pings (RTT), runs iperf3 TCP 1 stream (with daemon
+# CPU from /proc/PID/stat), TCP 4 streams, UDP 64-byte datagrams flat out, then searches the
+# highest UDP 64-byte rate with < 1 % loss (doubling, then bisecting, with --udp-senders
+# parallel senders), reads peak RSS, and stops the
 # daemons. bench/report.py turns the raw outputs into the table (medians, wgtun/wireguard-go
 # ratios), the JSON and the SVG chart. Method and caveats: bench/README.md.
 # Requires: cmake + a C toolchain, iproute2, wireguard-go, wireguard-tools (wg), iperf3, ping,
@@ -34,7 +45,8 @@
 set -euo pipefail
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-ROUNDS=3 DURATION=10 IMPLS=raw,wggo,wgtun SETTLE=5 IDLE=30 PINGS=100
+ROUNDS=3 DURATION=10 IMPLS=raw,wggo,wgtun SETTLE=12 IDLE=20 QUIET=30 PINGS=100
+UDP_SENDERS=2 UDP_STEP=3
 BUILD="$SRC/build-release" DO_BUILD=1 WGTUN="" OUT="$SRC/bench/results" KEEP=0 SMOKE=0
 
 die() { echo "bench: $*" >&2; exit 2; }
@@ -45,18 +57,21 @@ while [ $# -gt 0 ]; do
     --impls) IMPLS=${2:?}; shift 2 ;;
     --settle) SETTLE=${2:?}; shift 2 ;;
     --idle) IDLE=${2:?}; shift 2 ;;
+    --quiet) QUIET=${2:?}; shift 2 ;;
+    --udp-senders) UDP_SENDERS=${2:?}; shift 2 ;;
+    --udp-step) UDP_STEP=${2:?}; shift 2 ;;
     --pings) PINGS=${2:?}; shift 2 ;;
     --build) BUILD=${2:?}; shift 2 ;;
     --no-build) DO_BUILD=0; shift ;;
     --wgtun) WGTUN=${2:?}; shift 2 ;;
     --out) OUT=${2:?}; shift 2 ;;
     --keep) KEEP=1; shift ;;
-    --smoke) SMOKE=1 ROUNDS=1 DURATION=1 SETTLE=1 IDLE=1 PINGS=10; shift ;;
+    --smoke) SMOKE=1 ROUNDS=1 DURATION=1 SETTLE=1 IDLE=1 QUIET=1 PINGS=10 UDP_STEP=1; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
-for v in ROUNDS DURATION SETTLE IDLE PINGS; do
+for v in ROUNDS DURATION SETTLE IDLE QUIET PINGS UDP_SENDERS UDP_STEP; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "--${v,,} needs a positive integer"
 done
 IFS=, read -r -a IMPL_LIST <<<"$IMPLS"
@@ -167,6 +182,29 @@ stop_daemon() {
   wait "$p" 2>/dev/null || true
 }
 
+# ---- idle windows ----------------------------------------------------------------------------
+# idle_window NAME SECONDS A B: context switches of every thread of both daemons over the window
+# (kv ctx_NAME_{a,b}_{0,1}, NAME_window_s) and, with perf, context switches and system-call
+# entries of both daemons over the same window (perf_NAME.csv).
+HAVE_PERF_SYSCALLS=0
+if command -v perf >/dev/null && perf stat -x, -e raw_syscalls:sys_enter -- true >/dev/null 2>&1; then
+  HAVE_PERF_SYSCALLS=1
+fi
+idle_window() {
+  local name=$1 secs=$2 pa=$3 pb=$4 perf_pid="" ev=context-switches c0
+  [ "$HAVE_PERF_SYSCALLS" = 1 ] && ev=context-switches,raw_syscalls:sys_enter
+  if command -v perf >/dev/null; then
+    perf stat -x, -e "$ev" -p "$pa,$pb" -o "$dir/perf_$name.csv" -- sleep "$secs" \
+      >/dev/null 2>&1 & perf_pid=$!; PIDS+=("$perf_pid")
+  fi
+  c0=$(now_ns)
+  echo "ctx_${name}_a_0=$(ctxsw "$pa")" >>"$kv"; echo "ctx_${name}_b_0=$(ctxsw "$pb")" >>"$kv"
+  sleep "$secs"
+  echo "ctx_${name}_a_1=$(ctxsw "$pa")" >>"$kv"; echo "ctx_${name}_b_1=$(ctxsw "$pb")" >>"$kv"
+  echo "${name}_window_s=$(( ($(now_ns) - c0) / 1000 ))e-6" >>"$kv"
+  [ -n "$perf_pid" ] && { wait "$perf_pid" 2>/dev/null || true; }
+}
+
 # ---- traffic ---------------------------------------------------------------------------------
 # iperf DST OUTFILE ARGS...: one-shot server in B bound to DST, client in A, JSON to OUTFILE.
 iperf() {
@@ -180,8 +218,64 @@ iperf() {
   kill "$spid" 2>/dev/null || true; wait "$spid" 2>/dev/null || true
 }
 
+# udp_step DST PPS PREFIX: UDP_SENDERS iperf3 senders in A (one process each, so each can have
+# a core: iperf3 3.12 runs all streams of one process on one thread), each offering
+# PPS/UDP_SENDERS 64-byte datagrams per second for UDP_STEP s to its own one-shot server in B.
+# Prints udpsum.py's "sent_pps delivered_pps loss_pct ok".
+udp_step() {
+  local dst=$1 pps=$2 pre=$3 k port spids=() cpids=() bits i files=()
+  bits=$(( pps * 64 * 8 / UDP_SENDERS ))    # iperf3 -b counts payload bits
+  for k in $(seq 1 "$UDP_SENDERS"); do
+    port=$((5210 + k))
+    nsb iperf3 -s -1 -B "$dst" -p "$port" >/dev/null 2>&1 & spids+=($!); PIDS+=($!)
+  done
+  for i in $(seq 1 100); do
+    [ "$(nsb ss -Htln "sport >= :5211 and sport <= :$((5210 + UDP_SENDERS))" | wc -l)" -ge "$UDP_SENDERS" ] && break
+    sleep 0.02
+  done
+  for k in $(seq 1 "$UDP_SENDERS"); do
+    port=$((5210 + k)); files+=("$pre-s$k.json")
+    timeout $((UDP_STEP + 20)) ip netns exec "$NS_A" iperf3 -c "$dst" -p "$port" -u -l 64 \
+      -b "$bits" -t "$UDP_STEP" -J >"$pre-s$k.json" 2>&1 & cpids+=($!); PIDS+=($!)
+  done
+  for k in "${cpids[@]}"; do wait "$k" 2>/dev/null || true; done
+  for k in "${spids[@]}"; do kill "$k" 2>/dev/null || true; wait "$k" 2>/dev/null || true; done
+  python3 "$SRC/bench/udpsum.py" "$pps" "${files[@]}"
+}
+
+# udp_search DST: the highest offered rate (packets/s, all senders together) with < 1 % loss:
+# from 25k double until a step fails (loss >= 1 % or the senders could not offer 90 % of the
+# rate), then bisect until the bracket is within 10 %, at most 8 steps. Writes each step to
+# $dir/udpsearch.txt ("pps sent delivered loss ok") and the best to kv (udp_ok_*).
+udp_search() {
+  local dst=$1 r=25000 good=0 bad=0 n=0 out sent dlv loss ok g_sent=0 g_dlv=0 g_loss=0
+  local last_fail=""
+  : >"$dir/udpsearch.txt"
+  while [ "$n" -lt 8 ]; do
+    n=$((n + 1))
+    out=$(udp_step "$dst" "$r" "$dir/udp-$n")
+    read -r sent dlv loss ok <<<"$out"
+    echo "$r $sent $dlv $loss $ok" >>"$dir/udpsearch.txt"
+    if [ "$ok" = 1 ]; then
+      good=$r g_sent=$sent g_dlv=$dlv g_loss=$loss
+      if [ "$bad" = 0 ]; then r=$((r * 2)); else r=$(( (good + bad) / 2 )); fi
+    else
+      bad=$r
+      # why the step failed: the senders could not offer the rate, or the path lost >= 1 %
+      last_fail=loss; awk -v s="$sent" -v t="$r" 'BEGIN { exit !(s < 0.9 * t) }' && last_fail=sender
+      r=$(( (good + bad) / 2 ))
+      [ "$good" = 0 ] && r=$((bad / 2))
+      [ "$r" -lt 1000 ] && break
+    fi
+    [ "$bad" != 0 ] && [ $(( (bad - good) * 10 )) -le "$bad" ] && break
+  done
+  { echo "udp_ok_target_pps=$good"; echo "udp_ok_sent_pps=$g_sent"
+    echo "udp_ok_delivered_pps=$g_dlv"; echo "udp_ok_loss_pct=$g_loss"
+    echo "udp_fail_pps=$bad"; echo "udp_fail_reason=$last_fail"; } >>"$kv"
+}
+
 run_impl() {  # IMPL ROUND
-  local impl=$1 rd=$2 dir="$W/r$2-$1" kv dst pa=0 pb=0 ia ib c0 c1 b0 b1 perf_pid=""
+  local impl=$1 rd=$2 dir="$W/r$2-$1" kv dst pa=0 pb=0 ia ib c0 c1 b0 b1
   mkdir -p "$dir"; kv="$dir/kv"
   echo "loadavg_start=$(cut -d' ' -f1 /proc/loadavg)" >>"$kv"
   if [ "$impl" = raw ]; then
@@ -207,21 +301,19 @@ run_impl() {  # IMPL ROUND
       wg set "$ia" peer "$PUB_B" endpoint "$U_B:$PORT_B" allowed-ips "$T_B/32" \
       >"$dir/firstreply.json" || echo "bench: $impl: no reply through the tunnel" >&2
     nsa python3 "$SRC/bench/probe.py" "$T_B" --timeout 5 >"$dir/probefloor.json" || true
-    sleep "$SETTLE"
+    sleep "$SETTLE"     # past the passive keepalive (10 s after the last data received)
     echo "idle_rss_a_kb=$(status_kb "$pa" VmRSS)" >>"$kv"
     echo "idle_rss_b_kb=$(status_kb "$pb" VmRSS)" >>"$kv"
     echo "threads_a=$(nthreads "$pa")" >>"$kv"; echo "threads_b=$(nthreads "$pb")" >>"$kv"
-    # Idle wakeups: context switches of every thread of both daemons over IDLE seconds.
-    if command -v perf >/dev/null; then
-      perf stat -x, -e context-switches -p "$pa,$pb" -o "$dir/perf_idle.csv" -- sleep "$IDLE" \
-        >/dev/null 2>&1 & perf_pid=$!; PIDS+=("$perf_pid")
-    fi
-    c0=$(now_ns)
-    echo "ctx_a_0=$(ctxsw "$pa")" >>"$kv"; echo "ctx_b_0=$(ctxsw "$pb")" >>"$kv"
-    sleep "$IDLE"
-    echo "ctx_a_1=$(ctxsw "$pa")" >>"$kv"; echo "ctx_b_1=$(ctxsw "$pb")" >>"$kv"
-    echo "idle_window_s=$(( ($(now_ns) - c0) / 1000 ))e-6" >>"$kv"
-    [ -n "$perf_pid" ] && { wait "$perf_pid" 2>/dev/null || true; }
+    # Idle wakeups "as is": whatever reaches the daemons, including the kernel's own IPv6
+    # router solicitations and MLD reports sent out of the tunnel interface.
+    idle_window asis "$IDLE" "$pa" "$pb"
+    # Then the same with that kernel chatter silenced: IPv6 off on both tunnel interfaces
+    # (the bench's traffic is IPv4). The MLD "done" messages of the switch-off land in the
+    # 2 s before the window.
+    nsa sysctl -qw "net.ipv6.conf.$ia.disable_ipv6=1"; nsb sysctl -qw "net.ipv6.conf.$ib.disable_ipv6=1"
+    sleep 2
+    idle_window quiet "$QUIET" "$pa" "$pb"
   fi
 
   nsa ping -q -c "$PINGS" -i 0.01 -W 1 "$dst" >"$dir/ping.txt" 2>&1 || true
@@ -242,6 +334,7 @@ run_impl() {  # IMPL ROUND
 
   iperf "$dst" "$dir/tcp4.json" -P 4
   iperf "$dst" "$dir/udp64.json" -u -l 64 -b 10G
+  udp_search "$dst"
 
   if [ "$impl" != raw ]; then
     echo "peak_rss_a_kb=$(status_kb "$pa" VmHWM)" >>"$kv"
@@ -262,7 +355,8 @@ stamp=$(date -u +%Y-%m-%dT%H%M%SZ)        # the results' file name: when the run
   echo "mem_kb=$(awk '/^MemTotal/ { print $2 }' /proc/meminfo)"
   echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
   echo "rounds=$ROUNDS"; echo "duration_s=$DURATION"; echo "settle_s=$SETTLE"
-  echo "idle_s=$IDLE"; echo "pings=$PINGS"; echo "impls=$IMPLS"; echo "smoke=$SMOKE"
+  echo "idle_s=$IDLE"; echo "quiet_s=$QUIET"; echo "pings=$PINGS"; echo "impls=$IMPLS"
+  echo "smoke=$SMOKE"; echo "udp_senders=$UDP_SENDERS"; echo "udp_step_s=$UDP_STEP"
   echo "clk_tck=$CLK_TCK"
   echo "git_rev=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)$(
     git -C "$SRC" diff --quiet HEAD 2>/dev/null || echo -dirty)"
@@ -270,7 +364,7 @@ stamp=$(date -u +%Y-%m-%dT%H%M%SZ)        # the results' file name: when the run
   echo "wg_tools_version=$(wg --version 2>/dev/null | awk '{ print $2 }')"
   echo "iperf3_version=$(iperf3 --version | head -1 | awk '{ print $2 }')"
   [ -n "$WGTUN" ] && echo "wgtun_binary=$WGTUN"
-  echo "wakeups_method=proc_task_ctxsw"
+  echo "wakeups_method=proc_task_ctxsw"; echo "perf_syscalls=$HAVE_PERF_SYSCALLS"
 } >"$W/meta"
 
 for rd in $(seq 1 "$ROUNDS"); do

@@ -24,6 +24,14 @@ extern "C" {
 /* Library version as "MAJOR.MINOR.PATCH". Thread-safe. */
 WGTUN_API const char *wgtun_version(void);
 
+/* Optional, only for a process that owns all of its OpenSSL use (the wgtun daemon does):
+ * initialises OpenSSL without reading its configuration file (openssl.cnf) and without
+ * loading its error strings, which keeps about 0.5 MB of OpenSSL's pages out of memory
+ * (bench/README.md). It affects the whole process and cannot be undone, so an app that uses
+ * OpenSSL elsewhere, or relies on openssl.cnf (e.g. to load a FIPS provider), must not call
+ * it. Call it before any other wgtun or OpenSSL call. 0, or -1 if OpenSSL refused. */
+WGTUN_API int wgtun_crypto_init_lean(void);
+
 /* ==== Keys (begin) ==================================================================
  * WireGuard Curve25519 keys and their two text forms: base64 (wg(8), config files) and
  * lowercase hex (the UAPI socket). All functions return 0 on success and -1 on failure (bad
@@ -120,6 +128,16 @@ typedef struct {
 	/* The socket file of uapi_fd: watched (its removal stops the device, as with
 	 * wireguard-go) and removed when the device stops. NULL = none. */
 	const char *uapi_path;
+	/* Added in 0.2 (apps built before leave it 0 through struct_size). Threads that encrypt
+	 * and decrypt packets, the data-path thread included: 0 = one per online CPU (at most
+	 * 64), 1 = all crypto on the data-path thread; > 64 is refused (-EINVAL). Each peer's
+	 * packets keep their order whatever the count (docs/parallel.md). */
+	unsigned crypto_workers;
+	/* Added in 0.2 (apps built before leave it 0 through struct_size). Nonzero: no
+	 * offloads (docs/offloads.md): a TUN the device creates has no vnet header, a tun_fd
+	 * with one is told to send no offloaded packets, the UDP sockets use neither GSO nor
+	 * GRO. 0 = use what the kernel offers. */
+	int no_offload;
 } wgtun_device_config;
 
 /* Zeroes cfg, sets struct_size, tun_fd = uapi_fd = -1. Thread-safe. */
@@ -177,9 +195,12 @@ WGTUN_API void wgtun_device_free(wgtun_device *dev);
 
 /* -- helpers for daemons that hand the TUN and the socket to a child process (Linux) -- */
 
-/* Opens (creates) the TUN interface `name` (IFF_TUN|IFF_NO_PI, non-blocking, close-on-exec);
+/* Opens (creates) the TUN interface `name` (IFF_TUN|IFF_NO_PI|IFF_VNET_HDR, non-blocking,
+ * close-on-exec: the device then negotiates the offloads);
  * actual_name receives the kernel's name (for patterns like "wg%d"). fd or -errno. */
 WGTUN_API int wgtun_tun_open(const char *name, char actual_name[16]);
+/* As wgtun_tun_open, without the vnet header: a plain TUN (for a device with no_offload). */
+WGTUN_API int wgtun_tun_open_plain(const char *name, char actual_name[16]);
 
 /* Creates the UAPI socket /var/run/wireguard/IFNAME.sock (dir NULL) or DIR/IFNAME.sock: the
  * directory with mode 0755, the socket 0700; a stale socket is replaced, a live one (another

@@ -4,6 +4,7 @@
 #include "wgtun.h"
 
 #include "crypto/crypto.h"
+#include "device/cryptopool.h"
 #include "device/device.h"
 #include "io/linux/tun.h"
 #include "uapi/server.h"
@@ -55,7 +56,7 @@ static int config_copy(wgtun_device_config *dst, const wgtun_device_config *src)
 			return -EINVAL;
 	wgtun_device_config_init(dst);
 	memcpy(dst, src, src->struct_size < sizeof(*dst) ? src->struct_size : sizeof(*dst));
-	return 0;
+	return dst->crypto_workers > CRYPTO_POOL_MAX_WORKERS ? -EINVAL : 0;
 }
 
 static void on_device_event(void *ctx, const device_event *dev_ev)
@@ -116,7 +117,7 @@ static int open_tun(wgtun_device *d)
 	}
 	if (!d->cfg.ifname)
 		return -EINVAL;
-	return tun_create(d->cfg.ifname, d->name);
+	return tun_create(d->cfg.ifname, d->name, !d->cfg.no_offload);
 }
 
 static int start_server(wgtun_device *d)
@@ -176,6 +177,8 @@ int wgtun_device_new(const wgtun_device_config *cfg, wgtun_device **out)
 	p.socket_created = d->cfg.socket_created ? on_socket_created : NULL;
 	p.event = on_device_event;
 	p.ctx = d;
+	p.crypto_workers = d->cfg.crypto_workers;
+	p.no_offload = d->cfg.no_offload != 0;
 	d->dev = device_new(&p);
 	if (!d->dev) {
 		r = -errno;
@@ -347,7 +350,12 @@ void wgtun_device_free(wgtun_device *dev)
 
 int wgtun_tun_open(const char *name, char actual_name[16])
 {
-	return tun_create(name, actual_name);
+	return tun_create(name, actual_name, true);
+}
+
+int wgtun_tun_open_plain(const char *name, char actual_name[16])
+{
+	return tun_create(name, actual_name, false);
 }
 
 int wgtun_uapi_listen(const char *dir, const char *ifname, char *path_out, size_t cap)

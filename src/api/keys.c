@@ -8,6 +8,11 @@ _Static_assert(WGTUN_KEY_LEN == CRYPTO_KEY_LEN, "key length");
 _Static_assert(WGTUN_KEY_B64_LEN == CRYPTO_KEY_B64_LEN, "base64 length");
 _Static_assert(WGTUN_KEY_HEX_LEN == CRYPTO_KEY_HEX_LEN, "hex length");
 
+int wgtun_crypto_init_lean(void)
+{
+	return crypto_init_lean();
+}
+
 int wgtun_key_generate(uint8_t priv[WGTUN_KEY_LEN])
 {
 	if (priv == NULL)

@@ -235,6 +235,89 @@ int crypto_aead_ctx_open(crypto_aead_ctx *ctx, uint8_t *buf, size_t len, uint64_
 	return 0;
 }
 
+struct crypto_aead_worker {
+	EVP_CIPHER_CTX *enc, *dec;
+	uint8_t enc_key[CRYPTO_KEY_LEN], dec_key[CRYPTO_KEY_LEN]; /* what each is keyed with */
+	bool enc_keyed, dec_keyed;
+};
+
+crypto_aead_worker *crypto_aead_worker_new(void)
+{
+	crypto_aead_worker *w = calloc(1, sizeof(*w));
+	const EVP_CIPHER *cipher = crypto_ossl_chacha20poly1305();
+
+	if (w == NULL)
+		return NULL;
+	w->enc = EVP_CIPHER_CTX_new();
+	w->dec = EVP_CIPHER_CTX_new();
+	if (cipher == NULL || w->enc == NULL || w->dec == NULL ||
+	    EVP_CipherInit_ex2(w->enc, cipher, NULL, NULL, 1, NULL) != 1 ||
+	    EVP_CipherInit_ex2(w->dec, cipher, NULL, NULL, 0, NULL) != 1) {
+		ERR_clear_error();
+		crypto_aead_worker_free(w);
+		return NULL;
+	}
+	return w;
+}
+
+void crypto_aead_worker_free(crypto_aead_worker *w)
+{
+	if (w == NULL)
+		return;
+	EVP_CIPHER_CTX_free(w->enc);
+	EVP_CIPHER_CTX_free(w->dec);
+	crypto_wipe(w, sizeof(*w));
+	free(w);
+}
+
+/* Keys c with key unless it already holds it (compared in constant time: both are secrets). */
+static int worker_key(EVP_CIPHER_CTX *c, uint8_t cached[CRYPTO_KEY_LEN], bool *keyed,
+		      const uint8_t key[CRYPTO_KEY_LEN], int enc)
+{
+	if (*keyed && crypto_equal(cached, key, CRYPTO_KEY_LEN))
+		return 0;
+	*keyed = false;
+	if (EVP_CipherInit_ex2(c, NULL, key, NULL, enc, NULL) != 1)
+		return -1;
+	memcpy(cached, key, CRYPTO_KEY_LEN);
+	*keyed = true;
+	return 0;
+}
+
+int crypto_aead_worker_seal(crypto_aead_worker *w, const uint8_t key[CRYPTO_KEY_LEN], uint8_t *buf,
+			    size_t len, uint64_t counter)
+{
+	uint8_t nonce[12];
+
+	wg_nonce(nonce, counter);
+	if (worker_key(w->enc, w->enc_key, &w->enc_keyed, key, 1) != 0 ||
+	    ctx_seal(w->enc, buf, buf + len, buf, len, NULL, 0, nonce) != 0) {
+		ERR_clear_error();
+		crypto_wipe(buf, len + CRYPTO_AEAD_TAG_LEN);
+		return -1;
+	}
+	return 0;
+}
+
+int crypto_aead_worker_open(crypto_aead_worker *w, const uint8_t key[CRYPTO_KEY_LEN], uint8_t *buf,
+			    size_t len, uint64_t counter)
+{
+	uint8_t nonce[12];
+	size_t plen;
+
+	if (len < CRYPTO_AEAD_TAG_LEN)
+		return -1;
+	plen = len - CRYPTO_AEAD_TAG_LEN;
+	wg_nonce(nonce, counter);
+	if (worker_key(w->dec, w->dec_key, &w->dec_keyed, key, 0) != 0 ||
+	    ctx_open(w->dec, buf, buf, plen, buf + plen, NULL, 0, nonce) != 0) {
+		ERR_clear_error();
+		crypto_wipe(buf, plen);
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- HChaCha20 and XChaCha20-Poly1305 ---- */
 
 static inline uint32_t rol32(uint32_t v, unsigned n)

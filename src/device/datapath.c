@@ -21,7 +21,11 @@ int device_datapath_init(device *dev)
 {
 	dev->rx_mem = malloc((size_t)DEVICE_BATCH * DEVICE_SLOT_SIZE);
 	dev->tx_mem = malloc((size_t)DEVICE_BATCH * DEVICE_SLOT_SIZE);
-	if (!dev->rx_mem || !dev->tx_mem)
+	dev->seal = calloc(DEVICE_BATCH, sizeof(*dev->seal));
+	dev->seal_slot = calloc(DEVICE_BATCH, sizeof(*dev->seal_slot));
+	dev->rx_jobs = calloc(DEVICE_RX_JOBS, sizeof(*dev->rx_jobs));
+	if (!dev->rx_mem || !dev->tx_mem || !dev->seal || !dev->seal_slot || !dev->rx_jobs ||
+	    crypto_pool_init(&dev->crypto, dev->params.crypto_workers) != 0)
 		return -ENOMEM;
 	if (dev->tun_vnet) {
 		dev->tun_buf = malloc(DEVICE_TUN_BUF);
@@ -44,6 +48,18 @@ void device_datapath_free(device *dev)
 	free(dev->tx_mem);
 	free(dev->tun_buf);
 	free(dev->gro);
+	crypto_pool_free(&dev->crypto);
+	/* The jobs' keys are wiped after each use; wipe anyway (an interrupted batch). */
+	if (dev->seal)
+		crypto_wipe(dev->seal, DEVICE_BATCH * sizeof(*dev->seal));
+	if (dev->rx_jobs)
+		crypto_wipe(dev->rx_jobs, DEVICE_RX_JOBS * sizeof(*dev->rx_jobs));
+	free(dev->seal);
+	free(dev->seal_slot);
+	free(dev->rx_jobs);
+	dev->seal = NULL;
+	dev->seal_slot = NULL;
+	dev->rx_jobs = NULL;
 	dev->rx_mem = dev->tx_mem = dev->tun_buf = NULL;
 	dev->gro = NULL;
 }
@@ -56,13 +72,29 @@ static void count_send_failures(device *dev, unsigned n)
 		__atomic_fetch_add(&dev->stats.tx_send_error, n, __ATOMIC_RELAXED);
 }
 
+/* Crypto worker job: seal transmit job k in its slot. */
+static void seal_one(void *ctx, crypto_aead_worker *w, unsigned k)
+{
+	device *dev = ctx;
+	unsigned slot = dev->seal_slot[k];
+
+	if (!wg_tunnel_seal_run(&dev->seal[k], w, dev->tx_mem + (size_t)slot * DEVICE_SLOT_SIZE))
+		dev->tx.iov[slot].iov_len = 0; /* library failure: dropped below */
+}
+
 void device_tx_flush(device *dev)
 {
 	uint16_t idx4[DEVICE_BATCH], idx6[DEVICE_BATCH];
 	unsigned n4 = 0, n6 = 0;
 
+	/* The barrier: every queued data message is sealed before any is sent (in queue order,
+	 * which keeps each peer's counters in order on the wire). */
+	crypto_pool_run(&dev->crypto, dev->seal_n, seal_one, dev);
+	dev->seal_n = 0;
 	for (unsigned i = 0; i < dev->tx_used; i++) {
-		if (dev->tx.addr[i].sa.sa_family == AF_INET)
+		if (dev->tx.iov[i].iov_len == 0)
+			count_send_failures(dev, 1);
+		else if (dev->tx.addr[i].sa.sa_family == AF_INET)
 			idx4[n4++] = (uint16_t)i;
 		else
 			idx6[n6++] = (uint16_t)i;
@@ -192,15 +224,25 @@ static peer *tun_route(device *dev, const uint8_t *pkt, size_t len)
 static void tun_encap(device *dev, peer *p, uint8_t *slot, size_t len, wg_time_ns now)
 {
 	size_t out_len = 0;
+	wg_tunnel_seal *job;
 	wg_tun_result r;
 
 	if (p->endpoint.sa.sa_family == AF_UNSPEC) {
 		DEVICE_STAT_INC(dev, tx_no_endpoint);
 		return;
 	}
-	r = wg_tunnel_encapsulate(p->tun, now, slot + DEVICE_SLOT_HEAD, len, slot,
-				  DEVICE_SLOT_SIZE, &out_len);
-	if (r == WG_TUN_WRITE_NETWORK)
+	job = &dev->seal[dev->seal_n];
+	r = wg_tunnel_encapsulate_deferred(p->tun, now, slot + DEVICE_SLOT_HEAD, len, slot,
+					   DEVICE_SLOT_SIZE, &out_len, job);
+	if (r == WG_TUN_SEAL_LATER) {
+		/* Sealed with the rest of the queue in device_tx_flush. */
+		if (tx_queue(dev, slot, out_len, &p->endpoint)) {
+			dev->seal_slot[dev->seal_n++] = (uint16_t)(dev->tx_used - 1);
+		} else {
+			crypto_wipe(job->key, sizeof(job->key));
+			wg_tunnel_unsent(p->tun, out_len);
+		}
+	} else if (r == WG_TUN_WRITE_NETWORK)
 		peer_tx_queue(dev, p, slot, out_len);
 	else if (r < 0)
 		DEVICE_STAT_INC(dev, tx_no_route);
@@ -533,9 +575,60 @@ static void handle_datagram(device *dev, uint8_t *buf, size_t len, const wg_endp
 	peer_receive(dev, p, &buf, &len, 1, type == WG_MSG_DATA, NULL, src, now);
 }
 
-/* Data messages dgrams[0..n), all for receiver index idx. */
+/* Crypto worker job: open receive job k in place. */
+static void open_one(void *ctx, crypto_aead_worker *w, unsigned k)
+{
+	device_rx_job *j = &((device *)ctx)->rx_jobs[k];
+
+	(void)wg_tunnel_open_run(&j->job, w, j->dgram, j->len);
+}
+
+/* Decrypts the prepared data messages on the crypto workers, then finishes them in arrival
+ * order: replay window, keypair confirmation, roaming, allowed-IP source check, TUN. */
+static void rx_finish(device *dev, wg_time_ns now)
+{
+	device_rx_job *jobs = dev->rx_jobs;
+	unsigned n = dev->rx_n;
+
+	crypto_pool_run(&dev->crypto, n, open_one, dev);
+	for (unsigned i = 0; i < n;) {
+		peer *p = jobs[i].p;
+		bool drain = false;
+
+		/* Consecutive jobs of one peer (a GRO run, mostly) under one lock. */
+		pthread_mutex_lock(&p->lock);
+		for (; i < n && jobs[i].p == p; i++) {
+			device_rx_job *j = &jobs[i];
+			size_t out_len = 0;
+			bool auth = false;
+			wg_tun_result r = wg_tunnel_decapsulate_finish(p->tun, now, j->dgram, j->len,
+								       &j->job, &out_len, &auth);
+			if (auth) {
+				wg_endpoint src;
+				memcpy(&src, &dev->rx.addr[j->from], sizeof(src));
+				peer_roam(p, &src);
+			}
+			if (r == WG_TUN_WRITE_TUN_V4 || r == WG_TUN_WRITE_TUN_V6)
+				deliver_to_tun(dev, p, j->dgram + WG_DATA_HEADER_LEN, out_len);
+			else if (r < 0)
+				count_tunnel_error(dev, r);
+			if (r >= 0)
+				drain = true;
+		}
+		/* Once per run: staged packets (key confirmation), events, the timer heap. */
+		if (drain)
+			peer_drain(dev, p, now, false);
+		peer_events(dev, p);
+		device_peer_update_deadline(dev, p);
+		pthread_mutex_unlock(&p->lock);
+	}
+	dev->rx_n = 0;
+}
+
+/* Data messages dgrams[0..n) of datagram from, all for receiver index idx: prepared in order
+ * (the key and counter taken under the peer lock), decrypted later by rx_finish. */
 static void handle_data_run(device *dev, uint8_t *const *dgrams, const size_t *lens, unsigned n,
-			    uint32_t idx, const wg_endpoint *src, wg_time_ns now)
+			    uint32_t idx, uint16_t from, wg_time_ns now)
 {
 	peer *p = device_index_lookup(dev, idx);
 
@@ -543,7 +636,24 @@ static void handle_data_run(device *dev, uint8_t *const *dgrams, const size_t *l
 		__atomic_fetch_add(&dev->stats.rx_no_session, n, __ATOMIC_RELAXED);
 		return;
 	}
-	peer_receive(dev, p, dgrams, lens, n, true, NULL, src, now);
+	if (dev->rx_n + n > DEVICE_RX_JOBS)
+		rx_finish(dev, now);
+	pthread_mutex_lock(&p->lock);
+	for (unsigned k = 0; k < n; k++) {
+		device_rx_job *j = &dev->rx_jobs[dev->rx_n];
+		wg_tun_result r = wg_tunnel_decapsulate_prepare(p->tun, now, dgrams[k], lens[k],
+								&j->job);
+		if (r != WG_TUN_OPEN_LATER) {
+			count_tunnel_error(dev, r);
+			continue;
+		}
+		j->p = p;
+		j->dgram = dgrams[k];
+		j->len = lens[k];
+		j->from = from;
+		dev->rx_n++;
+	}
+	pthread_mutex_unlock(&p->lock);
 }
 
 /* Segment j of received datagram i (GRO may have glued several together). */
@@ -597,6 +707,8 @@ void device_handle_udp(device *dev, int fd)
 			lens[0] = rx_segment(dev, i, off, &run[0]);
 			off += lens[0];
 			if (wg_msg_classify(run[0], lens[0]) != WG_MSG_DATA) {
+				/* Data before it in the batch first: a handshake may rotate keys. */
+				rx_finish(dev, now);
 				handle_datagram(dev, run[0], lens[0], &src, now);
 				continue;
 			}
@@ -611,9 +723,10 @@ void device_handle_udp(device *dev, int fd)
 				lens[k] = l;
 				off += l;
 			}
-			handle_data_run(dev, run, lens, k, idx, &src, now);
+			handle_data_run(dev, run, lens, k, idx, (uint16_t)i, now);
 		}
 	}
+	rx_finish(dev, now);
 	/* Before the receive buffers are reused. */
 	device_tun_flush(dev);
 }

@@ -27,7 +27,7 @@ int device_bind_open(device *dev, udp_bind *out, uint16_t port, uint32_t fwmark)
 	int ret;
 
 	udp_bind_init(&b);
-	ret = udp_bind_open(&b, port, fwmark, device_socket_cb, dev);
+	ret = udp_bind_open(&b, port, fwmark, !dev->params.no_offload, device_socket_cb, dev);
 	if (ret)
 		return ret;
 	if (b.fd4 >= 0 && (ret = io_loop_add(dev->loop, b.fd4, DEVICE_TAG_UDP4)) < 0)
@@ -174,7 +174,7 @@ device *device_new(const device_params *p)
 	}
 	if (tun_has_vnet_hdr(dev->tun_fd)) {
 		dev->tun_vnet = true;
-		dev->tun_offload = tun_offload_set(dev->tun_fd, io_offload_wanted());
+		dev->tun_offload = tun_offload_set(dev->tun_fd, !p->no_offload);
 		if (dev->tun_offload == TUN_OFFLOAD_FAILED) {
 			err = EINVAL; /* the kernel may hand us super-packets we never asked for */
 			goto fail;
@@ -303,7 +303,11 @@ int device_start(device *dev)
 		goto out;
 	}
 	dev->thread_started = true;
+	crypto_pool_start(&dev->crypto);
 	device_log(dev, DEVICE_LOG_INFO, "device up, listening on port %u", dev->bind.port);
+	device_log(dev, DEVICE_LOG_INFO, "crypto workers: %u (loop thread + %u of %u helpers)",
+		   crypto_pool_threads(&dev->crypto) + 1, crypto_pool_threads(&dev->crypto),
+		   dev->crypto.workers - 1);
 	device_log(dev, DEVICE_LOG_INFO,
 		   "offloads: TUN vnet header %s (csum %d, TSO %d, USO %d), UDP GSO v4 %d v6 %d",
 		   dev->tun_vnet ? "on" : "off", !!(dev->tun_offload & TUN_OFFLOAD_CSUM),
@@ -322,6 +326,7 @@ void device_free(device *dev)
 		atomic_store(&dev->stop_requested, true);
 		io_loop_wake(dev->loop);
 		pthread_join(dev->thread, NULL);
+		crypto_pool_stop(&dev->crypto);
 	}
 	device_destroy(dev);
 }

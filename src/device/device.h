@@ -79,6 +79,12 @@ typedef struct {
 	/* Events (see device_event_type). */
 	void (*event)(void *ctx, const device_event *ev);
 	void *ctx; /* passed to the three callbacks */
+	/* Threads that encrypt and decrypt a batch, the loop thread included: 0 = one per online
+	 * CPU (at most CRYPTO_POOL_MAX_WORKERS), 1 = the loop thread alone. */
+	unsigned crypto_workers;
+	/* No offloads: a TUN fd with a vnet header is told to send no offloaded packets, the UDP
+	 * sockets use neither GSO nor GRO. */
+	bool no_offload;
 } device_params;
 
 /* Drop counters by reason (device-wide, monotonically increasing). */

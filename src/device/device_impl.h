@@ -4,6 +4,7 @@
 #ifndef WGTUN_DEVICE_IMPL_H
 #define WGTUN_DEVICE_IMPL_H
 
+#include "device/cryptopool.h"
 #include "device/device.h"
 #include "io/linux/loop.h"
 #include "io/linux/offload.h"
@@ -36,6 +37,9 @@
 /* tick()/flush() outputs taken from one tunnel in one go (a runaway guard: a tunnel hands out
  * at most its staged packets plus a keepalive or initiation). */
 #define DEVICE_MAX_OUTPUTS_PER_CALL 256
+/* Received data messages waiting for their parallel decryption (one UDP batch; with GRO a
+ * batch holds more segments than datagrams: a full list is finished before more are taken). */
+#define DEVICE_RX_JOBS 256
 /* Buffer slot: data header room in front (in-place encryption), tag + padding behind. */
 #define DEVICE_SLOT_HEAD WG_DATA_HEADER_LEN
 #define DEVICE_SLOT_SIZE (DEVICE_SLOT_HEAD + DEVICE_MAX_PACKET + 64)
@@ -43,6 +47,15 @@
 #define DEVICE_TUN_BUF (OFFLOAD_VNET_HDR_LEN + DEVICE_MAX_PACKET + 40)
 
 typedef struct peer peer;
+/* A received data message between prepare (in order) and finish (in order), opened in between
+ * on any crypto worker. */
+typedef struct {
+	peer *p;
+	uint8_t *dgram; /* in the receive batch; decrypted in place */
+	size_t len;
+	uint16_t from;  /* index of its datagram in the batch (source address) */
+	wg_tunnel_open job;
+} device_rx_job;
 
 typedef struct device_index_entry {
 	uint32_t key;
@@ -137,6 +150,15 @@ struct device {
 	uint8_t *rx_mem, *tx_mem;
 	udp_batch rx, tx;
 	unsigned tx_used;
+	/* Crypto workers, and the jobs of the current batch (loop thread only; the workers touch
+	 * only the jobs and their buffers during crypto_pool_run). Transmit: seal[k] seals tx
+	 * slot seal_slot[k] before the queue is sent. Receive: rx_jobs. */
+	crypto_pool crypto;
+	wg_tunnel_seal *seal;
+	uint16_t *seal_slot;
+	unsigned seal_n;
+	device_rx_job *rx_jobs;
+	unsigned rx_n;
 	unsigned handshakes_this_round; /* seen this loop round (load) */
 	unsigned handshakes_handled;    /* handled this loop round (bound) */
 };

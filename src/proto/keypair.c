@@ -51,6 +51,8 @@ wg_keypair *keypairs_install(wg_keypairs *k, const noise_session_keys *keys, wg_
 		crypto_wipe(kp, sizeof(*kp));
 		return NULL;
 	}
+	memcpy(kp->send_key, keys->send_key, WG_KEY_LEN);
+	memcpy(kp->recv_key, keys->recv_key, WG_KEY_LEN);
 	kp->in_use = true;
 	kp->is_initiator = keys->is_initiator;
 	kp->send_valid = true;

@@ -28,6 +28,9 @@ typedef struct wg_keypair {
 	bool send_valid; /* false once expired by a private key change */
 	crypto_aead_ctx *send_ctx;
 	crypto_aead_ctx *recv_ctx;
+	/* The raw keys, for deferred sealing/opening on crypto workers (tunnel.h): a copy goes
+	 * with each job so a worker never touches the keypair, which may rotate meanwhile. */
+	uint8_t send_key[WG_KEY_LEN], recv_key[WG_KEY_LEN];
 	uint64_t send_counter; /* next counter to use */
 	replay_window replay;
 	wg_time_ns created;

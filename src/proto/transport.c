@@ -26,24 +26,36 @@ size_t transport_padded_len(size_t len, uint32_t mtu)
 	return len + (padded - last_unit);
 }
 
-size_t transport_seal(wg_keypair *kp, uint8_t *buf, size_t len, size_t cap, uint32_t mtu,
-		      wg_time_ns now)
+size_t transport_seal_reserve(wg_keypair *kp, uint8_t *buf, size_t len, size_t cap, uint32_t mtu,
+			      wg_time_ns now, uint64_t *counter, size_t *body_len)
 {
 	size_t padded = transport_padded_len(len, mtu);
 	size_t total = WG_MSG_DATA_HEADER_LEN + padded + WG_TAG_LEN;
 	wg_msg_data_header *h = (wg_msg_data_header *)buf;
-	uint64_t counter;
 
 	if (padded < len || total > cap || !keypair_can_send(kp, now))
 		return 0;
-	counter = kp->send_counter;
+	*counter = kp->send_counter++;
+	*body_len = padded;
 	memset(buf + WG_MSG_DATA_HEADER_LEN + len, 0, padded - len);
-	if (crypto_aead_ctx_seal(kp->send_ctx, buf + WG_MSG_DATA_HEADER_LEN, padded, counter) != 0)
-		return 0;
-	kp->send_counter = counter + 1;
 	wg_msg_set_header(h->header, WG_MSG_DATA);
 	wg_le32_write(h->receiver_index, kp->remote_index);
-	wg_le64_write(h->counter, counter);
+	wg_le64_write(h->counter, *counter);
+	return total;
+}
+
+size_t transport_seal(wg_keypair *kp, uint8_t *buf, size_t len, size_t cap, uint32_t mtu,
+		      wg_time_ns now)
+{
+	uint64_t counter;
+	size_t body_len;
+	size_t total = transport_seal_reserve(kp, buf, len, cap, mtu, now, &counter, &body_len);
+
+	if (total == 0)
+		return 0;
+	/* A failure (library out of memory) loses the counter: a gap the receiver tolerates. */
+	if (crypto_aead_ctx_seal(kp->send_ctx, buf + WG_MSG_DATA_HEADER_LEN, body_len, counter) != 0)
+		return 0;
 	return total;
 }
 

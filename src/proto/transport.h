@@ -24,6 +24,13 @@ static inline size_t transport_message_len(size_t len, uint32_t mtu)
 size_t transport_seal(wg_keypair *kp, uint8_t *buf, size_t len, size_t cap, uint32_t mtu,
 		      wg_time_ns now);
 
+/* The in-order half of transport_seal: pads, writes the header and takes kp's next counter
+ * (*counter) without encrypting; the caller then encrypts buf[WG_MSG_DATA_HEADER_LEN ..
+ * + *body_len) in place with kp->send_key and *counter (on any thread, see tunnel.h).
+ * Returns the message length, or 0 as transport_seal (nothing consumed). */
+size_t transport_seal_reserve(wg_keypair *kp, uint8_t *buf, size_t len, size_t cap, uint32_t mtu,
+			      wg_time_ns now, uint64_t *counter, size_t *body_len);
+
 /* body[0..len) is the ciphertext + tag of a type-4 message for kp, whose header carried
  * counter. Decrypts in place: on success the plaintext is body[0 .. *plain_len) and the
  * counter is recorded in the replay window. Returns 0, or WG_TUN_ERR_MALFORMED (len < 16),

@@ -208,13 +208,22 @@ static wg_tun_result tunnel_send_initiation(wg_tunnel *t, wg_time_ns now, uint8_
 	return WG_TUN_WRITE_NETWORK;
 }
 
-/* Encrypts the plaintext at buf + 16 (len bytes) with the current keypair. */
-static wg_tun_result tunnel_send_data(wg_tunnel *t, wg_time_ns now, uint8_t *buf, size_t len,
-				      size_t cap, size_t *out_len)
+/* Encrypts the plaintext at buf + 16 (len bytes) with the current keypair; with job, only
+ * reserves (header, padding, counter) and leaves the encryption to wg_tunnel_seal_run. */
+static wg_tun_result tunnel_send_data_job(wg_tunnel *t, wg_time_ns now, uint8_t *buf, size_t len,
+					  size_t cap, size_t *out_len, wg_tunnel_seal *job)
 {
 	wg_keypair *kp = t->keypairs.current;
-	size_t n = transport_seal(kp, buf, len, cap, t->mtu, now);
+	size_t n;
 
+	if (job) {
+		n = transport_seal_reserve(kp, buf, len, cap, t->mtu, now, &job->counter,
+					   &job->body_len);
+		if (n)
+			memcpy(job->key, kp->send_key, WG_KEY_LEN);
+	} else {
+		n = transport_seal(kp, buf, len, cap, t->mtu, now);
+	}
 	if (n == 0)
 		return WG_TUN_ERR_BUFFER;
 	timers_on_any_packet_traversal(&t->timers, now);
@@ -226,7 +235,13 @@ static wg_tun_result tunnel_send_data(wg_tunnel *t, wg_time_ns now, uint8_t *buf
 	if (keypair_should_rekey(kp, now))
 		tunnel_want_handshake(t, now, false);
 	*out_len = n;
-	return WG_TUN_WRITE_NETWORK;
+	return job ? WG_TUN_SEAL_LATER : WG_TUN_WRITE_NETWORK;
+}
+
+static wg_tun_result tunnel_send_data(wg_tunnel *t, wg_time_ns now, uint8_t *buf, size_t len,
+				      size_t cap, size_t *out_len)
+{
+	return tunnel_send_data_job(t, now, buf, len, cap, out_len, NULL);
 }
 
 static wg_tun_result tunnel_send_staged_head(wg_tunnel *t, wg_time_ns now, uint8_t *out,
@@ -447,13 +462,38 @@ static void tunnel_keep_key_fresh_rx(wg_tunnel *t, wg_time_ns now)
 	tunnel_want_handshake(t, now, false);
 }
 
+/* Data of len bytes on kp passed decryption and the replay check; plain[0..plain_len) is its
+ * plaintext. Everything that follows from an authentic data message. */
+static wg_tun_result tunnel_data_accepted(wg_tunnel *t, wg_time_ns now, wg_keypair *kp,
+					  size_t len, const uint8_t *plain, size_t plain_len,
+					  size_t *out_len)
+{
+	size_t inner_len = 0;
+	int r;
+
+	t->stats.rx_bytes += len;
+	if (keypairs_received_with(&t->keypairs, kp))
+		tunnel_handshake_complete(t);
+	tunnel_keep_key_fresh_rx(t, now);
+	timers_on_authenticated_packet_received(&t->timers);
+	timers_on_any_packet_traversal(&t->timers, now);
+	if (plain_len == 0)
+		return WG_TUN_DONE; /* keepalive */
+	timers_on_data_received(&t->timers, now);
+	r = transport_inner_check(plain, plain_len, &inner_len);
+	if (r < 0)
+		return (wg_tun_result)r;
+	*out_len = inner_len;
+	return (wg_tun_result)r;
+}
+
 static wg_tun_result tunnel_consume_data(wg_tunnel *t, wg_time_ns now, const uint8_t *msg,
 					 size_t len, uint8_t *out, size_t cap, size_t *out_len,
 					 bool *auth)
 {
 	const wg_msg_data_header *h = (const wg_msg_data_header *)msg;
 	wg_keypair *kp = keypairs_lookup(&t->keypairs, wg_le32_read(h->receiver_index));
-	size_t body_len = len - WG_MSG_DATA_HEADER_LEN, plain_len = 0, inner_len = 0;
+	size_t body_len = len - WG_MSG_DATA_HEADER_LEN, plain_len = 0;
 	int r;
 
 	if (!kp)
@@ -467,20 +507,7 @@ static wg_tun_result tunnel_consume_data(wg_tunnel *t, wg_time_ns now, const uin
 	if (r != 0)
 		return (wg_tun_result)r;
 	*auth = true;
-	t->stats.rx_bytes += len;
-	if (keypairs_received_with(&t->keypairs, kp))
-		tunnel_handshake_complete(t);
-	tunnel_keep_key_fresh_rx(t, now);
-	timers_on_authenticated_packet_received(&t->timers);
-	timers_on_any_packet_traversal(&t->timers, now);
-	if (plain_len == 0)
-		return WG_TUN_DONE; /* keepalive */
-	timers_on_data_received(&t->timers, now);
-	r = transport_inner_check(out, plain_len, &inner_len);
-	if (r < 0)
-		return (wg_tun_result)r;
-	*out_len = inner_len;
-	return (wg_tun_result)r;
+	return tunnel_data_accepted(t, now, kp, len, out, plain_len, out_len);
 }
 
 /* ---- public API ---- */
@@ -600,6 +627,94 @@ wg_tun_result wg_tunnel_decapsulate(wg_tunnel *t, wg_time_ns now, const uint8_t 
 	}
 	if (authenticated)
 		*authenticated = auth;
+	return r;
+}
+
+wg_tun_result wg_tunnel_encapsulate_deferred(wg_tunnel *t, wg_time_ns now, const uint8_t *pkt,
+					     size_t len, uint8_t *out, size_t cap, size_t *out_len,
+					     wg_tunnel_seal *job)
+{
+	wg_tun_result r;
+
+	*out_len = 0;
+	tunnel_seen(t, now);
+	if (len == 0 || len > WG_TUNNEL_MAX_PACKET || t->staged_count || !tunnel_can_send(t, now) ||
+	    cap < transport_message_len(len, t->mtu))
+		return wg_tunnel_encapsulate(t, now, pkt, len, out, cap, out_len);
+	memmove(out + WG_MSG_DATA_HEADER_LEN, pkt, len); /* no-op when in place */
+	r = tunnel_send_data_job(t, now, out, len, cap, out_len, job);
+	if (r < 0)
+		t->stats.dropped++;
+	return r;
+}
+
+bool wg_tunnel_seal_run(wg_tunnel_seal *job, crypto_aead_worker *w, uint8_t *out)
+{
+	bool ok = crypto_aead_worker_seal(w, job->key, out + WG_MSG_DATA_HEADER_LEN, job->body_len,
+					  job->counter) == 0;
+
+	crypto_wipe(job->key, sizeof(job->key));
+	return ok;
+}
+
+wg_tun_result wg_tunnel_decapsulate_prepare(wg_tunnel *t, wg_time_ns now, const uint8_t *dgram,
+					    size_t len, wg_tunnel_open *job)
+{
+	const wg_msg_data_header *h = (const wg_msg_data_header *)dgram;
+	wg_keypair *kp;
+
+	tunnel_seen(t, now);
+	job->opened = false;
+	if (wg_msg_classify(dgram, len) != WG_MSG_DATA) {
+		t->stats.dropped++;
+		return WG_TUN_ERR_MALFORMED;
+	}
+	kp = keypairs_lookup(&t->keypairs, wg_le32_read(h->receiver_index));
+	if (!kp || !keypair_can_receive(kp, now)) {
+		t->stats.dropped++;
+		return WG_TUN_ERR_NO_SESSION;
+	}
+	memcpy(job->key, kp->recv_key, WG_KEY_LEN);
+	job->counter = wg_le64_read(h->counter);
+	job->local_index = kp->local_index;
+	return WG_TUN_OPEN_LATER;
+}
+
+bool wg_tunnel_open_run(wg_tunnel_open *job, crypto_aead_worker *w, uint8_t *dgram, size_t len)
+{
+	/* len >= WG_MSG_DATA_MIN_LEN: checked by prepare. */
+	job->opened = crypto_aead_worker_open(w, job->key, dgram + WG_MSG_DATA_HEADER_LEN,
+					      len - WG_MSG_DATA_HEADER_LEN, job->counter) == 0;
+	return job->opened;
+}
+
+wg_tun_result wg_tunnel_decapsulate_finish(wg_tunnel *t, wg_time_ns now, const uint8_t *dgram,
+					   size_t len, wg_tunnel_open *job, size_t *out_len,
+					   bool *authenticated)
+{
+	wg_keypair *kp = keypairs_lookup(&t->keypairs, job->local_index);
+	wg_tun_result r;
+
+	*out_len = 0;
+	*authenticated = false;
+	tunnel_seen(t, now);
+	if (!job->opened)
+		r = WG_TUN_ERR_DECRYPT;
+	else if (!kp || !crypto_equal(kp->recv_key, job->key, WG_KEY_LEN) ||
+		 !keypair_can_receive(kp, now))
+		r = WG_TUN_ERR_NO_SESSION; /* the keypair went away while the job ran */
+	else if (!replay_check(&kp->replay, job->counter))
+		r = WG_TUN_ERR_REPLAY;
+	else {
+		*authenticated = true;
+		r = tunnel_data_accepted(t, now, kp, len, dgram + WG_MSG_DATA_HEADER_LEN,
+					 len - WG_MSG_DATA_HEADER_LEN - WG_TAG_LEN, out_len);
+	}
+	crypto_wipe(job->key, sizeof(job->key));
+	if (r < 0) {
+		t->stats.dropped++;
+		*out_len = 0;
+	}
 	return r;
 }
 

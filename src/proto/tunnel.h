@@ -12,11 +12,13 @@
  *   that may produce a handshake message. In-place operation is allowed: for encapsulate,
  *   out == pkt - WG_DATA_HEADER_LEN; for decapsulate, out == dgram + WG_DATA_HEADER_LEN.
  *   Otherwise out must not overlap the input.
- * - Thread-safety: none; one thread at a time per tunnel (the device serializes).
+ * - Thread-safety: none; one thread at a time per tunnel (the device serializes), except the
+ *   deferred-crypto *_run calls below.
  */
 #ifndef WGTUN_PROTO_TUNNEL_H
 #define WGTUN_PROTO_TUNNEL_H
 
+#include "crypto/crypto.h"
 #include "proto/common.h"
 #include "proto/identity.h"
 #include "proto/noise.h"
@@ -36,6 +38,8 @@ typedef enum {
 	WG_TUN_WRITE_NETWORK = 1, /* send out to the peer's endpoint */
 	WG_TUN_WRITE_TUN_V4 = 2,  /* out holds an IPv4 packet (padding trimmed) for the TUN */
 	WG_TUN_WRITE_TUN_V6 = 3,  /* out holds an IPv6 packet for the TUN */
+	WG_TUN_SEAL_LATER = 4,    /* deferred encapsulate: run the job, then send out */
+	WG_TUN_OPEN_LATER = 5,    /* deferred decapsulate: run the job, then finish */
 	/* Errors: the input was dropped (the tunnel counts it). Never fatal to the tunnel. */
 	WG_TUN_ERR_MALFORMED = -1,  /* bad type, length, reserved bytes, inner IP header */
 	WG_TUN_ERR_MAC = -2,        /* mac1 invalid */
@@ -93,6 +97,44 @@ wg_tun_result wg_tunnel_encapsulate(wg_tunnel *t, wg_time_ns now, const uint8_t 
 wg_tun_result wg_tunnel_decapsulate(wg_tunnel *t, wg_time_ns now, const uint8_t *dgram,
 				    size_t len, uint8_t *out, size_t cap, size_t *out_len,
 				    bool *authenticated);
+/* ---- Deferred crypto: a device that seals and opens a batch on several threads ----
+ * The tunnel calls stay serialized and in packet order (counters, replay window, keypair
+ * confirmation); only the *_run calls, which touch nothing but their job and its buffer, run
+ * on any thread, in any order. A job holds a copy of the key (never a keypair pointer, so a
+ * rotation meanwhile is harmless); run and finish wipe it.
+ *
+ * encapsulate_deferred: as wg_tunnel_encapsulate, except that when the packet goes out at once
+ * on the current session it returns WG_TUN_SEAL_LATER: out[0..*out_len) holds the header and
+ * the padded plaintext, and wg_tunnel_seal_run(job, w, out) must succeed before it is sent
+ * (false = library failure: drop it). Any other result is as from wg_tunnel_encapsulate. */
+typedef struct {
+	uint8_t key[WG_KEY_LEN];
+	uint64_t counter;
+	size_t body_len; /* padded plaintext bytes at out + WG_DATA_HEADER_LEN */
+} wg_tunnel_seal;
+wg_tun_result wg_tunnel_encapsulate_deferred(wg_tunnel *t, wg_time_ns now, const uint8_t *pkt,
+					     size_t len, uint8_t *out, size_t cap, size_t *out_len,
+					     wg_tunnel_seal *job);
+bool wg_tunnel_seal_run(wg_tunnel_seal *job, crypto_aead_worker *w, uint8_t *out);
+/* decapsulate_prepare: a data message (type 4) for this tunnel -> WG_TUN_OPEN_LATER and job
+ * filled, or a WG_TUN_ERR_* (dropped). Then wg_tunnel_open_run decrypts dgram in place, and
+ * wg_tunnel_decapsulate_finish, called in the order the datagrams arrived, does what
+ * wg_tunnel_decapsulate does after decryption (replay window, keypair confirmation, timers,
+ * inner check): its result and *authenticated are wg_tunnel_decapsulate's, and the IP packet
+ * is at dgram + WG_DATA_HEADER_LEN. */
+typedef struct {
+	uint8_t key[WG_KEY_LEN];
+	uint64_t counter;
+	uint32_t local_index;
+	bool opened; /* set by wg_tunnel_open_run: authentic */
+} wg_tunnel_open;
+wg_tun_result wg_tunnel_decapsulate_prepare(wg_tunnel *t, wg_time_ns now, const uint8_t *dgram,
+					    size_t len, wg_tunnel_open *job);
+bool wg_tunnel_open_run(wg_tunnel_open *job, crypto_aead_worker *w, uint8_t *dgram, size_t len);
+wg_tun_result wg_tunnel_decapsulate_finish(wg_tunnel *t, wg_time_ns now, const uint8_t *dgram,
+					   size_t len, wg_tunnel_open *job, size_t *out_len,
+					   bool *authenticated);
+
 /* Next staged packet (or key-confirmation keepalive) to send, or WG_TUN_DONE. */
 wg_tun_result wg_tunnel_flush(wg_tunnel *t, wg_time_ns now, uint8_t *out, size_t cap,
 			      size_t *out_len);

@@ -4,16 +4,19 @@
 #   A  wgtun daemon "A" (the target), veth to B (192.168.241.0/24) and to C (192.168.242.0/24)
 #   B  wgtun daemon "B" (the legitimate peer): tunnel 10.240.0.2 <-> A's 10.240.0.1
 #   C  the attacker, with NSRC extra addresses 10.250.X.Y on its veth (A routes 10.250/16 to C)
-# Every name starts with wgf and carries the test's PID; everything is removed on exit.
+# Every name starts with BAT_PREFIX (default wgf, 3 characters so interface names stay within
+# 15) and carries the test's PID; everything is removed on exit.
 set -euo pipefail
 
 BUILD=${BUILD:?BUILD dir}
 MODE=${MODE:-short}
 BAT_ID=${BAT_ID:-$$}
+BAT_PREFIX=${BAT_PREFIX:-wgf}
 T=$(mktemp -d "/tmp/wgf-battery.$BAT_ID.XXXX")
-NS_A=wgf${BAT_ID}a NS_B=wgf${BAT_ID}b NS_C=wgf${BAT_ID}c
-IF_A=wgf${BAT_ID}A IF_B=wgf${BAT_ID}B
-VA_B=wgf${BAT_ID}ab VB_A=wgf${BAT_ID}ba VA_C=wgf${BAT_ID}ac VC_A=wgf${BAT_ID}ca
+BAT_P=$BAT_PREFIX$BAT_ID
+NS_A=${BAT_P}a NS_B=${BAT_P}b NS_C=${BAT_P}c
+IF_A=${BAT_P}A IF_B=${BAT_P}B
+VA_B=${BAT_P}ab VB_A=${BAT_P}ba VA_C=${BAT_P}ac VC_A=${BAT_P}ca
 IP_A=192.168.241.1 IP_B=192.168.241.2 IP_AC=192.168.242.1 IP_C=192.168.242.2
 TIP_A=10.240.0.1 TIP_B=10.240.0.2
 PORT_A=51820 PORT_B=51821
@@ -136,6 +139,13 @@ nfds() { ls "/proc/$1/fd" | wc -l; }
 # CPU seconds (user+sys) used so far by PID
 cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
 alive() { kill -0 "$1" 2>/dev/null || fail "$2 died"; }
+# alive_child PID NAME: as alive, for a daemon this shell started (its exit status is reported)
+alive_child() {
+  local rc=0
+  kill -0 "$1" 2>/dev/null && return 0
+  wait "$1" || rc=$?
+  fail "$2 died (exit status $rc)"
+}
 # UDP receive-buffer drops in a namespace (packets the kernel dropped before the daemon)
 udp_rcvbuf_errors() { ip netns exec "$1" awk '/^Udp:/ {n++; if (n == 2) print $6}' /proc/net/snmp; }
 

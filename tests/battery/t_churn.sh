@@ -3,9 +3,9 @@
 # and removed, allowed IPs replaced, preshared keys, endpoints, our private key and port
 # changed, gets, malformed requests) at >= 100 ops/s while B streams TCP to A (iperf3) and
 # datagrams go into the tunnel towards the churn peers.
-# Asserts: A alive; the achieved rate >= 100 ops/s; no unexpected UAPI error and every
+# Asserts: A and B alive; the achieved rate >= 100 ops/s; no unexpected UAPI error and every
 # malformed request refused; the stream ran; afterwards the tunnel works, A's fds and threads
-# are back to their baseline; A exits cleanly on SIGTERM with no sanitizer report (with an
+# are back to their baseline; A and B exit cleanly on SIGTERM with no sanitizer report (with an
 # ASan build LeakSanitizer checks for leaks at that exit; with TSan every race is reported).
 # Sizes: --short 20 s, --long 300 s (CHURN_SECONDS, CHURN_RATE override).
 BAT_NAME=churn
@@ -34,7 +34,8 @@ ipid=$!; BAT_PIDS+=("$ipid")
 nsa "$BUILD/battery_tool" churn "/var/run/wireguard/$IF_A.sock" "$secs" "$rate" \
   "$(hexkey "$PUB_B")" "$(hexkey "$KEY_A")" "$IP_B:$PORT_B" "$PORT_A" >"$T/churn.out" 2>"$T/churn.log" \
   || fail "churn: $(tail -20 "$T/churn.log")"
-alive "$PID_A" "daemon A"
+alive_child "$PID_A" "daemon A"
+alive_child "$PID_B" "daemon B"
 # iperf3 may give up when a private-key flip stalls the stream for long; the bytes A
 # received from B (its transfer counter) are what counts
 wait "$ipid" || log "iperf3 ended with an error: $(tail -3 "$T/iperf.json")"
@@ -42,6 +43,7 @@ rx1=$(nsa wg show "$IF_A" transfer | awk -v k="$PUB_B" '$1 == k {print $2}')
 rx_mib=$(( (rx1 - rx0) >> 20 ))
 # the tunnel still works (a key flip may have forced a new handshake)
 for _ in 1 2 3 4 5; do nsb ping -c 1 -W 2 "$TIP_A" >/dev/null && break; done
+alive_child "$PID_B" "daemon B"
 nsb ping -c 3 -W 3 "$TIP_A" >/dev/null || {
   nsa wg show "$IF_A" >&2; nsb wg show "$IF_B" >&2; stats "$PID_A" "$T/daemonA.log" >&2
   fail "tunnel broken after the churn"; }
@@ -57,6 +59,12 @@ log "churn: $(cat "$T/churn.out")"
 kill -TERM "$PID_A"
 rc=0; wait "$PID_A" || rc=$?
 [ "$rc" = 0 ] || fail "daemon A exited with status $rc"
+# B (the legitimate peer: session expiries after A's key flips, roaming after port changes,
+# the stream's sender) is checked the same way
+alive_child "$PID_B" "daemon B"
+kill -TERM "$PID_B"
+rc=0; wait "$PID_B" || rc=$?
+[ "$rc" = 0 ] || fail "daemon B exited with status $rc"
 check_sanitizers
 result "$(cat "$T/churn.out")" "tunnel_rx_during=${rx_mib} MiB ($(awk -v b="$((rx1 - rx0))" -v s="$secs" 'BEGIN {printf "%.1f", b * 8 / s / 1e6}') Mbit/s)" \
   "fds=$fd0->$fd1 threads=$th0->$th1 rss_kb=$rss0->$rss1 cpu_s=$cpu exit=0 sanitizer_reports=0"

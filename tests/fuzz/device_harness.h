@@ -1,7 +1,8 @@
 /* Shared by the device-level fuzz harnesses (fuzz_device.c, fuzz_device_tun.c).
  *
  * It compiles the device's datapath.c into the harness (#include below) so the harness can
- * call the loop's per-packet functions (handle_datagram, tun_packet) directly, single-threaded
+ * call the loop's per-packet functions (handle_datagram, handle_data_run + rx_finish,
+ * tun_packet, the seal barrier of device_tx_flush) directly, single-threaded
  * and without sockets: the archive's datapath.o is then not linked (every symbol it defines is
  * already defined here). The device is made with device_new, configured with device_apply,
  * but never started: what it would send is taken out of its transmit queue (dev->tx) before
@@ -175,10 +176,16 @@ static inline void fh_take_tx(fh *h)
 {
 	device *dev = h->dev;
 
+	/* device_tx_flush's barrier: data messages are queued unsealed and sealed here (on the
+	 * calling thread: the harness's device has no crypto workers running). */
+	crypto_pool_run(&dev->crypto, dev->seal_n, seal_one, dev);
+	dev->seal_n = 0;
 	for (unsigned i = 0; i < dev->tx_used; i++) {
 		const uint8_t *d = dev->tx.iov[i].iov_base;
 		size_t n = dev->tx.iov[i].iov_len;
 
+		if (n == 0)
+			continue; /* a seal failed: the flush counts it and sends nothing */
 		CHECK_OR_TRAP(wg_msg_classify(d, n) != 0);
 		if (memcmp(&dev->tx.addr[i], &h->ep_c, sizeof(h->ep_c)) == 0)
 			continue;
@@ -187,6 +194,31 @@ static inline void fh_take_tx(fh *h)
 	dev->tx_used = 0;
 	dev->handshakes_handled = 0; /* one harness step = one loop round */
 	dev->handshakes_this_round = 0;
+}
+
+/* The device's receive of rx slot 0 (n bytes from src) as device_handle_udp does it for one
+ * datagram: data through the batched path (prepare under the peer lock, open, finish in
+ * order), everything else through handle_datagram. */
+static inline void fh_device_rx(fh *h, size_t n, const wg_endpoint *src)
+{
+	device *dev = h->dev;
+	uint8_t *slot = dev->rx.iov[0].iov_base;
+
+	memcpy(&dev->rx.addr[0], src, sizeof(*src));
+	pthread_rwlock_rdlock(&dev->cfg_lock);
+	if (wg_msg_classify(slot, n) == WG_MSG_DATA) {
+		handle_data_run(dev, &slot, &n, 1, wg_le32_read(slot + WG_DATA_OFF_RECEIVER), 0,
+				h->now);
+		rx_finish(dev, h->now);
+	} else {
+		if (n == 0)
+			DEVICE_STAT_INC(dev, rx_malformed);
+		else
+			handle_datagram(dev, slot, n, src, h->now);
+	}
+	device_tun_flush(dev);
+	pthread_rwlock_unlock(&dev->cfg_lock);
+	fh_take_tx(h);
 }
 
 /* Hands one datagram to the device as the loop would (a copy in an rx slot). */
@@ -208,10 +240,7 @@ static inline void fh_to_device(fh *h, const uint8_t *d, size_t n, const wg_endp
 		dev->handshakes_this_round++;
 	if (dev->handshakes_this_round >= DEVICE_UNDER_LOAD_THRESHOLD)
 		dev->under_load_until = h->now + DEVICE_UNDER_LOAD_TIME;
-	pthread_rwlock_rdlock(&dev->cfg_lock);
-	handle_datagram(dev, slot, n, src, h->now);
-	pthread_rwlock_unlock(&dev->cfg_lock);
-	fh_take_tx(h);
+	fh_device_rx(h, n, src);
 	fh_drain_tun(h, NULL, NULL);
 }
 
@@ -442,50 +471,69 @@ static inline size_t fh_ipv4(uint8_t *pkt, size_t cap, const uint8_t src[4], con
 	return total;
 }
 
+/* One round of a clean network in the liveness check: the device's timers, then A's, and
+ * after each everything in flight is delivered (zero latency, no loss). */
+static inline void fh_clean_round(fh *h)
+{
+	fh_timers(h);
+	fh_settle(h);
+	fh_a_outputs(h, true);
+	fh_settle(h);
+}
+
 /* After any hostile input: a fresh handshake from A still works and a genuine packet from A
- * arrives at the TUN byte for byte. Time moves past every session and limiter state first. */
+ * arrives at the TUN byte for byte. Time moves past every session and limiter state first.
+ *
+ * The network from here on is clean and has no latency: each side's output is delivered
+ * before the other side acts. With latency, initiations that cross (A's and the device's
+ * retransmission in flight at once) cancel each other, as in every WireGuard implementation
+ * (one handshake slot per peer), and only the retransmit jitter breaks the tie. Both sides'
+ * jitter comes from the fuzzer's seed, so it can pick a seed where every retry collides
+ * (corpus/fuzz_device/liveness_crossing_*: seven crossings in a row with 50 ms steps);
+ * that is a lottery the fuzzer controls, not device state, so it is not checked here. */
 static inline void fh_check_still_works(fh *h)
 {
 	static const uint8_t dev_ip[4] = {10, 0, 0, 1};
 	static const uint8_t payload[24] = "still-works-after-fuzz!";
 	uint8_t pkt[64], got[64];
 	size_t n, got_len = sizeof(got);
+	wg_tunnel_stats st;
+	fh_dgram d;
 
 	h->now += WG_SEC(600);
 	h->dev->under_load_until = 0;
 	memset(&h->to_dev, 0, sizeof(h->to_dev));
 	memset(&h->to_a, 0, sizeof(h->to_a));
 	/* A's tick may retransmit a pending initiation (then force_handshake sees one under way
-	 * and adds nothing): both go to the device. */
-	fh_timers(h);
-	fh_a_outputs(h, true);
+	 * and adds nothing). */
+	fh_clean_round(h);
 	fh_a_initiate(h);
 	fh_settle(h);
-	/* Crossing initiations (A's and the device's retransmission) cancel each other, as in
-	 * every WireGuard implementation (one handshake slot per peer); the retransmit timers
-	 * with their jitter sort it out: run time in 50 ms steps until A has a session. */
+	/* The 5 s rule may hold an initiation back; run time in 50 ms steps until A has a
+	 * session (bounded: 30 s, six retransmissions). */
 	for (int i = 0; i < 600; i++) {
-		wg_tunnel_stats st;
-
 		wg_tunnel_get_stats(h->a, &st);
 		if (st.has_session)
 			break;
 		h->now += WG_MS(50);
-		fh_timers(h);
-		fh_a_outputs(h, true);
+		fh_clean_round(h);
+	}
+	/* A keeps packets staged by the input in order ahead of new ones (up to
+	 * WG_TUNNEL_MAX_STAGED): send them first, so the next datagram is the genuine one. */
+	for (int i = 0; i < 8 && wg_tunnel_staged_count(h->a); i++) {
+		fh_a_outputs(h, false);
 		fh_settle(h);
 	}
+	CHECK_OR_TRAP(wg_tunnel_staged_count(h->a) == 0);
+	memset(&h->to_dev, 0, sizeof(h->to_dev));
+	fh_drain_tun(h, NULL, NULL);
 	n = fh_ipv4(pkt, sizeof(pkt), fh_a_v4, dev_ip, payload, sizeof(payload));
 	CHECK_OR_TRAP(fh_a_send(h, pkt, n));
-	{
-		fh_dgram d = *fh_peek(&h->to_dev);
-		fh_pop(&h->to_dev);
-		memcpy(h->dev->rx.iov[0].iov_base, d.data, d.len);
-		pthread_rwlock_rdlock(&h->dev->cfg_lock);
-		handle_datagram(h->dev, h->dev->rx.iov[0].iov_base, d.len, &h->ep_a, h->now);
-		pthread_rwlock_unlock(&h->dev->cfg_lock);
-		fh_take_tx(h);
-	}
+	CHECK_OR_TRAP(h->to_dev.count == 1);
+	d = *fh_peek(&h->to_dev);
+	fh_pop(&h->to_dev);
+	memcpy(h->dev->rx.iov[0].iov_base, d.data, d.len);
+	fh_device_rx(h, d.len, &h->ep_a);
 	fh_drain_tun(h, got, &got_len);
 	CHECK_OR_TRAP(got_len == n && memcmp(got, pkt, n) == 0);
 }

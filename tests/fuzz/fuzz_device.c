@@ -13,7 +13,10 @@
  *      bit 6: dropped instead of delivered
  *   3: the next datagram from the device is received by A (A's answers are queued)
  *   4: A sends the bytes as an inner packet (bit 4: behind a valid IPv4 header from A)
- *   5: time advances by bytes[0] * 250 ms (bit 4: seconds), then both sides' timers run
+ *   5: time advances by bytes[0] * 250 ms (bit 4: seconds; bit 5: instead bytes[0..1] as a
+ *      little-endian count of milliseconds, 0..65535, to hit timer edges and the 0-333 ms
+ *      jitter windows), then the device's timers run and A's (bit 6: only the device's; A
+ *      is asleep and catches up at its next tick)
  *   6: the bytes are read from the TUN (bit 4: behind a valid IPv4 header to A)
  *   7: the last datagram given to the device is given again (replay)
  *   8: the device goes under load (cookie replies, mac2 required) for 1 s
@@ -85,9 +88,13 @@ static void step(fh *h, uint8_t op, const uint8_t *b, size_t n)
 		(void)fh_a_send(h, pkt, n);
 		break;
 	case 5:
-		h->now += (wg_time_ns)(n ? b[0] : 1) * ((op & 0x10) ? WG_SEC(1) : WG_MS(250));
+		if (op & 0x20)
+			h->now += WG_MS((wg_time_ns)(n ? b[0] : 1) | (wg_time_ns)(n > 1 ? b[1] : 0) << 8);
+		else
+			h->now += (wg_time_ns)(n ? b[0] : 1) * ((op & 0x10) ? WG_SEC(1) : WG_MS(250));
 		fh_timers(h);
-		fh_a_outputs(h, true);
+		if (!(op & 0x40))
+			fh_a_outputs(h, true);
 		break;
 	case 6:
 		if (op & 0x10)

@@ -149,10 +149,7 @@ static void receive_path(fh *h, const uint8_t *pkt, size_t n)
 		fh_dgram d = *fh_peek(&h->to_dev);
 		fh_pop(&h->to_dev);
 		memcpy(h->dev->rx.iov[0].iov_base, d.data, d.len);
-		pthread_rwlock_rdlock(&h->dev->cfg_lock);
-		handle_datagram(h->dev, h->dev->rx.iov[0].iov_base, d.len, &h->ep_a, h->now);
-		pthread_rwlock_unlock(&h->dev->cfg_lock);
-		fh_take_tx(h);
+		fh_device_rx(h, d.len, &h->ep_a);
 	}
 	fh_drain_tun(h, got, &got_len);
 	CHECK_OR_TRAP(h->tun_packets == before + (ok ? 1 : 0));

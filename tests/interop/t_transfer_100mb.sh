@@ -27,8 +27,15 @@ transfer() {
 	wgi_log "$mib MiB to $addr: sha256 ${sent#* } matches, $ms ms ($(( mib * 8 * 1000 / (ms > 0 ? ms : 1) )) Mbit/s)"
 }
 
+# vnet_hdr NS IFACE: does the TUN have a vnet header (ip -d shows the TUN's flags)?
+vnet_hdr() { ip -n "$1" -d link show "$2" | grep -o 'vnet_hdr [a-z]*'; }
 wgi_pair wgtun wggo a_init
 wgi_ping "$NS_A" "$T4_B"
+# The daemon maps WGTUN_NO_OFFLOAD (t_offload_off) to a plain TUN, else it asks for offloads.
+want="vnet_hdr on"
+[ -n "${WGTUN_NO_OFFLOAD:-}" ] && [ "$WGTUN_NO_OFFLOAD" != 0 ] && want="vnet_hdr off"
+[ "$(vnet_hdr "$NS_A" "$IF_A")" = "$want" ] ||
+	wgi_fail "wgtun's TUN: '$(vnet_hdr "$NS_A" "$IF_A")', expected '$want'"
 transfer "$NS_A" "$NS_B" "$T4_B" 100
 
 wg set "$IF_A" peer "$PUB_B" endpoint "[$U6_B]:$PORT_B"

@@ -337,6 +337,46 @@ static void test_aead_wg(void)
 	free(p);
 }
 
+/* A worker context: same bytes as a keyed context, the key switches per call (the cache must
+ * never seal under a stale key), forgeries and wrong keys refused and wiped. */
+static void test_aead_worker(void)
+{
+	uint8_t k1[32], k2[32], a[1500], b[1500], c[1500];
+	crypto_aead_ctx *c1, *c2;
+	crypto_aead_worker *w = crypto_aead_worker_new();
+
+	for (int i = 0; i < 32; i++) {
+		k1[i] = (uint8_t)i;
+		k2[i] = (uint8_t)(i == 31 ? 0x80 : i); /* differs only in the last byte */
+	}
+	c1 = crypto_aead_ctx_new(k1);
+	c2 = crypto_aead_ctx_new(k2);
+	CHECK(w && c1 && c2);
+	for (int round = 0; round < 40; round++) {
+		const uint8_t *key = (round % 3) ? k1 : k2;
+		crypto_aead_ctx *ref = (round % 3) ? c1 : c2;
+		size_t len = (size_t)round * 37;
+		for (size_t i = 0; i < len; i++)
+			a[i] = b[i] = (uint8_t)(i * 7 + (size_t)round);
+		CHECK_EQ_INT(crypto_aead_ctx_seal(ref, a, len, (uint64_t)round), 0);
+		CHECK_EQ_INT(crypto_aead_worker_seal(w, key, b, len, (uint64_t)round), 0);
+		CHECK(memcmp(a, b, len + 16) == 0);
+		memcpy(c, b, len + 16);
+		CHECK_EQ_INT(crypto_aead_worker_open(w, key, b, len + 16, (uint64_t)round), 0);
+		for (size_t i = 0; i < len; i++)
+			CHECK(b[i] == (uint8_t)(i * 7 + (size_t)round));
+		/* The other key must fail, also right after a success with the right one. */
+		CHECK_EQ_INT(crypto_aead_worker_open(w, key == k1 ? k2 : k1, c, len + 16,
+						     (uint64_t)round),
+			     -1);
+	}
+	CHECK_EQ_INT(crypto_aead_worker_open(w, k1, a, 15, 0), -1);
+	crypto_aead_ctx_free(c1);
+	crypto_aead_ctx_free(c2);
+	crypto_aead_worker_free(w);
+	crypto_aead_worker_free(NULL);
+}
+
 static void test_xchacha(void)
 {
 	tjson *j = tjson_load_vector("crypto/xchacha20poly1305.json");
@@ -855,6 +895,7 @@ int main(void)
 	test_hmac_kdf();
 	test_aead_vectors();
 	test_aead_wg();
+	test_aead_worker();
 	test_xchacha();
 	test_x25519();
 	test_encodings_fixed();

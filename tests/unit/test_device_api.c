@@ -5,8 +5,12 @@
 #include "wgtun.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -64,6 +68,66 @@ static void test_config_versions(void)
 	big.cfg.struct_size = sizeof(big);
 	big.future_field = 1;
 	CHECK_EQ_INT(wgtun_device_new(&big.cfg, &dev), -EINVAL);
+	/* crypto_workers: more than 64 refused (the TUN fd is still taken over and closed); an
+	 * app built before the field (struct_size without it) is not read there. */
+	for (int v1 = 0; v1 < 2; v1++) {
+		int sp[2];
+		CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sp) == 0);
+		wgtun_device_config_init(&cfg);
+		cfg.tun_fd = sp[0];
+		cfg.mtu = 1420;
+		cfg.crypto_workers = 65;
+		if (v1)
+			cfg.struct_size = offsetof(wgtun_device_config, crypto_workers);
+		CHECK_EQ_INT(wgtun_device_new(&cfg, &dev), v1 ? 0 : -EINVAL);
+		if (!v1)
+			CHECK(fcntl(sp[0], F_GETFD) == -1); /* closed */
+		wgtun_device_free(dev);
+		dev = NULL;
+		close(sp[1]);
+	}
+}
+
+static char offload_line[256];
+static void on_log(void *ctx, int level, const char *msg)
+{
+	(void)ctx;
+	(void)level;
+	if (strstr(msg, "offloads:")) {
+		size_t n = strnlen(msg, sizeof(offload_line) - 1);
+		memcpy(offload_line, msg, n);
+		offload_line[n] = '\0';
+	}
+}
+
+/* An older app's struct ends before no_offload: whatever lies there is not read (UDP GSO
+ * stays on, as loopback has it); no_offload set turns it off (the device logs what it got). */
+static void test_config_v1_and_no_offload(void)
+{
+	wgtun_device_config cfg;
+	wgtun_device *dev = NULL;
+	int sp[2];
+
+	for (int v1 = 1; v1 >= 0; v1--) {
+		CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sp) == 0);
+		wgtun_device_config_init(&cfg);
+		cfg.tun_fd = sp[0];
+		cfg.mtu = 1420;
+		cfg.log = on_log;
+		cfg.no_offload = v1 ? 7 : 1;
+		if (v1)
+			cfg.struct_size = offsetof(wgtun_device_config, no_offload);
+		CHECK_EQ_INT(wgtun_device_new(&cfg, &dev), 0);
+		CHECK(dev != NULL);
+		offload_line[0] = '\0';
+		CHECK_EQ_INT(wgtun_device_set(dev, "private_key=" K1 "\nlisten_port=0\n"), 0);
+		CHECK_EQ_INT(wgtun_device_start(dev), 0);
+		CHECK_MSG(strstr(offload_line, v1 ? "UDP GSO v4 1" : "UDP GSO v4 0") != NULL,
+			  "%s", offload_line);
+		wgtun_device_free(dev);
+		dev = NULL;
+		close(sp[1]);
+	}
 }
 
 static void test_set_get(void)
@@ -165,6 +229,7 @@ static void test_uapi_socket(void)
 int main(void)
 {
 	test_config_versions();
+	test_config_v1_and_no_offload();
 	test_set_get();
 	test_uapi_socket();
 	return test_finish("device_api");

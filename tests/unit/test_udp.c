@@ -80,16 +80,12 @@ static void run(bool offload)
 	unsigned want_b[NDG], nb = 0, want_c[NDG], nc = 0, co;
 	bool gso;
 
-	if (offload)
-		unsetenv("WGTUN_NO_OFFLOAD");
-	else
-		setenv("WGTUN_NO_OFFLOAD", "1", 1);
 	udp_bind_init(&a);
 	udp_bind_init(&b);
 	udp_bind_init(&c);
-	CHECK_EQ_INT(udp_bind_open(&a, 0, 0, NULL, NULL), 0);
-	CHECK_EQ_INT(udp_bind_open(&b, 0, 0, NULL, NULL), 0);
-	CHECK_EQ_INT(udp_bind_open(&c, 0, 0, NULL, NULL), 0);
+	CHECK_EQ_INT(udp_bind_open(&a, 0, 0, offload, NULL, NULL), 0);
+	CHECK_EQ_INT(udp_bind_open(&b, 0, 0, offload, NULL, NULL), 0);
+	CHECK_EQ_INT(udp_bind_open(&c, 0, 0, offload, NULL, NULL), 0);
 	if (a.fd4 < 0 || b.fd4 < 0 || c.fd4 < 0) {
 		CHECK_MSG(0, "no IPv4 loopback");
 		return;
@@ -134,7 +130,6 @@ static void run(bool offload)
 	udp_bind_close(&b);
 	udp_bind_close(&c);
 	CHECK_EQ_INT(a.fd4, -1);
-	unsetenv("WGTUN_NO_OFFLOAD");
 }
 
 int main(void)

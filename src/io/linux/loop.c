@@ -142,11 +142,3 @@ void io_rng_fill(void *ctx, void *out, size_t n)
 		if (crypto_random(out, n) == 0)
 			return;
 }
-
-bool io_offload_wanted(void)
-{
-	/* Read only; the library never sets the environment. */
-	const char *e = getenv("WGTUN_NO_OFFLOAD"); /* NOLINT(concurrency-mt-unsafe) */
-
-	return !e || !*e || strcmp(e, "0") == 0;
-}

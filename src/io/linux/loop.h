@@ -43,9 +43,4 @@ uint64_t io_wall_now(void *ctx);
 /* wg_rng fill backed by the OS CSPRNG (crypto_random). */
 void io_rng_fill(void *ctx, void *out, size_t n);
 
-/* Offloads (TUN vnet header with TSO/USO, UDP GSO/GRO) are used unless the environment has
- * WGTUN_NO_OFFLOAD set to anything but "" or "0" (read when a TUN or socket is opened): the
- * switch to run the same tests with and without them. */
-bool io_offload_wanted(void);
-
 #endif

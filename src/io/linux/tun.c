@@ -28,7 +28,7 @@ static int tun_name_ok(const char *name)
 	return len < TUN_NAME_MAX && strchr(name, '/') == NULL;
 }
 
-int tun_create(const char *name, char actual_name[TUN_NAME_MAX])
+int tun_create(const char *name, char actual_name[TUN_NAME_MAX], bool vnet_hdr)
 {
 	struct ifreq ifr;
 	int fd, ret;
@@ -40,7 +40,7 @@ int tun_create(const char *name, char actual_name[TUN_NAME_MAX])
 		return -errno;
 	memset(&ifr, 0, sizeof(ifr));
 	/* With a vnet header the kernel may hand us TSO super-packets (see tun_offload_set). */
-	ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (io_offload_wanted() ? IFF_VNET_HDR : 0);
+	ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (vnet_hdr ? IFF_VNET_HDR : 0);
 	memcpy(ifr.ifr_name, name, strlen(name));
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
 		ret = -errno;

@@ -9,12 +9,11 @@
 #define TUN_NAME_MAX 16 /* IFNAMSIZ, including the NUL */
 
 /* Creates (or attaches to) the TUN interface `name` (IFF_TUN|IFF_NO_PI, plus IFF_VNET_HDR
- * when io_offload_wanted() (loop.h); non-blocking,
- * close-on-exec) through /dev/net/tun. name may be a pattern like "wg%d" or empty (kernel
+ * when vnet_hdr, i.e. when offloads may be used; non-blocking, close-on-exec) through /dev/net/tun. name may be a pattern like "wg%d" or empty (kernel
  * picks). On success returns the fd and writes the actual name into actual_name (may be
  * NULL). Returns -errno on failure (-EINVAL for a name that is too long or contains '/',
  * -EPERM without CAP_NET_ADMIN, -ENOENT without /dev/net/tun). Thread-safe. */
-int tun_create(const char *name, char actual_name[TUN_NAME_MAX]);
+int tun_create(const char *name, char actual_name[TUN_NAME_MAX], bool vnet_hdr);
 
 /* MTU of the interface `name` (SIOCGIFMTU). > 0, or -errno. Thread-safe. */
 int tun_mtu(const char *name);

@@ -26,12 +26,12 @@ void udp_bind_init(udp_bind *b)
 
 /* UDP GRO on receive (ignored where the kernel lacks it: datagrams then come one by one);
  * returns whether UDP_SEGMENT can be used for sending. */
-static bool udp_set_offloads(int fd)
+static bool udp_set_offloads(int fd, bool offload)
 {
 	int one = 1, v = 0;
 	socklen_t len = sizeof(v);
 
-	if (!io_offload_wanted())
+	if (!offload)
 		return false;
 	(void)setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one));
 	return getsockopt(fd, SOL_UDP, UDP_SEGMENT, &v, &len) == 0;
@@ -107,8 +107,8 @@ static bool udp_family_missing(int err)
 }
 
 /* One attempt: v4 on port (maybe 0), then v6 on the port v4 got. */
-static int udp_bind_try(udp_bind *out, uint16_t port, uint32_t fwmark, udp_socket_cb cb,
-			void *ctx)
+static int udp_bind_try(udp_bind *out, uint16_t port, uint32_t fwmark, bool offload,
+			udp_socket_cb cb, void *ctx)
 {
 	int fd4, fd6, p;
 
@@ -139,14 +139,15 @@ static int udp_bind_try(udp_bind *out, uint16_t port, uint32_t fwmark, udp_socke
 	}
 	out->fd4 = fd4;
 	out->fd6 = fd6 >= 0 ? fd6 : -1;
-	out->gso4 = fd4 >= 0 && udp_set_offloads(fd4);
-	out->gso6 = fd6 >= 0 && udp_set_offloads(fd6);
+	out->gso4 = fd4 >= 0 && udp_set_offloads(fd4, offload);
+	out->gso6 = fd6 >= 0 && udp_set_offloads(fd6, offload);
 	out->port = port;
 	out->fwmark = fwmark;
 	return 0;
 }
 
-int udp_bind_open(udp_bind *b, uint16_t port, uint32_t fwmark, udp_socket_cb cb, void *ctx)
+int udp_bind_open(udp_bind *b, uint16_t port, uint32_t fwmark, bool offload, udp_socket_cb cb,
+		  void *ctx)
 {
 	udp_bind nb;
 	int ret = -EADDRINUSE;
@@ -154,7 +155,7 @@ int udp_bind_open(udp_bind *b, uint16_t port, uint32_t fwmark, udp_socket_cb cb,
 	udp_bind_init(&nb);
 	/* Port 0: the kernel picks v4's port, which may be taken in v6; retry with another. */
 	for (int i = 0; i < (port ? 1 : UDP_PORT_RETRIES); i++) {
-		ret = udp_bind_try(&nb, port, fwmark, cb, ctx);
+		ret = udp_bind_try(&nb, port, fwmark, offload, cb, ctx);
 		if (ret != -EADDRINUSE)
 			break;
 	}

@@ -41,9 +41,11 @@ typedef struct {
 /* Sets fds to -1 (an unbound, closed state). */
 void udp_bind_init(udp_bind *b);
 /* Opens and binds both sockets on port (0 = a port free in both families, picked by the
- * kernel). Non-blocking, close-on-exec, large buffers (with fallback), SO_MARK if fwmark.
- * 0, or -errno (-EADDRINUSE, -EPERM ...) with *b untouched. */
-int udp_bind_open(udp_bind *b, uint16_t port, uint32_t fwmark, udp_socket_cb cb, void *ctx);
+ * kernel). Non-blocking, close-on-exec, large buffers (with fallback), SO_MARK if fwmark,
+ * UDP GRO and (where the kernel has it) GSO when offload. 0, or -errno (-EADDRINUSE,
+ * -EPERM ...) with *b untouched. */
+int udp_bind_open(udp_bind *b, uint16_t port, uint32_t fwmark, bool offload, udp_socket_cb cb,
+		  void *ctx);
 /* Closes both sockets; *b is then closed (fds -1). */
 void udp_bind_close(udp_bind *b);
 /* Sets SO_MARK on both sockets; on failure the previous mark is restored. 0 / -errno. */

@@ -1,0 +1,73 @@
+/* Crypto workers of one device: the loop thread hands a batch of independent jobs (seal or
+ * open one packet each) to crypto_pool_run, which splits it into chunks taken by the loop
+ * thread itself and by up to CRYPTO_POOL_MAX_WORKERS - 1 helper threads, and returns when all
+ * are done (the completion barrier; the caller then sends or delivers in batch order).
+ *
+ * - Small batches (<= CRYPTO_POOL_INLINE_MAX jobs) run on the caller alone: a ping never
+ *   waits for another thread to wake.
+ * - Helpers sleep on a condition variable between batches, never spin: an idle device makes
+ *   no wakeups.
+ * - No allocation per batch; each thread has its own AEAD context (crypto_aead_worker).
+ * Thread-safety: crypto_pool_run from one thread at a time (the loop thread). */
+#ifndef WGTUN_DEVICE_CRYPTOPOOL_H
+#define WGTUN_DEVICE_CRYPTOPOOL_H
+
+#include "crypto/crypto.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Threads doing crypto, the loop thread included (the config's 0 = online CPUs, capped). */
+#define CRYPTO_POOL_MAX_WORKERS 64
+/* Batches this small run on the loop thread without waking anyone (a helper's wakeup costs
+ * more than sealing a few packets). */
+#define CRYPTO_POOL_INLINE_MAX 8
+/* Jobs a thread claims at a time. */
+#define CRYPTO_POOL_CHUNK 8
+
+/* Runs job i of the batch with w (the running thread's context). */
+typedef void (*crypto_pool_fn)(void *ctx, crypto_aead_worker *w, unsigned i);
+
+typedef struct crypto_pool crypto_pool;
+typedef struct {
+	crypto_pool *pool;
+	crypto_aead_worker *aead;
+	pthread_t thread;
+	bool started;
+} crypto_pool_thread;
+
+struct crypto_pool {
+	unsigned workers;   /* wanted, the loop thread included (>= 1) */
+	unsigned nthreads;  /* helpers running */
+	crypto_aead_worker *own; /* the loop thread's context */
+	crypto_pool_thread *threads; /* workers - 1 entries */
+	pthread_mutex_t lock;
+	pthread_cond_t wake; /* helpers wait here for a batch */
+	pthread_cond_t idle; /* the loop thread waits here for the last chunk */
+	bool stop;
+	uint32_t seq; /* batch number, under lock */
+	crypto_pool_fn fn;
+	void *ctx;
+	unsigned n;
+	/* (seq << 32) | next unclaimed job, atomic: a helper that wakes late cannot claim jobs of
+	 * a later batch with an earlier batch's size. */
+	uint64_t claim;
+	unsigned done; /* jobs finished in this batch, atomic */
+	uint64_t parallel_runs; /* batches handed to helpers (atomic; tests, diagnosis) */
+};
+
+/* workers: 0 = online CPUs. Allocates the contexts; starts no thread. 0 / -ENOMEM. */
+int crypto_pool_init(crypto_pool *p, unsigned workers);
+/* Starts the helpers; one that cannot start leaves fewer (logged by the caller from
+ * crypto_pool_threads). Never fails: the loop thread alone still works. */
+void crypto_pool_start(crypto_pool *p);
+unsigned crypto_pool_threads(const crypto_pool *p); /* helpers running */
+/* Stops and joins the helpers (idempotent). */
+void crypto_pool_stop(crypto_pool *p);
+/* Stops the helpers and frees (wipes) the contexts. A zeroed pool is fine. */
+void crypto_pool_free(crypto_pool *p);
+/* Runs fn(ctx, w, i) for every i in [0, n) and returns when all are done. */
+void crypto_pool_run(crypto_pool *p, unsigned n, crypto_pool_fn fn, void *ctx);
+
+#endif
