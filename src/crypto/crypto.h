@@ -115,6 +115,9 @@ int crypto_aead_ctx_open(crypto_aead_ctx *ctx, uint8_t *buf, size_t len, uint64_
 typedef struct crypto_aead_worker crypto_aead_worker;
 crypto_aead_worker *crypto_aead_worker_new(void); /* NULL on failure */
 void crypto_aead_worker_free(crypto_aead_worker *w); /* wipes the cached keys; NULL is fine */
+/* Wipes the cached keys (the raw copy and OpenSSL's keyed state): a key must not outlive its
+ * keypair in an idle worker. The next seal/open rekeys. Owner thread only. */
+void crypto_aead_worker_forget(crypto_aead_worker *w);
 /* As crypto_aead_ctx_seal / crypto_aead_ctx_open, with key. */
 int crypto_aead_worker_seal(crypto_aead_worker *w, const uint8_t key[CRYPTO_KEY_LEN], uint8_t *buf,
 			    size_t len, uint64_t counter);
