@@ -11,11 +11,12 @@
 #include "proto/identity.h"
 #include "proto/noise.h"
 
-static void os_rng_fill(void *ctx, void *out, size_t n)
+static int os_rng_fill(void *ctx, void *out, size_t n)
 {
 	(void)ctx;
 	if (crypto_random(out, n) != 0)
 		abort();
+	return 0;
 }
 
 static double clock_seconds(clockid_t id)

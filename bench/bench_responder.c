@@ -17,11 +17,12 @@
 
 static wg_time_ns g_now = WG_SEC(1);
 
-static void os_rng_fill(void *ctx, void *out, size_t n)
+static int os_rng_fill(void *ctx, void *out, size_t n)
 {
 	(void)ctx;
 	if (crypto_random(out, n) != 0)
 		abort();
+	return 0;
 }
 
 static uint64_t wall(void *ctx)

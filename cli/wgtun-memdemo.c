@@ -26,13 +26,14 @@ typedef struct {
 static wg_time_ns g_now; /* virtual monotonic clock of the demo */
 static uint64_t g_wall0;
 
-static void os_rng(void *ctx, void *out, size_t n)
+static int os_rng(void *ctx, void *out, size_t n)
 {
 	(void)ctx;
 	if (crypto_random(out, n) != 0) {
 		fprintf(stderr, "wgtun-memdemo: no randomness from the OS\n");
 		exit(1);
 	}
+	return 0;
 }
 
 static uint64_t demo_wall(void *ctx)

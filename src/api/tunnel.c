@@ -50,23 +50,17 @@ struct wgtun_tunnel {
 
 /* ---- defaults and adapters for the proto callbacks ---- */
 
-static void default_random(void *out, size_t n)
-{
-	/* The OS CSPRNG does not fail once seeded; retry rather than hand out zeros (the
-	 * callback cannot report failure, and a zero ephemeral key would be predictable). */
-	for (int i = 0; i < 100; i++)
-		if (crypto_random(out, n) == 0)
-			return;
-}
-
-static void tunnel_rng_fill(void *ctx, void *out, size_t n)
+static int tunnel_rng_fill(void *ctx, void *out, size_t n)
 {
 	wgtun_tunnel *t = ctx;
 
-	if (t->random)
-		t->random(t->ctx, out, n);
-	else
-		default_random(out, n);
+	if (t->random) {
+		t->random(t->ctx, out, n); /* the app's source (it cannot report failure) */
+		return 0;
+	}
+	/* The OS CSPRNG: a failure fails the operation (handshake, index, cookie), never
+	 * zeros or stale bytes. */
+	return crypto_random(out, n) == 0 ? 0 : -1;
 }
 
 static uint64_t tunnel_wall_now(void *ctx)

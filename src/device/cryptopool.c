@@ -164,14 +164,15 @@ void crypto_pool_free(crypto_pool *p)
 	memset(p, 0, sizeof(*p));
 }
 
-void crypto_pool_run(crypto_pool *p, unsigned n, crypto_pool_fn fn, void *ctx)
+void crypto_pool_run(crypto_pool *p, unsigned n, size_t bytes, crypto_pool_fn fn, void *ctx)
 {
 	unsigned chunks, helpers;
 	uint32_t seq;
 
 	if (n == 0)
 		return;
-	if (n <= CRYPTO_POOL_INLINE_MAX || p->nthreads == 0) {
+	if (n <= CRYPTO_POOL_INLINE_MAX || bytes < CRYPTO_POOL_PARALLEL_MIN_BYTES ||
+	    p->nthreads == 0) {
 		for (unsigned i = 0; i < n; i++)
 			fn(ctx, p->own, i);
 		/* a worker's cached key must not outlive the batch (tests/battery secrets) */

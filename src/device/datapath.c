@@ -1,8 +1,8 @@
 /* The batch data path, run by the loop thread with the config lock held shared:
  * TUN batch -> route by inner destination -> encapsulate in place -> sendmmsg;
- * recvmmsg batch -> type/length -> handshake path (load, cookie, rate limit) or index ->
- * decapsulate in place -> source allowed-IP check -> TUN. Buffers are preallocated slots;
- * nothing is allocated per packet. */
+ * recvmmsg batch -> type/length -> handshake messages into the handshake queue (handshake.c),
+ * data by index -> decapsulate in place -> source allowed-IP check -> TUN. Buffers are
+ * preallocated slots; nothing is allocated per packet. */
 #define _GNU_SOURCE
 #include "device/device_impl.h"
 
@@ -89,8 +89,13 @@ void device_tx_flush(device *dev)
 
 	/* The barrier: every queued data message is sealed before any is sent (in queue order,
 	 * which keeps each peer's counters in order on the wire). */
-	crypto_pool_run(&dev->crypto, dev->seal_n, seal_one, dev);
-	dev->seal_n = 0;
+	if (dev->seal_n) {
+		size_t bytes = 0;
+		for (unsigned k = 0; k < dev->seal_n; k++)
+			bytes += dev->seal[k].body_len;
+		crypto_pool_run(&dev->crypto, dev->seal_n, bytes, seal_one, dev);
+		dev->seal_n = 0;
+	}
 	for (unsigned i = 0; i < dev->tx_used; i++) {
 		if (dev->tx.iov[i].iov_len == 0)
 			count_send_failures(dev, 1);
@@ -112,16 +117,14 @@ void device_tx_flush(device *dev)
 	dev->tx_used = 0;
 }
 
-/* The next free transmit slot (sends the queue first when it is full). */
-static uint8_t *tx_slot(device *dev)
+uint8_t *device_tx_slot(device *dev)
 {
 	if (dev->tx_used == DEVICE_BATCH)
 		device_tx_flush(dev);
 	return dev->tx_mem + (size_t)dev->tx_used * DEVICE_SLOT_SIZE;
 }
 
-/* Queues len bytes at data (inside the current free slot) to dst; false if dst is none. */
-static bool tx_queue(device *dev, const uint8_t *data, size_t len, const wg_endpoint *dst)
+bool device_tx_queue(device *dev, const uint8_t *data, size_t len, const wg_endpoint *dst)
 {
 	unsigned i = dev->tx_used;
 
@@ -139,11 +142,11 @@ static bool tx_queue(device *dev, const uint8_t *data, size_t len, const wg_endp
 /* Queues what p's tunnel produced to p's endpoint (peer lock held). */
 static void peer_tx_queue(device *dev, peer *p, const uint8_t *data, size_t len)
 {
-	if (!tx_queue(dev, data, len, &p->endpoint))
+	if (!device_tx_queue(dev, data, len, &p->endpoint))
 		wg_tunnel_unsent(p->tun, len); /* never sent: not in tx_bytes */
 }
 
-static void count_tunnel_error(device *dev, wg_tun_result r)
+void device_count_tunnel_error(device *dev, wg_tun_result r)
 {
 	switch (r) {
 	case WG_TUN_ERR_MALFORMED: DEVICE_STAT_INC(dev, rx_malformed); break;
@@ -164,7 +167,7 @@ static void count_tunnel_error(device *dev, wg_tun_result r)
 static void peer_drain(device *dev, peer *p, wg_time_ns now, bool tick)
 {
 	for (int k = 0; k < DEVICE_MAX_OUTPUTS_PER_CALL; k++) {
-		uint8_t *slot = tx_slot(dev);
+		uint8_t *slot = device_tx_slot(dev);
 		size_t len = 0;
 		wg_tun_result r = tick ? wg_tunnel_tick(p->tun, now, slot, DEVICE_SLOT_SIZE, &len)
 				       : wg_tunnel_flush(p->tun, now, slot, DEVICE_SLOT_SIZE, &len);
@@ -236,7 +239,7 @@ static void tun_encap(device *dev, peer *p, uint8_t *slot, size_t len, wg_time_n
 					   DEVICE_SLOT_SIZE, &out_len, job);
 	if (r == WG_TUN_SEAL_LATER) {
 		/* Sealed with the rest of the queue in device_tx_flush. */
-		if (tx_queue(dev, slot, out_len, &p->endpoint)) {
+		if (device_tx_queue(dev, slot, out_len, &p->endpoint)) {
 			dev->seal_slot[dev->seal_n++] = (uint16_t)(dev->tx_used - 1);
 		} else {
 			crypto_wipe(job->key, sizeof(job->key));
@@ -295,7 +298,7 @@ static int tun_read_vnet(device *dev, long *n, bool *closed, wg_time_ns now)
 		return 0;
 	}
 	if (!sp.gso) {
-		uint8_t *slot = tx_slot(dev);
+		uint8_t *slot = device_tx_slot(dev);
 		size_t len = offload_split_segment(&sp, 0, slot + DEVICE_SLOT_HEAD, DEVICE_MAX_PACKET);
 		if (len)
 			tun_packet(dev, slot, len, now);
@@ -309,7 +312,7 @@ static int tun_read_vnet(device *dev, long *n, bool *closed, wg_time_ns now)
 		return ns;
 	pthread_mutex_lock(&p->lock);
 	for (int k = 0; k < ns; k++) {
-		uint8_t *slot = tx_slot(dev);
+		uint8_t *slot = device_tx_slot(dev);
 		size_t len = offload_split_segment(&sp, (unsigned)k, slot + DEVICE_SLOT_HEAD,
 						   DEVICE_MAX_PACKET);
 		if (!len) {
@@ -321,6 +324,15 @@ static int tun_read_vnet(device *dev, long *n, bool *closed, wg_time_ns now)
 	device_peer_update_deadline(dev, p);
 	pthread_mutex_unlock(&p->lock);
 	return ns;
+}
+
+/* The first read of a round goes out at once, before the read that finds the TUN empty and
+ * before the timers: a lone packet (a ping, a request) waits for nothing. Later reads of the
+ * round batch up as before (one extra send per round under load). */
+static void tun_first_out(device *dev, int i)
+{
+	if (i == 0)
+		device_tx_flush(dev);
 }
 
 int device_handle_tun(device *dev, bool error_reported)
@@ -336,14 +348,16 @@ int device_handle_tun(device *dev, bool error_reported)
 			int got = tun_read_vnet(dev, &n, &closed, now);
 			if (got >= 0) {
 				handled += got;
+				tun_first_out(dev, i);
 				continue;
 			}
 		} else {
-			uint8_t *slot = tx_slot(dev);
+			uint8_t *slot = device_tx_slot(dev);
 			n = tun_read(dev->tun_fd, slot + DEVICE_SLOT_HEAD, DEVICE_MAX_PACKET, &closed);
 			if (n > 0 && !closed) {
 				tun_packet(dev, slot, (size_t)n, now);
 				handled++;
+				tun_first_out(dev, i);
 				continue;
 			}
 		}
@@ -411,10 +425,9 @@ static void deliver_to_tun(device *dev, peer *p, uint8_t *pkt, size_t len)
 #define DEVICE_RX_RUN 64
 
 /* Hands dgrams[0..n) to p's tunnel, under one lock. in_place: data messages, each decrypted
- * into its own buffer (n > 1 only for those). */
-/* prep: for one initiation, the anonymous step already done (handle_datagram), consumed
- * (wiped) by the tunnel; else NULL. */
-static void peer_receive(device *dev, peer *p, uint8_t *const *dgrams, const size_t *lens,
+ * into its own buffer (n > 1 only for those). prep: for one initiation, the anonymous step
+ * already done (handshake.c), consumed (wiped) by the tunnel; else NULL. */
+void device_peer_receive(device *dev, peer *p, uint8_t *const *dgrams, const size_t *lens,
 			 unsigned n, bool in_place, wg_tunnel_initiation *prep,
 			 const wg_endpoint *src, wg_time_ns now)
 {
@@ -432,7 +445,7 @@ static void peer_receive(device *dev, peer *p, uint8_t *const *dgrams, const siz
 			out = dgram + WG_DATA_HEADER_LEN;
 			cap = len > WG_DATA_HEADER_LEN ? len - WG_DATA_HEADER_LEN : 0;
 		} else {
-			out = tx_slot(dev);
+			out = device_tx_slot(dev);
 			cap = DEVICE_SLOT_SIZE;
 		}
 		if (prep)
@@ -446,7 +459,7 @@ static void peer_receive(device *dev, peer *p, uint8_t *const *dgrams, const siz
 		switch (r) {
 		case WG_TUN_WRITE_NETWORK:
 			if (in_place) {
-				uint8_t *slot = tx_slot(dev);
+				uint8_t *slot = device_tx_slot(dev);
 				memmove(slot, out, out_len);
 				out = slot;
 			}
@@ -459,7 +472,7 @@ static void peer_receive(device *dev, peer *p, uint8_t *const *dgrams, const siz
 		case WG_TUN_DONE:
 			break;
 		default:
-			count_tunnel_error(dev, r);
+			device_count_tunnel_error(dev, r);
 			break;
 		}
 		if (r >= 0)
@@ -473,91 +486,19 @@ static void peer_receive(device *dev, peer *p, uint8_t *const *dgrams, const siz
 	pthread_mutex_unlock(&p->lock);
 }
 
-static size_t endpoint_ip(const wg_endpoint *e, const uint8_t **addr, uint16_t *port)
-{
-	if (e->sa.sa_family == AF_INET) {
-		*addr = (const uint8_t *)&e->in4.sin_addr;
-		*port = ntohs(e->in4.sin_port);
-		return 4;
-	}
-	*addr = (const uint8_t *)&e->in6.sin6_addr;
-	*port = ntohs(e->in6.sin6_port);
-	return 16;
-}
-
-/* The under-load shield: true = go on with the handshake message. */
-static bool handshake_admit(device *dev, const uint8_t *msg, size_t len, const wg_endpoint *src,
-			    wg_time_ns now)
-{
-	const uint8_t *addr;
-	uint16_t port;
-	size_t alen = endpoint_ip(src, &addr, &port);
-	cookie_verdict v;
-
-	if (now >= dev->under_load_until)
-		return true; /* mac1 is checked by the tunnel; mac2 is ignored when not loaded */
-	DEVICE_STAT_INC(dev, under_load_batches);
-	v = cookie_checker_validate(&dev->cookies, msg, len, addr, alen, port, true, now,
-				    &dev->rng);
-	if (v == COOKIE_VERDICT_DROP) {
-		DEVICE_STAT_INC(dev, rx_mac);
-		return false;
-	}
-	if (v == COOKIE_VERDICT_SEND_REPLY) {
-		uint8_t *slot = tx_slot(dev);
-		if (cookie_checker_create_reply(&dev->cookies, msg, len, addr, alen, port, now,
-						&dev->rng, (wg_msg_cookie_reply *)slot) == COOKIE_OK) {
-			(void)tx_queue(dev, slot, WG_MSG_COOKIE_REPLY_LEN, src);
-			DEVICE_STAT_INC(dev, cookie_replies_sent);
-		}
-		return false;
-	}
-	if (!ratelimiter_allow(dev->limiter, now, src->sa.sa_family == AF_INET ? AF_INET : AF_INET6,
-			       addr)) {
-		DEVICE_STAT_INC(dev, rx_ratelimited);
-		return false;
-	}
-	return true;
-}
-
+/* One datagram that is not part of a data run: handshake messages are queued (handled after
+ * the round's data, handshake.c), the rest go to their peer now. */
 static void handle_datagram(device *dev, uint8_t *buf, size_t len, const wg_endpoint *src,
 			    wg_time_ns now)
 {
 	int type = wg_msg_classify(buf, len);
-	wg_tunnel_initiation prep; /* secrets: wiped on every path */
-	wg_tun_result r;
-	peer *p = NULL;
+	peer *p;
 
 	switch (type) {
 	case WG_MSG_INITIATION:
 	case WG_MSG_RESPONSE:
-		if (++dev->handshakes_handled > DEVICE_HANDSHAKE_QUEUE) {
-			DEVICE_STAT_INC(dev, rx_ratelimited);
-			return;
-		}
-		if (!handshake_admit(dev, buf, len, src, now))
-			return;
-		if (type == WG_MSG_INITIATION) {
-			/* The anonymous step (one X25519) runs once: the peer's tunnel reuses it. */
-			r = wg_tunnel_initiation_prepare(&dev->identity, buf, len, &prep);
-			if (r != WG_TUN_DONE) {
-				wg_tunnel_initiation_wipe(&prep);
-				count_tunnel_error(dev, r);
-				return;
-			}
-			p = device_peer_find(dev, prep.in.remote_static);
-			if (!p) {
-				wg_tunnel_initiation_wipe(&prep);
-				DEVICE_STAT_INC(dev, rx_unknown_peer);
-				return;
-			}
-			peer_receive(dev, p, &buf, &len, 1, false, &prep, src, now);
-			wg_tunnel_initiation_wipe(&prep); /* already wiped by the tunnel; cheap */
-			return;
-		} else {
-			p = device_index_lookup(dev, wg_le32_read(buf + WG_RESP_OFF_RECEIVER));
-		}
-		break;
+		device_handshake_enqueue(dev, buf, len, src, now);
+		return;
 	case WG_MSG_COOKIE_REPLY:
 		p = device_index_lookup(dev, wg_le32_read(buf + WG_COOKIE_OFF_RECEIVER));
 		break;
@@ -572,7 +513,7 @@ static void handle_datagram(device *dev, uint8_t *buf, size_t len, const wg_endp
 		DEVICE_STAT_INC(dev, rx_no_session);
 		return;
 	}
-	peer_receive(dev, p, &buf, &len, 1, type == WG_MSG_DATA, NULL, src, now);
+	device_peer_receive(dev, p, &buf, &len, 1, type == WG_MSG_DATA, NULL, src, now);
 }
 
 /* Crypto worker job: open receive job k in place. */
@@ -589,8 +530,11 @@ static void rx_finish(device *dev, wg_time_ns now)
 {
 	device_rx_job *jobs = dev->rx_jobs;
 	unsigned n = dev->rx_n;
+	size_t bytes = 0;
 
-	crypto_pool_run(&dev->crypto, n, open_one, dev);
+	for (unsigned k = 0; k < n; k++)
+		bytes += jobs[k].len;
+	crypto_pool_run(&dev->crypto, n, bytes, open_one, dev);
 	for (unsigned i = 0; i < n;) {
 		peer *p = jobs[i].p;
 		bool drain = false;
@@ -611,7 +555,7 @@ static void rx_finish(device *dev, wg_time_ns now)
 			if (r == WG_TUN_WRITE_TUN_V4 || r == WG_TUN_WRITE_TUN_V6)
 				deliver_to_tun(dev, p, j->dgram + WG_DATA_HEADER_LEN, out_len);
 			else if (r < 0)
-				count_tunnel_error(dev, r);
+				device_count_tunnel_error(dev, r);
 			if (r >= 0)
 				drain = true;
 		}
@@ -644,7 +588,7 @@ static void handle_data_run(device *dev, uint8_t *const *dgrams, const size_t *l
 		wg_tun_result r = wg_tunnel_decapsulate_prepare(p->tun, now, dgrams[k], lens[k],
 								&j->job);
 		if (r != WG_TUN_OPEN_LATER) {
-			count_tunnel_error(dev, r);
+			device_count_tunnel_error(dev, r);
 			continue;
 		}
 		j->p = p;
@@ -668,7 +612,6 @@ static size_t rx_segment(device *dev, int i, size_t off, uint8_t **p)
 void device_handle_udp(device *dev, int fd)
 {
 	wg_time_ns now;
-	unsigned hs = 0;
 	int n = udp_recv_batch(fd, &dev->rx, DEVICE_BATCH);
 
 	if (n <= 0) {
@@ -677,20 +620,6 @@ void device_handle_udp(device *dev, int fd)
 		return;
 	}
 	now = io_now();
-	/* Load is judged on what waits in this round before any of it is handled. */
-	for (int i = 0; i < n; i++) {
-		for (size_t off = 0, len; off < dev->rx.msg[i].msg_len; off += len) {
-			uint8_t *p;
-			int t;
-			len = rx_segment(dev, i, off, &p);
-			t = wg_msg_classify(p, len);
-			if (t == WG_MSG_INITIATION || t == WG_MSG_RESPONSE)
-				hs++;
-		}
-	}
-	dev->handshakes_this_round += hs;
-	if (dev->handshakes_this_round >= DEVICE_UNDER_LOAD_THRESHOLD)
-		dev->under_load_until = now + DEVICE_UNDER_LOAD_TIME;
 	for (int i = 0; i < n; i++) {
 		wg_endpoint src;
 		memcpy(&src, &dev->rx.addr[i], sizeof(src));
@@ -703,11 +632,19 @@ void device_handle_udp(device *dev, int fd)
 			size_t lens[DEVICE_RX_RUN];
 			unsigned k = 0;
 			uint32_t idx;
+			int t;
 
 			lens[0] = rx_segment(dev, i, off, &run[0]);
 			off += lens[0];
-			if (wg_msg_classify(run[0], lens[0]) != WG_MSG_DATA) {
-				/* Data before it in the batch first: a handshake may rotate keys. */
+			t = wg_msg_classify(run[0], lens[0]);
+			if (t == WG_MSG_INITIATION || t == WG_MSG_RESPONSE) {
+				/* Only queued (handled after this round's data): a flood of them
+				 * neither waits for nor breaks up the data's crypto batch. */
+				device_handshake_enqueue(dev, run[0], lens[0], &src, now);
+				continue;
+			}
+			if (t != WG_MSG_DATA) {
+				/* Data before it in the batch first (a cookie reply changes state). */
 				rx_finish(dev, now);
 				handle_datagram(dev, run[0], lens[0], &src, now);
 				continue;

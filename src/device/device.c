@@ -60,6 +60,24 @@ static uint32_t device_read_mtu(const device *dev)
 	return mtu > 0 ? (uint32_t)mtu : DEVICE_DEFAULT_MTU;
 }
 
+/* The device's wg_rng: the source (the OS CSPRNG; tests inject others) with every failure
+ * counted and logged (1st, 2nd, 4th, ... so a broken source cannot flood the log). The
+ * operation that asked fails; nothing goes on with unfilled bytes. Any thread. */
+static int device_rng_fill(void *ctx, void *out, size_t n)
+{
+	device *dev = ctx;
+	uint64_t k;
+
+	if (dev->rng_source.fill(dev->rng_source.ctx, out, n) == 0)
+		return 0;
+	k = __atomic_add_fetch(&dev->stats.rng_error, 1, __ATOMIC_RELAXED);
+	if ((k & (k - 1)) == 0)
+		device_log(dev, DEVICE_LOG_ERROR,
+			   "random source failed (%llu times): the operation was dropped",
+			   (unsigned long long)k);
+	return -1;
+}
+
 static void device_destroy(device *dev)
 {
 	while (dev->first)
@@ -71,6 +89,7 @@ static void device_destroy(device *dev)
 	cookie_checker_wipe(&dev->cookies);
 	wg_identity_clear(&dev->identity);
 	device_datapath_free(dev);
+	device_handshake_free(dev);
 	io_loop_free(dev->loop);
 	if (dev->stop_fd >= 0)
 		close(dev->stop_fd);
@@ -156,7 +175,8 @@ device *device_new(const device_params *p)
 		memcpy(dev->ifname, p->ifname, strlen(p->ifname) + 1);
 		dev->has_ifname = true;
 	}
-	dev->rng.fill = io_rng_fill;
+	dev->rng_source = (wg_rng){io_rng_fill, NULL};
+	dev->rng = (wg_rng){device_rng_fill, dev};
 	dev->wall.now = io_wall_now;
 	/* Writers first: a loop that keeps re-taking the lock shared must not starve apply. */
 	pthread_rwlockattr_init(&attr);
@@ -191,7 +211,8 @@ device *device_new(const device_params *p)
 		goto fail;
 	}
 	dev->limiter = ratelimiter_new(&dev->rng, WG_RATELIMITER_MAX_ENTRIES);
-	if (!dev->limiter || device_datapath_init(dev) != 0 || device_tables_reserve(dev, 1) != 0)
+	if (!dev->limiter || device_datapath_init(dev) != 0 || device_handshake_init(dev) != 0 ||
+	    device_tables_reserve(dev, 1) != 0)
 		goto fail;
 	if ((err = -io_loop_add(dev->loop, dev->tun_fd, DEVICE_TAG_TUN)) != 0)
 		goto fail;
@@ -233,6 +254,9 @@ static void *device_loop(void *arg)
 		pthread_rwlock_rdlock(&dev->cfg_lock);
 		top = device_heap_top(dev);
 		deadline = top ? top->deadline : WG_TIME_NEVER;
+		/* Queued handshake messages: look for new packets, then go on with them. */
+		if (device_handshake_pending(dev))
+			deadline = 0;
 		pthread_rwlock_unlock(&dev->cfg_lock);
 
 		n = io_loop_wait(dev->loop, deadline, ev, &woken);
@@ -264,10 +288,10 @@ static void *device_loop(void *arg)
 				break;
 			}
 		}
+		/* After the round's data packets, a bounded share of the handshake queue. */
+		(void)device_handshake_run(dev, io_now(), DEVICE_HANDSHAKE_BUDGET);
 		device_handle_timers(dev, io_now());
 		device_tx_flush(dev);
-		dev->handshakes_this_round = 0;
-		dev->handshakes_handled = 0;
 		pthread_rwlock_unlock(&dev->cfg_lock);
 	}
 	if (stop)

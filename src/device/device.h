@@ -104,10 +104,12 @@ typedef struct {
 	uint64_t tx_no_endpoint;    /* peer has no endpoint yet */
 	uint64_t tx_send_error;     /* sendmmsg failed for a datagram */
 	uint64_t tun_write_error;   /* writing a decrypted packet to the TUN failed */
-	uint64_t under_load_batches;/* batches processed while under load */
+	uint64_t under_load_batches;/* handshake messages handled while under load */
 	uint64_t loop_wakeups;      /* epoll_wait returns (for the idle-wakeup test) */
 	uint64_t handshake_no_index;/* handshakes dropped: no free receiver index (the peer's
 				     * slots full, or DEVICE_INDEX_DRAWS draws all collided) */
+	uint64_t rx_handshake_queue_full; /* handshake messages dropped: the queue was full */
+	uint64_t rng_error;         /* random source failures (each failed an operation) */
 } device_stats;
 
 /* Creates a device (down, no key, no peers). NULL with errno set on failure (EINVAL: bad

@@ -28,12 +28,18 @@
  * one read yields many: reading stops once this many packets were handled). */
 #define DEVICE_BATCH UDP_BATCH_MAX
 #define DEVICE_TUN_BATCH 128
-/* Handshake messages (types 1 and 2) handled per loop iteration; more are dropped (counted
- * as rx_ratelimited). Under load when one iteration sees >= 1/8 of it (wireguard-go's rule,
- * with its channel replaced by our per-iteration batch), for DEVICE_UNDER_LOAD_TIME. */
-#define DEVICE_HANDSHAKE_QUEUE 128
+/* The handshake queue (handshake.c): received handshake messages (types 1 and 2) waiting
+ * for the loop. Full: the newest is dropped (counted rx_handshake_queue_full). wireguard-go's
+ * QueueHandshakeSize. Under load while its depth reached 1/8 of it within the last
+ * DEVICE_UNDER_LOAD_TIME (the kernel's and wireguard-go's rule). */
+#define DEVICE_HANDSHAKE_QUEUE 1024
 #define DEVICE_UNDER_LOAD_THRESHOLD (DEVICE_HANDSHAKE_QUEUE / 8)
 #define DEVICE_UNDER_LOAD_TIME WG_SEC(1)
+/* Queued handshake messages handled per loop round, after the round's data packets: the
+ * share of the loop a flood can take (the rest of it stays queued or is dropped unread). */
+#define DEVICE_HANDSHAKE_BUDGET 32
+/* Random bytes drawn at once for cookie-reply nonces (170 replies of 24 bytes per draw). */
+#define DEVICE_NONCE_POOL 4096
 /* tick()/flush() outputs taken from one tunnel in one go (a runaway guard: a tunnel hands out
  * at most its staged packets plus a keepalive or initiation). */
 #define DEVICE_MAX_OUTPUTS_PER_CALL 256
@@ -56,6 +62,21 @@ typedef struct {
 	uint16_t from;  /* index of its datagram in the batch (source address) */
 	wg_tunnel_open job;
 } device_rx_job;
+
+/* One queued handshake message and where it came from. */
+typedef struct {
+	uint8_t msg[WG_MSG_MAX_HANDSHAKE_LEN];
+	uint16_t len;
+	wg_endpoint src;
+} device_hs_msg;
+
+/* Loop thread only. */
+typedef struct {
+	device_hs_msg *ring; /* DEVICE_HANDSHAKE_QUEUE entries */
+	unsigned head, count;
+	uint8_t pool[DEVICE_NONCE_POOL]; /* unused random bytes at the end, wiped when used */
+	size_t pool_left;
+} device_hs_queue;
 
 typedef struct device_index_entry {
 	uint32_t key;
@@ -99,7 +120,8 @@ struct device {
 	device_params params;
 	char ifname[16];
 	bool has_ifname;
-	wg_rng rng;
+	wg_rng rng;        /* rng_source, failures counted and logged (device.c) */
+	wg_rng rng_source; /* the OS CSPRNG (tests inject failing ones) */
 	wg_wallclock wall;
 	io_loop *loop;
 	int stop_fd; /* eventfd, readable once stopped on its own */
@@ -150,6 +172,7 @@ struct device {
 	uint8_t *rx_mem, *tx_mem;
 	udp_batch rx, tx;
 	unsigned tx_used;
+	device_hs_queue hsq;
 	/* Crypto workers, and the jobs of the current batch (loop thread only; the workers touch
 	 * only the jobs and their buffers during crypto_pool_run). Transmit: seal[k] seals tx
 	 * slot seal_slot[k] before the queue is sent. Receive: rx_jobs. */
@@ -159,8 +182,6 @@ struct device {
 	unsigned seal_n;
 	device_rx_job *rx_jobs;
 	unsigned rx_n;
-	unsigned handshakes_this_round; /* seen this loop round (load) */
-	unsigned handshakes_handled;    /* handled this loop round (bound) */
 };
 
 /* Loop tags. */
@@ -209,5 +230,24 @@ void device_handle_timers(device *dev, wg_time_ns now);
 void device_tx_flush(device *dev);
 /* Writes the decrypted packets waiting for the TUN (vnet TUN only; a no-op otherwise). */
 void device_tun_flush(device *dev);
+/* The next free transmit slot (sends the queue first when it is full). */
+uint8_t *device_tx_slot(device *dev);
+/* Queues len bytes at data (inside the current free slot) to dst; false if dst is none. */
+bool device_tx_queue(device *dev, const uint8_t *data, size_t len, const wg_endpoint *dst);
+void device_count_tunnel_error(device *dev, wg_tun_result r);
+/* Hands dgrams[0..n) from src to p's tunnel under p's lock (see datapath.c). */
+void device_peer_receive(device *dev, peer *p, uint8_t *const *dgrams, const size_t *lens,
+			 unsigned n, bool in_place, wg_tunnel_initiation *prep,
+			 const wg_endpoint *src, wg_time_ns now);
+
+/* ---- handshake.c: the handshake queue and the under-load shield (loop thread) ---- */
+int device_handshake_init(device *dev);
+void device_handshake_free(device *dev);
+/* Copies handshake message msg (type 1 or 2, classified) from src into the queue. */
+void device_handshake_enqueue(device *dev, const uint8_t *msg, size_t len,
+			      const wg_endpoint *src, wg_time_ns now);
+/* Handles up to budget queued messages (config lock shared). Returns how many are left. */
+unsigned device_handshake_run(device *dev, wg_time_ns now, unsigned budget);
+unsigned device_handshake_pending(const device *dev);
 
 #endif

@@ -156,7 +156,10 @@ static int index_alloc(void *ctx, wg_tunnel *t, uint32_t *out)
 			pthread_mutex_unlock(&dev->index_lock);
 			goto fail;
 		}
-		key = wg_rng_u32(&dev->rng);
+		if (wg_rng_u32(&dev->rng, &key) != 0) {
+			pthread_mutex_unlock(&dev->index_lock);
+			goto fail;
+		}
 		h = key & (dev->nibuckets - 1);
 		for (e = dev->ibuckets[h]; e && e->key != key; e = e->next)
 			;

@@ -14,10 +14,11 @@ typedef uint64_t wg_time_ns;
 #define WG_MS(x) ((wg_time_ns)(x) * 1000000ULL)
 #define WG_SEC(x) ((wg_time_ns)(x) * WG_NS_PER_SEC)
 
-/* Randomness source: fill out with n random bytes. Production: the OS CSPRNG;
- * tests: a seeded deterministic generator. */
+/* Randomness source: fill out with n random bytes and return 0, or return -1 when it cannot
+ * (out is then unspecified and must not be used: the operation that wanted the bytes fails).
+ * Production: the OS CSPRNG; tests: a seeded deterministic generator, or a failing one. */
 typedef struct {
-	void (*fill)(void *ctx, void *out, size_t n);
+	int (*fill)(void *ctx, void *out, size_t n);
 	void *ctx;
 } wg_rng;
 
@@ -27,16 +28,16 @@ typedef struct {
 	void *ctx;
 } wg_wallclock;
 
-static inline void wg_rng_fill(const wg_rng *r, void *out, size_t n)
+__attribute__((warn_unused_result)) static inline int wg_rng_fill(const wg_rng *r, void *out,
+								  size_t n)
 {
-	r->fill(r->ctx, out, n);
+	return r->fill(r->ctx, out, n) == 0 ? 0 : -1;
 }
 
-static inline uint32_t wg_rng_u32(const wg_rng *r)
+/* 0 and a random *v, or -1. */
+__attribute__((warn_unused_result)) static inline int wg_rng_u32(const wg_rng *r, uint32_t *v)
 {
-	uint32_t v;
-	r->fill(r->ctx, &v, sizeof(v));
-	return v;
+	return wg_rng_fill(r, v, sizeof(*v));
 }
 
 #endif

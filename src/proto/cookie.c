@@ -55,15 +55,21 @@ bool cookie_checker_mac1_valid(const cookie_checker *c, const uint8_t *msg, size
 	return ok;
 }
 
-/* Rm older than the refresh time is replaced, so cookies handed out before stop working. */
-static void refresh_secret(cookie_checker *c, wg_time_ns now, const wg_rng *rng)
+/* Rm older than the refresh time is replaced, so cookies handed out before stop working.
+ * -1 when the RNG fails: the old secret is forgotten, not kept past its time. */
+static int refresh_secret(cookie_checker *c, wg_time_ns now, const wg_rng *rng)
 {
 	if (c->has_secret && now >= c->secret_birth &&
 	    now - c->secret_birth <= WG_COOKIE_REFRESH_TIME)
-		return;
-	wg_rng_fill(rng, c->secret, sizeof(c->secret));
+		return 0;
+	if (wg_rng_fill(rng, c->secret, sizeof(c->secret)) != 0) {
+		crypto_wipe(c->secret, sizeof(c->secret));
+		c->has_secret = false;
+		return -1;
+	}
 	c->secret_birth = now;
 	c->has_secret = true;
+	return 0;
 }
 
 cookie_result cookie_checker_make_cookie(cookie_checker *c, const uint8_t *addr, size_t addr_len,
@@ -74,7 +80,8 @@ cookie_result cookie_checker_make_cookie(cookie_checker *c, const uint8_t *addr,
 
 	if (addr_len != 4 && addr_len != 16)
 		return COOKIE_ERR_MALFORMED;
-	refresh_secret(c, now, rng);
+	if (refresh_secret(c, now, rng) != 0)
+		return COOKIE_ERR_RNG;
 	/* Private encoding (only we make and check it): address bytes || port big-endian. */
 	memcpy(input, addr, addr_len);
 	input[addr_len] = (uint8_t)(port >> 8);
@@ -118,6 +125,26 @@ cookie_verdict cookie_checker_validate(cookie_checker *c, const uint8_t *msg, si
 	return cookie_decide(under_load, mac1, mac2);
 }
 
+/* The reply to msg (type 1 or 2) carrying cookie; out is fully written. COOKIE_ERR_RNG
+ * (out zeroed) without a fresh nonce: a repeated nonce would reuse the XChaCha keystream. */
+static cookie_result seal_reply(const cookie_checker *c, const uint8_t *msg, int type,
+		       const uint8_t cookie[WG_COOKIE_LEN], const wg_rng *rng,
+		       wg_msg_cookie_reply *out)
+{
+	memset(out, 0, sizeof(*out));
+	wg_msg_set_header(out->header, WG_MSG_COOKIE_REPLY);
+	/* sender_index sits at offset 4 in both handshake messages */
+	memcpy(out->receiver_index, msg + WG_INIT_OFF_SENDER, 4);
+	if (wg_rng_fill(rng, out->nonce, sizeof(out->nonce)) != 0) {
+		memset(out, 0, sizeof(*out));
+		return COOKIE_ERR_RNG;
+	}
+	crypto_xaead_seal(out->encrypted_cookie, cookie, WG_COOKIE_LEN,
+			  msg + wg_msg_mac1_offset((enum wg_message_type)type), WG_MAC_LEN,
+			  out->nonce, c->identity->cookie_key);
+	return COOKIE_OK;
+}
+
 cookie_result cookie_checker_create_reply(cookie_checker *c, const uint8_t *msg, size_t len,
 					  const uint8_t *addr, size_t addr_len, uint16_t port,
 					  wg_time_ns now, const wg_rng *rng,
@@ -132,18 +159,39 @@ cookie_result cookie_checker_create_reply(cookie_checker *c, const uint8_t *msg,
 	if (!c->identity || !c->identity->has_private_key)
 		return COOKIE_ERR_NO_KEY;
 	ret = cookie_checker_make_cookie(c, addr, addr_len, port, now, rng, cookie);
+	if (ret == COOKIE_OK)
+		ret = seal_reply(c, msg, type, cookie, rng, out);
+	crypto_wipe(cookie, sizeof(cookie));
+	return ret;
+}
+
+cookie_result cookie_checker_mac2_or_reply(cookie_checker *c, const uint8_t *msg, size_t len,
+					   const uint8_t *addr, size_t addr_len, uint16_t port,
+					   wg_time_ns now, const wg_rng *rng,
+					   wg_msg_cookie_reply *out, bool *reply_made)
+{
+	uint8_t cookie[WG_COOKIE_LEN], mac[WG_MAC_LEN];
+	cookie_result ret;
+	size_t off;
+	int type = handshake_type(msg, len);
+
+	*reply_made = false;
+	if (!type)
+		return COOKIE_ERR_MALFORMED;
+	if (!c->identity || !c->identity->has_private_key)
+		return COOKIE_ERR_NO_KEY;
+	ret = cookie_checker_make_cookie(c, addr, addr_len, port, now, rng, cookie);
 	if (ret != COOKIE_OK)
 		goto out;
-	memset(out, 0, sizeof(*out));
-	wg_msg_set_header(out->header, WG_MSG_COOKIE_REPLY);
-	/* sender_index sits at offset 4 in both handshake messages */
-	memcpy(out->receiver_index, msg + WG_INIT_OFF_SENDER, 4);
-	wg_rng_fill(rng, out->nonce, sizeof(out->nonce));
-	crypto_xaead_seal(out->encrypted_cookie, cookie, sizeof(cookie),
-			  msg + wg_msg_mac1_offset((enum wg_message_type)type), WG_MAC_LEN,
-			  out->nonce, c->identity->cookie_key);
+	off = wg_msg_mac2_offset((enum wg_message_type)type);
+	crypto_mac(mac, cookie, sizeof(cookie), msg, off);
+	if (!crypto_equal(mac, msg + off, WG_MAC_LEN)) {
+		ret = seal_reply(c, msg, type, cookie, rng, out);
+		*reply_made = ret == COOKIE_OK;
+	}
 out:
 	crypto_wipe(cookie, sizeof(cookie));
+	crypto_wipe(mac, sizeof(mac));
 	return ret;
 }
 

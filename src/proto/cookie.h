@@ -22,6 +22,7 @@ typedef enum {
 	COOKIE_ERR_DECRYPT = -3,   /* cookie reply does not authenticate */
 	COOKIE_ERR_STATE = -5,     /* cookie reply but no mac1 sent to answer */
 	COOKIE_ERR_NO_KEY = -9,    /* no private key */
+	COOKIE_ERR_RNG = -11,      /* the RNG failed (secret rotation or nonce): nothing sent */
 } cookie_result;
 
 /* What the responder does with a handshake message (the under-load rule). */
@@ -61,6 +62,13 @@ cookie_result cookie_checker_create_reply(cookie_checker *c, const uint8_t *msg,
 					  const uint8_t *addr, size_t addr_len, uint16_t port,
 					  wg_time_ns now, const wg_rng *rng,
 					  wg_msg_cookie_reply *out);
+/* Under load, for a message whose mac1 already passed: COOKIE_OK with *reply_made false when
+ * mac2 is valid (go on); else COOKIE_OK with *reply_made true and the cookie reply in out (the
+ * cookie is computed once for both steps). rng gives the nonce (and a rotated secret). */
+cookie_result cookie_checker_mac2_or_reply(cookie_checker *c, const uint8_t *msg, size_t len,
+					   const uint8_t *addr, size_t addr_len, uint16_t port,
+					   wg_time_ns now, const wg_rng *rng,
+					   wg_msg_cookie_reply *out, bool *reply_made);
 /* The cookie itself: MAC(secret, addr || port big-endian). Exposed for tests. */
 cookie_result cookie_checker_make_cookie(cookie_checker *c, const uint8_t *addr, size_t addr_len,
 					 uint16_t port, wg_time_ns now, const wg_rng *rng,

@@ -120,7 +120,10 @@ static int decrypt_and_hash(uint8_t *dst, const uint8_t *src, size_t len,
 static int generate_ephemeral(uint8_t priv[WG_KEY_LEN], uint8_t pub[WG_KEY_LEN],
 			      const wg_rng *rng)
 {
-	wg_rng_fill(rng, priv, WG_KEY_LEN);
+	if (wg_rng_fill(rng, priv, WG_KEY_LEN) != 0) {
+		crypto_wipe(priv, WG_KEY_LEN);
+		return -1; /* never a predictable ephemeral key */
+	}
 	crypto_x25519_clamp(priv);
 	if (crypto_x25519_public(pub, priv) != 0) {
 		crypto_wipe(priv, WG_KEY_LEN);

@@ -111,7 +111,10 @@ ratelimiter *ratelimiter_new(const wg_rng *rng, uint32_t max_entries)
 		return NULL;
 	}
 	memset(rl->buckets, 0xff, nbuckets * sizeof(*rl->buckets)); /* all NIL */
-	wg_rng_fill(rng, rl->hashkey, sizeof(rl->hashkey));
+	if (wg_rng_fill(rng, rl->hashkey, sizeof(rl->hashkey)) != 0) {
+		ratelimiter_free(rl); /* a known hash key would let sources pick their buckets */
+		return NULL;
+	}
 	rl->max_entries = max_entries;
 	rl->bucket_mask = nbuckets - 1;
 	rl->free_head = rl->oldest = rl->newest = NIL;

@@ -82,7 +82,8 @@ static int tunnel_index_alloc(wg_tunnel *t, uint32_t *index)
 	 * working RNG collides with probability 2^-30 per draw; a bounded number of draws keeps
 	 * a broken one (constant output) from hanging the tunnel. */
 	for (int i = 0; i < WG_TUNNEL_INDEX_DRAWS; i++) {
-		*index = wg_rng_u32(&t->rng);
+		if (wg_rng_u32(&t->rng, index) != 0)
+			return -1;
 		if (!keypairs_lookup(&t->keypairs, *index) &&
 		    !(t->hs_index_live && *index == t->hs_index))
 			return 0;

@@ -40,7 +40,7 @@ typedef struct {
 	uint64_t s;
 } fh_rng;
 
-static inline void fh_rng_fill(void *ctx, void *out, size_t n)
+static inline int fh_rng_fill(void *ctx, void *out, size_t n)
 {
 	fh_rng *r = ctx;
 	uint8_t *o = out;
@@ -49,6 +49,7 @@ static inline void fh_rng_fill(void *ctx, void *out, size_t n)
 		r->s = r->s * 6364136223846793005ULL + 1442695040888963407ULL;
 		o[i] = (uint8_t)(r->s >> 56);
 	}
+	return 0;
 }
 
 typedef struct {
@@ -177,8 +178,9 @@ static inline void fh_take_tx(fh *h)
 	device *dev = h->dev;
 
 	/* device_tx_flush's barrier: data messages are queued unsealed and sealed here (on the
-	 * calling thread: the harness's device has no crypto workers running). */
-	crypto_pool_run(&dev->crypto, dev->seal_n, seal_one, dev);
+	 * calling thread: the harness's device has no crypto workers running, and 0 bytes keeps
+	 * the batch inline anyway). */
+	crypto_pool_run(&dev->crypto, dev->seal_n, 0, seal_one, dev);
 	dev->seal_n = 0;
 	for (unsigned i = 0; i < dev->tx_used; i++) {
 		const uint8_t *d = dev->tx.iov[i].iov_base;
@@ -192,8 +194,6 @@ static inline void fh_take_tx(fh *h)
 		fh_push(&h->to_a, d, n);
 	}
 	dev->tx_used = 0;
-	dev->handshakes_handled = 0; /* one harness step = one loop round */
-	dev->handshakes_this_round = 0;
 }
 
 /* The device's receive of rx slot 0 (n bytes from src) as device_handle_udp does it for one
@@ -215,6 +215,8 @@ static inline void fh_device_rx(fh *h, size_t n, const wg_endpoint *src)
 			DEVICE_STAT_INC(dev, rx_malformed);
 		else
 			handle_datagram(dev, slot, n, src, h->now);
+		/* One harness step = one loop round: a queued handshake is handled now. */
+		(void)device_handshake_run(dev, h->now, DEVICE_HANDSHAKE_BUDGET);
 	}
 	device_tun_flush(dev);
 	pthread_rwlock_unlock(&dev->cfg_lock);
@@ -226,7 +228,6 @@ static inline void fh_to_device(fh *h, const uint8_t *d, size_t n, const wg_endp
 {
 	device *dev = h->dev;
 	uint8_t *slot = dev->rx.iov[0].iov_base;
-	int t;
 
 	if (n > DEVICE_SLOT_SIZE)
 		n = DEVICE_SLOT_SIZE;
@@ -235,11 +236,6 @@ static inline void fh_to_device(fh *h, const uint8_t *d, size_t n, const wg_endp
 		memcpy(h->last.data, d, n);
 		h->last.len = n;
 	}
-	t = wg_msg_classify(slot, n);
-	if (t == WG_MSG_INITIATION || t == WG_MSG_RESPONSE)
-		dev->handshakes_this_round++;
-	if (dev->handshakes_this_round >= DEVICE_UNDER_LOAD_THRESHOLD)
-		dev->under_load_until = h->now + DEVICE_UNDER_LOAD_TIME;
 	fh_device_rx(h, n, src);
 	fh_drain_tun(h, NULL, NULL);
 }
@@ -253,7 +249,7 @@ static inline void fh_from_tun(fh *h, const uint8_t *pkt, size_t n)
 	if (n > DEVICE_MAX_PACKET)
 		n = DEVICE_MAX_PACKET;
 	pthread_rwlock_rdlock(&dev->cfg_lock);
-	slot = tx_slot(dev);
+	slot = device_tx_slot(dev);
 	memcpy(slot + DEVICE_SLOT_HEAD, pkt, n);
 	tun_packet(dev, slot, n, h->now);
 	pthread_rwlock_unlock(&dev->cfg_lock);

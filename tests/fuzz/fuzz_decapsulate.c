@@ -40,7 +40,7 @@ typedef struct {
 	uint64_t s;
 } fuzz_rng;
 
-static void rng_fill(void *ctx, void *out, size_t n)
+static int rng_fill(void *ctx, void *out, size_t n)
 {
 	fuzz_rng *r = ctx;
 	uint8_t *o = out;
@@ -49,6 +49,7 @@ static void rng_fill(void *ctx, void *out, size_t n)
 		r->s = r->s * 6364136223846793005ULL + 1442695040888963407ULL;
 		o[i] = (uint8_t)(r->s >> 56);
 	}
+	return 0;
 }
 
 static wg_time_ns g_now;

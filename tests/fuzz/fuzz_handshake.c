@@ -50,7 +50,7 @@ typedef struct {
 	uint64_t counter;
 } fuzz_rng_ctx;
 
-static void fuzz_rng_fill(void *ctx, void *out, size_t n)
+static int fuzz_rng_fill(void *ctx, void *out, size_t n)
 {
 	fuzz_rng_ctx *r = ctx;
 	uint8_t *o = out;
@@ -61,6 +61,7 @@ static void fuzz_rng_fill(void *ctx, void *out, size_t n)
 		else
 			o[i] = (uint8_t)(++r->counter * 0x9e3779b97f4a7c15ULL >> 56);
 	}
+	return 0;
 }
 
 typedef struct {

@@ -15,16 +15,17 @@ typedef struct {
 	test_rng fallback;
 } script_rng_ctx;
 
-static void script_rng_fill(void *ctx, void *out, size_t n)
+static int script_rng_fill(void *ctx, void *out, size_t n)
 {
 	script_rng_ctx *s = ctx;
 
 	if (s->pos + n <= s->len) {
 		memcpy(out, s->script + s->pos, n);
 		s->pos += n;
-		return;
+		return 0;
 	}
 	test_rng_bytes(&s->fallback, out, n);
+	return 0;
 }
 
 static inline wg_rng script_rng_init(script_rng_ctx *s, uint64_t seed)

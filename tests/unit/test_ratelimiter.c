@@ -14,10 +14,11 @@
 
 static unsigned rng_calls;
 
-static void rng_fill(void *ctx, void *out, size_t n)
+static int rng_fill(void *ctx, void *out, size_t n)
 {
 	rng_calls++;
 	test_rng_bytes(ctx, out, n);
+	return 0;
 }
 
 static test_rng seed_rng;

@@ -52,9 +52,10 @@ struct peer {
 static wg_time_ns g_now;
 static const uint64_t g_wall_base = 1700000000ULL * WG_NS_PER_SEC;
 
-static void rng_fill(void *ctx, void *out, size_t n)
+static int rng_fill(void *ctx, void *out, size_t n)
 {
 	test_rng_bytes(ctx, out, n);
+	return 0;
 }
 
 static uint64_t wall_now(void *ctx)
@@ -1101,10 +1102,11 @@ static void test_cookie_for_response(void)
 	teardown(&a, &b);
 }
 
-static void const_fill(void *ctx, void *out, size_t n)
+static int const_fill(void *ctx, void *out, size_t n)
 {
 	(void)ctx;
 	memset(out, 0x5a, n);
+	return 0;
 }
 
 /* A broken RNG (constant output) must not hang the tunnel: the index draw gives up after a

@@ -134,11 +134,10 @@ uint64_t io_wall_now(void *ctx)
 	return (uint64_t)ts.tv_sec * WG_NS_PER_SEC + (uint64_t)ts.tv_nsec;
 }
 
-void io_rng_fill(void *ctx, void *out, size_t n)
+int io_rng_fill(void *ctx, void *out, size_t n)
 {
 	(void)ctx;
-	/* The OS CSPRNG does not fail once seeded; retry rather than hand out zeros. */
-	for (int i = 0; i < 100; i++)
-		if (crypto_random(out, n) == 0)
-			return;
+	/* A failing CSPRNG is not retried into silence: the caller's operation fails (out is
+	 * wiped by crypto_random, never handed out). */
+	return crypto_random(out, n) == 0 ? 0 : -1;
 }

@@ -41,6 +41,6 @@ wg_time_ns io_now(void);
 /* CLOCK_REALTIME in ns since the epoch. */
 uint64_t io_wall_now(void *ctx);
 /* wg_rng fill backed by the OS CSPRNG (crypto_random). */
-void io_rng_fill(void *ctx, void *out, size_t n);
+int io_rng_fill(void *ctx, void *out, size_t n); /* 0, or -1 (out unusable) */
 
 #endif

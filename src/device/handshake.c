@@ -1,0 +1,193 @@
+/* The inbound handshake path (loop thread, config lock held shared).
+ *
+ * The receive batch only copies handshake messages (types 1 and 2) into a bounded queue; data
+ * messages are handled at once, so a flood of initiations never delays them. After the round's
+ * receive work the loop takes at most DEVICE_HANDSHAKE_BUDGET messages off the queue. Under
+ * load (queue depth reached DEVICE_UNDER_LOAD_THRESHOLD within the last
+ * DEVICE_UNDER_LOAD_TIME, the kernel's and wireguard-go's rule) each message passes, cheapest
+ * first: mac1, the per-source rate limiter, then mac2 (a cookie reply when it is missing);
+ * only then the Noise work (one X25519 for the anonymous step, then the peer's tunnel).
+ * Cookie replies go into the round's send batch (one sendmmsg); their nonces come from a
+ * random pool refilled in DEVICE_NONCE_POOL-byte draws instead of one RNG call each. */
+#define _GNU_SOURCE
+#include "device/device_impl.h"
+
+#include "crypto/crypto.h"
+#include "proto/messages.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+int device_handshake_init(device *dev)
+{
+	/* calloc: pages are touched only as deep as the queue ever gets (a flood fills it). */
+	dev->hsq.ring = calloc(DEVICE_HANDSHAKE_QUEUE, sizeof(*dev->hsq.ring));
+	return dev->hsq.ring ? 0 : -ENOMEM;
+}
+
+void device_handshake_free(device *dev)
+{
+	if (dev->hsq.ring)
+		crypto_wipe(dev->hsq.ring, DEVICE_HANDSHAKE_QUEUE * sizeof(*dev->hsq.ring));
+	free(dev->hsq.ring);
+	dev->hsq.ring = NULL;
+	dev->hsq.head = dev->hsq.count = 0;
+	crypto_wipe(dev->hsq.pool, sizeof(dev->hsq.pool));
+	dev->hsq.pool_left = 0;
+}
+
+unsigned device_handshake_pending(const device *dev)
+{
+	return dev->hsq.count;
+}
+
+void device_handshake_enqueue(device *dev, const uint8_t *msg, size_t len,
+			      const wg_endpoint *src, wg_time_ns now)
+{
+	device_hs_queue *q = &dev->hsq;
+	device_hs_msg *m;
+
+	if (len > sizeof(m->msg)) { /* the caller classified it: cannot happen */
+		DEVICE_STAT_INC(dev, rx_malformed);
+		return;
+	}
+	if (q->count >= DEVICE_UNDER_LOAD_THRESHOLD)
+		dev->under_load_until = now + DEVICE_UNDER_LOAD_TIME;
+	if (q->count == DEVICE_HANDSHAKE_QUEUE) {
+		/* Drop newest: what is queued was paid for (copied) already. */
+		DEVICE_STAT_INC(dev, rx_handshake_queue_full);
+		return;
+	}
+	m = &q->ring[(q->head + q->count) % DEVICE_HANDSHAKE_QUEUE];
+	memcpy(m->msg, msg, len);
+	m->len = (uint16_t)len;
+	m->src = *src;
+	q->count++;
+}
+
+/* wg_rng fill from the pool: n bytes (n <= the pool), each handed out once and wiped from the
+ * pool. A failed refill fails the draw (the caller's operation), never hands out stale bytes. */
+static int pool_fill(void *ctx, void *out, size_t n)
+{
+	device *dev = ctx;
+	device_hs_queue *q = &dev->hsq;
+	uint8_t *from;
+
+	if (n > sizeof(q->pool))
+		return wg_rng_fill(&dev->rng, out, n);
+	if (q->pool_left < n) {
+		if (wg_rng_fill(&dev->rng, q->pool, sizeof(q->pool)) != 0) {
+			q->pool_left = 0;
+			return -1;
+		}
+		q->pool_left = sizeof(q->pool);
+	}
+	from = q->pool + sizeof(q->pool) - q->pool_left;
+	memcpy(out, from, n);
+	crypto_wipe(from, n);
+	q->pool_left -= n;
+	return 0;
+}
+
+static size_t endpoint_ip(const wg_endpoint *e, const uint8_t **addr, uint16_t *port)
+{
+	if (e->sa.sa_family == AF_INET) {
+		*addr = (const uint8_t *)&e->in4.sin_addr;
+		*port = ntohs(e->in4.sin_port);
+		return 4;
+	}
+	*addr = (const uint8_t *)&e->in6.sin6_addr;
+	*port = ntohs(e->in6.sin6_port);
+	return 16;
+}
+
+/* The under-load shield, cheapest check first: true = go on to the Noise work. */
+static bool handshake_admit(device *dev, const device_hs_msg *m, wg_time_ns now)
+{
+	const wg_rng pool = {pool_fill, dev};
+	const uint8_t *addr;
+	uint16_t port;
+	size_t alen = endpoint_ip(&m->src, &addr, &port);
+	bool reply = false;
+	uint8_t *slot;
+	cookie_result r;
+
+	if (now >= dev->under_load_until)
+		return true; /* the tunnel checks mac1 before its DH; mac2 is ignored unloaded */
+	DEVICE_STAT_INC(dev, under_load_batches);
+	if (!cookie_checker_mac1_valid(&dev->cookies, m->msg, m->len)) {
+		DEVICE_STAT_INC(dev, rx_mac);
+		return false;
+	}
+	/* Before mac2 and the cookie reply: a source over its rate costs one hash lookup. */
+	if (!ratelimiter_allow(dev->limiter, now,
+			       m->src.sa.sa_family == AF_INET ? AF_INET : AF_INET6, addr)) {
+		DEVICE_STAT_INC(dev, rx_ratelimited);
+		return false;
+	}
+	slot = device_tx_slot(dev);
+	r = cookie_checker_mac2_or_reply(&dev->cookies, m->msg, m->len, addr, alen, port, now,
+					 &pool, (wg_msg_cookie_reply *)slot, &reply);
+	if (r == COOKIE_ERR_RNG)
+		return false; /* counted and logged by the device's RNG; nothing sent */
+	if (r != COOKIE_OK) {
+		device_count_tunnel_error(dev, (wg_tun_result)r);
+		return false;
+	}
+	if (!reply)
+		return true;
+	if (device_tx_queue(dev, slot, WG_MSG_COOKIE_REPLY_LEN, &m->src))
+		DEVICE_STAT_INC(dev, cookie_replies_sent);
+	return false;
+}
+
+static void handshake_one(device *dev, device_hs_msg *m, wg_time_ns now)
+{
+	wg_tunnel_initiation prep; /* secrets: wiped on every path */
+	uint8_t *buf = m->msg;
+	size_t len = m->len;
+	wg_tun_result r;
+	peer *p;
+
+	if (!handshake_admit(dev, m, now))
+		return;
+	if (wg_msg_classify(buf, len) == WG_MSG_INITIATION) {
+		/* The anonymous step (one X25519) runs once: the peer's tunnel reuses it. */
+		r = wg_tunnel_initiation_prepare(&dev->identity, buf, len, &prep);
+		if (r != WG_TUN_DONE) {
+			wg_tunnel_initiation_wipe(&prep);
+			device_count_tunnel_error(dev, r);
+			return;
+		}
+		p = device_peer_find(dev, prep.in.remote_static);
+		if (!p) {
+			wg_tunnel_initiation_wipe(&prep);
+			DEVICE_STAT_INC(dev, rx_unknown_peer);
+			return;
+		}
+		device_peer_receive(dev, p, &buf, &len, 1, false, &prep, &m->src, now);
+		wg_tunnel_initiation_wipe(&prep); /* already wiped by the tunnel; cheap */
+		return;
+	}
+	p = device_index_lookup(dev, wg_le32_read(buf + WG_RESP_OFF_RECEIVER));
+	if (!p) {
+		DEVICE_STAT_INC(dev, rx_no_session);
+		return;
+	}
+	device_peer_receive(dev, p, &buf, &len, 1, false, NULL, &m->src, now);
+}
+
+unsigned device_handshake_run(device *dev, wg_time_ns now, unsigned budget)
+{
+	device_hs_queue *q = &dev->hsq;
+
+	while (q->count && budget--) {
+		device_hs_msg *m = &q->ring[q->head];
+
+		handshake_one(dev, m, now);
+		q->head = (q->head + 1) % DEVICE_HANDSHAKE_QUEUE;
+		q->count--;
+	}
+	return q->count;
+}

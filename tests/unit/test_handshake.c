@@ -1,0 +1,364 @@
+/* The device's handshake path (src/device/handshake.c), driven directly on a device whose loop
+ * is not running (single-threaded, config lock taken shared as the loop does): the queue's
+ * bound and drop counter, under-load from queue depth, the per-round budget, mac1 before the
+ * rate limiter before the cookie reply, cookie replies that decrypt with distinct nonces drawn
+ * from the pool in large draws, and a failing RNG: every operation that needs randomness
+ * fails, counted and logged, nothing is sent; plus the protocol core's own RNG failure paths. */
+#define _GNU_SOURCE
+#include "test.h"
+
+#include "crypto/crypto.h"
+#include "device/device.h"
+#include "device/device_impl.h"
+#include "io/linux/loop.h"
+#include "proto/cookie.h"
+#include "proto/noise.h"
+#include "proto/ratelimiter.h"
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+typedef struct {
+	device *dev;
+	int app;
+	uint8_t priv[32], pub[32];
+	int rng_logs; /* "random source failed" log lines */
+	unsigned source_calls;
+	bool source_fails;
+} node;
+
+static void on_log(void *ctx, int level, const char *msg)
+{
+	node *n = ctx;
+
+	if (level == DEVICE_LOG_ERROR && strstr(msg, "random source failed"))
+		n->rng_logs++;
+}
+
+/* The injected random source: the OS CSPRNG, counted, or failing on demand. */
+static int source_fill(void *ctx, void *out, size_t n)
+{
+	node *nd = ctx;
+
+	nd->source_calls++;
+	if (nd->source_fails) {
+		memset(out, 0, n);
+		return -1;
+	}
+	return io_rng_fill(NULL, out, n);
+}
+
+static void node_init(node *n)
+{
+	int sv[2];
+	device_params p;
+	wg_config_change c;
+
+	memset(n, 0, sizeof(*n));
+	CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
+	CHECK(crypto_x25519_generate(n->priv, n->pub) == 0);
+	memset(&p, 0, sizeof(p));
+	p.tun_fd = sv[0];
+	p.mtu = 1420;
+	p.log = on_log;
+	p.ctx = n;
+	n->app = sv[1];
+	n->dev = device_new(&p);
+	CHECK(n->dev != NULL);
+	memset(&c, 0, sizeof(c));
+	c.has_private_key = true;
+	memcpy(c.private_key, n->priv, 32);
+	CHECK_EQ_INT(device_apply(n->dev, &c), 0);
+	n->dev->rng_source = (wg_rng){source_fill, n};
+}
+
+static void node_free(node *n)
+{
+	device_free(n->dev);
+	close(n->app);
+}
+
+static void src4(wg_endpoint *e, unsigned i)
+{
+	memset(e, 0, sizeof(*e));
+	e->in4.sin_family = AF_INET;
+	e->in4.sin_port = htons((uint16_t)(1000 + i % 50000));
+	e->in4.sin_addr.s_addr = htonl(0x0a010000u + i); /* 10.1.x.y: one source each */
+}
+
+/* An initiation with a valid mac1 for n (garbage inside, so no Noise step could pass); mac2
+ * zero. The cookie maker remembers its mac1 to open the reply. */
+static void make_init(const node *n, cookie_maker *m, uint8_t msg[WG_MSG_INITIATION_LEN],
+		      uint32_t sender, wg_time_ns now)
+{
+	memset(msg, 0, WG_MSG_INITIATION_LEN);
+	msg[0] = WG_MSG_INITIATION;
+	wg_le32_write(msg + 4, sender);
+	for (int k = 8; k < 116; k++)
+		msg[k] = (uint8_t)(k * 13 + sender);
+	cookie_maker_init(m, n->pub);
+	CHECK_EQ_INT(cookie_maker_add_macs(m, msg, WG_MSG_INITIATION_LEN, now), COOKIE_OK);
+}
+
+static unsigned run(node *n, wg_time_ns now, unsigned budget)
+{
+	unsigned left;
+
+	pthread_rwlock_rdlock(&n->dev->cfg_lock);
+	left = device_handshake_run(n->dev, now, budget);
+	pthread_rwlock_unlock(&n->dev->cfg_lock);
+	return left;
+}
+
+static device_stats stats(node *n)
+{
+	device_stats st;
+
+	device_get_stats(n->dev, &st);
+	return st;
+}
+
+/* Queue bound, under load from depth, budget; every reply is a valid cookie reply to its
+ * message, with its own nonce; nonces come from the pool in DEVICE_NONCE_POOL draws. */
+static void test_queue_and_replies(void)
+{
+	enum { N = DEVICE_HANDSHAKE_QUEUE + 100, B = DEVICE_HANDSHAKE_BUDGET };
+	static cookie_maker makers[DEVICE_HANDSHAKE_QUEUE];
+	static uint8_t nonces[DEVICE_HANDSHAKE_QUEUE][24];
+	uint8_t msg[WG_MSG_INITIATION_LEN];
+	wg_time_ns now = io_now();
+	unsigned replies = 0, left, calls0;
+	node n;
+	device_stats st;
+
+	node_init(&n);
+	CHECK(now >= n.dev->under_load_until);
+	for (unsigned i = 0; i < N; i++) {
+		wg_endpoint e;
+		cookie_maker m;
+
+		src4(&e, i);
+		make_init(&n, i < DEVICE_HANDSHAKE_QUEUE ? &makers[i] : &m, msg, i, now);
+		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, now);
+		/* Under load from the moment the depth reached 1/8 of the bound. */
+		CHECK_EQ_INT(now < n.dev->under_load_until, i >= DEVICE_UNDER_LOAD_THRESHOLD);
+	}
+	st = stats(&n);
+	CHECK_EQ_U64(device_handshake_pending(n.dev), DEVICE_HANDSHAKE_QUEUE);
+	CHECK_EQ_U64(st.rx_handshake_queue_full, N - DEVICE_HANDSHAKE_QUEUE);
+	CHECK_EQ_U64(n.dev->under_load_until, now + DEVICE_UNDER_LOAD_TIME);
+
+	calls0 = n.source_calls;
+	for (unsigned round = 0; device_handshake_pending(n.dev); round++) {
+		pthread_rwlock_rdlock(&n.dev->cfg_lock);
+		left = device_handshake_run(n.dev, now, B);
+		/* The budget: at most B per call, in queue order. */
+		CHECK_EQ_U64(left, DEVICE_HANDSHAKE_QUEUE > (round + 1) * B
+					   ? DEVICE_HANDSHAKE_QUEUE - (round + 1) * B
+					   : 0);
+		for (unsigned k = 0; k < n.dev->tx_used; k++) {
+			const uint8_t *r = n.dev->tx.iov[k].iov_base;
+			uint32_t to = wg_le32_read(r + 4);
+
+			CHECK_EQ_U64(n.dev->tx.iov[k].iov_len, WG_MSG_COOKIE_REPLY_LEN);
+			CHECK_EQ_INT(r[0], WG_MSG_COOKIE_REPLY);
+			CHECK(to < DEVICE_HANDSHAKE_QUEUE);
+			if (to >= DEVICE_HANDSHAKE_QUEUE)
+				continue;
+			/* The reply opens with the cookie key for n and the mac1 of message `to`. */
+			CHECK_EQ_INT(cookie_maker_consume_reply(&makers[to], r, WG_MSG_COOKIE_REPLY_LEN,
+								now),
+				     COOKIE_OK);
+			memcpy(nonces[replies], r + 8, 24);
+			replies++;
+		}
+		n.dev->tx_used = 0; /* no socket: taken here instead of sent */
+		pthread_rwlock_unlock(&n.dev->cfg_lock);
+		CHECK(round < DEVICE_HANDSHAKE_QUEUE / B + 1);
+	}
+	st = stats(&n);
+	CHECK_EQ_U64(replies, DEVICE_HANDSHAKE_QUEUE);
+	CHECK_EQ_U64(st.cookie_replies_sent, DEVICE_HANDSHAKE_QUEUE);
+	CHECK_EQ_U64(st.under_load_batches, DEVICE_HANDSHAKE_QUEUE);
+	CHECK_EQ_U64(st.rx_ratelimited, 0); /* one message per source */
+	CHECK_EQ_U64(st.rng_error, 0);
+	/* 1024 nonces + the cookie secret = 24,608 bytes: 7 draws of 4096, not 1025 calls. */
+	CHECK_EQ_U64(n.source_calls - calls0,
+		     (DEVICE_HANDSHAKE_QUEUE * 24 + 32 + DEVICE_NONCE_POOL - 1) / DEVICE_NONCE_POOL);
+	for (unsigned i = 0; i < replies; i++)
+		for (unsigned j = 0; j < i; j++)
+			if (memcmp(nonces[i], nonces[j], 24) == 0)
+				CHECK_MSG(false, "nonce %u repeats nonce %u", i, j);
+	node_free(&n);
+}
+
+/* Under load: mac1 first (bad ones never reach the rate limiter), then the per-source rate
+ * limiter (one source gets its burst of replies, the rest is dropped before any cookie
+ * work). Not under load: no cookie, the message goes to the Noise step (which rejects this
+ * garbage as undecryptable). */
+static void test_order_of_checks(void)
+{
+	uint8_t msg[WG_MSG_INITIATION_LEN];
+	wg_time_ns now = io_now();
+	cookie_maker m;
+	wg_endpoint e;
+	device_stats st;
+	node n;
+
+	node_init(&n);
+	src4(&e, 7);
+	make_init(&n, &m, msg, 1, now);
+	device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, now);
+	CHECK_EQ_U64(run(&n, now, 1), 0);
+	st = stats(&n);
+	CHECK_EQ_U64(st.rx_decrypt, 1);
+	CHECK_EQ_U64(st.cookie_replies_sent + st.under_load_batches + n.dev->tx_used, 0);
+
+	n.dev->under_load_until = now + DEVICE_UNDER_LOAD_TIME;
+	msg[116] ^= 1; /* mac1 broken */
+	for (int i = 0; i < 20; i++)
+		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, now);
+	CHECK_EQ_U64(run(&n, now, 100), 0);
+	st = stats(&n);
+	CHECK_EQ_U64(st.rx_mac, 20);
+	CHECK_EQ_U64(st.rx_ratelimited, 0);
+	msg[116] ^= 1;
+	for (int i = 0; i < 20; i++)
+		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, now);
+	CHECK_EQ_U64(run(&n, now, 100), 0);
+	st = stats(&n);
+	CHECK_EQ_U64(st.cookie_replies_sent, WG_RATELIMITER_BURST);
+	CHECK_EQ_U64(n.dev->tx_used, WG_RATELIMITER_BURST);
+	CHECK_EQ_U64(st.rx_ratelimited, 20 - WG_RATELIMITER_BURST);
+	n.dev->tx_used = 0;
+	node_free(&n);
+}
+
+/* A failing random source: cookie replies (secret, then nonces), receiver indices and the
+ * tunnel's handshake all fail, counted in rng_error and logged; nothing is queued to send.
+ * Once the source works again, replies resume. */
+static void test_rng_failure(void)
+{
+	uint8_t msg[WG_MSG_INITIATION_LEN], pk[32];
+	wg_time_ns now = io_now();
+	cookie_maker m;
+	wg_endpoint e;
+	device_stats st;
+	wg_index_ops ops;
+	uint32_t idx;
+	peer *p;
+	node n;
+
+	node_init(&n);
+	n.dev->under_load_until = now + DEVICE_UNDER_LOAD_TIME;
+	n.source_fails = true;
+	for (unsigned i = 0; i < 8; i++) {
+		src4(&e, i);
+		make_init(&n, &m, msg, i, now);
+		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, now);
+	}
+	CHECK_EQ_U64(run(&n, now, 100), 0);
+	st = stats(&n);
+	CHECK_EQ_U64(st.cookie_replies_sent, 0);
+	CHECK_EQ_U64(n.dev->tx_used, 0);
+	CHECK_EQ_U64(st.rng_error, 8); /* each message's cookie secret draw failed */
+	CHECK(n.rng_logs >= 1 && n.rng_logs <= 4); /* logged 1st, 2nd, 4th, 8th */
+
+	/* A receiver index cannot be drawn: the allocation fails (no fixed fallback index). */
+	memset(pk, 0x33, sizeof(pk));
+	p = device_peer_new(n.dev, pk, now);
+	CHECK(p != NULL);
+	if (p) {
+		uint8_t out[256];
+		size_t len = 0;
+		uint64_t before = stats(&n).rng_error;
+
+		ops = device_index_ops(p);
+		CHECK_EQ_INT(ops.alloc(ops.ctx, p->tun, &idx), -1);
+		CHECK_EQ_U64(stats(&n).handshake_no_index, 1);
+		/* The peer's tunnel cannot start a handshake: no index, no ephemeral key. */
+		CHECK(wg_tunnel_force_handshake(p->tun, now, out, sizeof(out), &len) !=
+		      WG_TUN_WRITE_NETWORK);
+		CHECK(stats(&n).rng_error > before);
+		device_peer_destroy(p);
+	}
+
+	/* The source heals: the next message is answered. */
+	n.source_fails = false;
+	src4(&e, 100);
+	make_init(&n, &m, msg, 100, now);
+	device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, now);
+	CHECK_EQ_U64(run(&n, now, 1), 0);
+	CHECK_EQ_U64(stats(&n).cookie_replies_sent, 1);
+	CHECK_EQ_U64(n.dev->tx_used, 1);
+	n.dev->tx_used = 0;
+	node_free(&n);
+}
+
+static int fail_fill(void *ctx, void *out, size_t n)
+{
+	(void)ctx;
+	memset(out, 0xaa, n);
+	return -1;
+}
+
+/* The protocol core with a failing RNG: no operation goes on with unfilled bytes. */
+static void test_proto_rng_failure(void)
+{
+	const wg_rng bad = {fail_fill, NULL};
+	uint8_t priv[32], pub[32], peer_priv[32], peer_pub[32], msg[WG_MSG_INITIATION_LEN];
+	const uint8_t zero[32] = {0};
+	wg_identity id;
+	cookie_checker ck;
+	cookie_maker m;
+	wg_msg_cookie_reply reply;
+	noise_handshake hs;
+	wg_msg_initiation init;
+	bool made = true;
+	uint8_t addr[4] = {10, 0, 0, 1};
+
+	CHECK(crypto_x25519_generate(priv, pub) == 0);
+	CHECK(crypto_x25519_generate(peer_priv, peer_pub) == 0);
+	memset(&id, 0, sizeof(id));
+	CHECK_EQ_INT(wg_identity_set(&id, priv), 0);
+	cookie_checker_init(&ck, &id);
+	memset(msg, 0, sizeof(msg));
+	msg[0] = WG_MSG_INITIATION;
+	cookie_maker_init(&m, pub);
+	CHECK_EQ_INT(cookie_maker_add_macs(&m, msg, sizeof(msg), 1), COOKIE_OK);
+
+	memset(&reply, 0x55, sizeof(reply));
+	CHECK_EQ_INT(cookie_checker_create_reply(&ck, msg, sizeof(msg), addr, 4, 1, 1, &bad,
+						 &reply),
+		     COOKIE_ERR_RNG);
+	CHECK_EQ_INT(cookie_checker_mac2_or_reply(&ck, msg, sizeof(msg), addr, 4, 1, 1, &bad,
+						  &reply, &made),
+		     COOKIE_ERR_RNG);
+	CHECK(!made);
+	CHECK(!ck.has_secret);
+	CHECK(!cookie_checker_mac2_valid(&ck, msg, sizeof(msg), addr, 4, 1, 1, &bad));
+
+	CHECK(ratelimiter_new(&bad, 64) == NULL);
+
+	CHECK_EQ_INT(noise_handshake_init(&hs, &id, peer_pub, NULL, NULL), NOISE_OK);
+	memset(&init, 0, sizeof(init));
+	CHECK(noise_create_initiation(&hs, 1, &bad, 7, &init) != NOISE_OK);
+	/* Nothing of a would-be ephemeral key (or the failing source's 0xaa fill) went out. */
+	CHECK_MEM(init.ephemeral, zero, sizeof(init.ephemeral));
+	noise_handshake_wipe(&hs);
+	cookie_checker_wipe(&ck);
+	wg_identity_clear(&id);
+	crypto_wipe(priv, sizeof(priv));
+	crypto_wipe(peer_priv, sizeof(peer_priv));
+}
+
+int main(void)
+{
+	test_queue_and_replies();
+	test_order_of_checks();
+	test_rng_failure();
+	test_proto_rng_failure();
+	return test_finish("handshake");
+}
