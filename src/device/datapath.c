@@ -72,7 +72,8 @@ static void count_send_failures(device *dev, unsigned n)
 		__atomic_fetch_add(&dev->stats.tx_send_error, n, __ATOMIC_RELAXED);
 }
 
-/* Crypto worker job: seal transmit job k in its slot. */
+/* Crypto worker job: seal transmit job k in its slot. Any thread; no lock (the job and its
+ * slot are this call's alone until the barrier). */
 static void seal_one(void *ctx, crypto_aead_worker *w, unsigned k)
 {
 	device *dev = ctx;
@@ -516,7 +517,7 @@ static void handle_datagram(device *dev, uint8_t *buf, size_t len, const wg_endp
 	device_peer_receive(dev, p, &buf, &len, 1, type == WG_MSG_DATA, NULL, src, now);
 }
 
-/* Crypto worker job: open receive job k in place. */
+/* Crypto worker job: open receive job k in place. Any thread; no lock. */
 static void open_one(void *ctx, crypto_aead_worker *w, unsigned k)
 {
 	device_rx_job *j = &((device *)ctx)->rx_jobs[k];
@@ -525,7 +526,8 @@ static void open_one(void *ctx, crypto_aead_worker *w, unsigned k)
 }
 
 /* Decrypts the prepared data messages on the crypto workers, then finishes them in arrival
- * order: replay window, keypair confirmation, roaming, allowed-IP source check, TUN. */
+ * order: replay window, keypair confirmation, roaming, allowed-IP source check, TUN. Loop
+ * thread, config lock shared; takes each peer's lock. */
 static void rx_finish(device *dev, wg_time_ns now)
 {
 	device_rx_job *jobs = dev->rx_jobs;
@@ -570,7 +572,8 @@ static void rx_finish(device *dev, wg_time_ns now)
 }
 
 /* Data messages dgrams[0..n) of datagram from, all for receiver index idx: prepared in order
- * (the key and counter taken under the peer lock), decrypted later by rx_finish. */
+ * (the key and counter taken under the peer lock), decrypted later by rx_finish. Loop thread,
+ * config lock shared; takes p's lock. */
 static void handle_data_run(device *dev, uint8_t *const *dgrams, const size_t *lens, unsigned n,
 			    uint32_t idx, uint16_t from, wg_time_ns now)
 {
