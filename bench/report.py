@@ -135,14 +135,16 @@ def perf_count(path, event="context-switches"):
 
 
 def udp_steps(path):
-    """The UDP rate search, step by step: [target, sent, delivered, loss %, ok]."""
+    """The UDP rate search, step by step: [target, sent, delivered, loss %, ok, A's TUN queue
+    drops, B's UDP RcvbufErrors, drops of B's daemon socket]."""
     steps = []
     try:
         with open(path) as f:
             for line in f:
                 v = line.split()
-                if len(v) == 5:
-                    steps.append([float(v[0]), float(v[1]), float(v[2]), float(v[3]), v[4] == "1"])
+                if len(v) == 8:
+                    steps.append([float(v[0]), float(v[1]), float(v[2]), float(v[3]), v[4] == "1"] +
+                                 [int(x) for x in v[5:]])
     except (OSError, ValueError):
         pass
     return steps

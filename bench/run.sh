@@ -218,12 +218,30 @@ iperf() {
   kill "$spid" 2>/dev/null || true; wait "$spid" 2>/dev/null || true
 }
 
+# Where datagrams were dropped (for the UDP search): "A-TUN-queue B-UDP-RcvbufErrors
+# B-daemon-socket": A's TUN tx_dropped (the kernel found the daemon's TUN queue full), B's
+# UDP RcvbufErrors (any socket in B: the daemon's or iperf3's), and the drops of the daemon's
+# own socket in B (/proc/net/udp). Raw veth has only the middle one.
+drop_counters() {
+  local tun=0 rcv daemon=0 hexport
+  rcv=$(udp_snmp nsb | awk '{ print $2 }')
+  if [ -n "${ia:-}" ]; then
+    tun=$(nsa cat "/sys/class/net/$ia/statistics/tx_dropped" 2>/dev/null || echo 0)
+    hexport=$(printf '%04X' "$PORT_B")
+    daemon=$(nsb awk -v p=":$hexport" '$2 ~ p"$" { d += $NF } END { print d + 0 }' /proc/net/udp /proc/net/udp6)
+  fi
+  echo "$tun $rcv $daemon"
+}
+
 # udp_step DST PPS PREFIX: UDP_SENDERS iperf3 senders in A (one process each, so each can have
 # a core: iperf3 3.12 runs all streams of one process on one thread), each offering
 # PPS/UDP_SENDERS 64-byte datagrams per second for UDP_STEP s to its own one-shot server in B.
-# Prints udpsum.py's "sent_pps delivered_pps loss_pct ok".
+# -w 2M gives both iperf3 ends 4 MB socket buffers (up to net.core.rmem_max): with the
+# default ~200 KB the receiving iperf3 overflows whenever the shared machine deschedules it
+# for ~10 ms, which measured the machine's scheduling, not the path (raw veth failed at 25k).
+# Prints udpsum.py's "sent_pps delivered_pps loss_pct ok" and the drop_counters deltas.
 udp_step() {
-  local dst=$1 pps=$2 pre=$3 k port spids=() cpids=() bits i files=()
+  local dst=$1 pps=$2 pre=$3 k port spids=() cpids=() bits i files=() d0 d1
   bits=$(( pps * 64 * 8 / UDP_SENDERS ))    # iperf3 -b counts payload bits
   for k in $(seq 1 "$UDP_SENDERS"); do
     port=$((5210 + k))
@@ -233,29 +251,32 @@ udp_step() {
     [ "$(nsb ss -Htln "sport >= :5211 and sport <= :$((5210 + UDP_SENDERS))" | wc -l)" -ge "$UDP_SENDERS" ] && break
     sleep 0.02
   done
+  read -r -a d0 < <(drop_counters)
   for k in $(seq 1 "$UDP_SENDERS"); do
     port=$((5210 + k)); files+=("$pre-s$k.json")
     timeout $((UDP_STEP + 20)) ip netns exec "$NS_A" iperf3 -c "$dst" -p "$port" -u -l 64 \
-      -b "$bits" -t "$UDP_STEP" -J >"$pre-s$k.json" 2>&1 & cpids+=($!); PIDS+=($!)
+      -w 2M -b "$bits" -t "$UDP_STEP" -J >"$pre-s$k.json" 2>&1 & cpids+=($!); PIDS+=($!)
   done
   for k in "${cpids[@]}"; do wait "$k" 2>/dev/null || true; done
   for k in "${spids[@]}"; do kill "$k" 2>/dev/null || true; wait "$k" 2>/dev/null || true; done
-  python3 "$SRC/bench/udpsum.py" "$pps" "${files[@]}"
+  read -r -a d1 < <(drop_counters)
+  echo "$(python3 "$SRC/bench/udpsum.py" "$pps" "${files[@]}") $((d1[0] - d0[0])) $((d1[1] - d0[1])) $((d1[2] - d0[2]))"
 }
 
 # udp_search DST: the highest offered rate (packets/s, all senders together) with < 1 % loss:
 # from 25k double until a step fails (loss >= 1 % or the senders could not offer 90 % of the
 # rate), then bisect until the bracket is within 10 %, at most 8 steps. Writes each step to
-# $dir/udpsearch.txt ("pps sent delivered loss ok") and the best to kv (udp_ok_*).
+# $dir/udpsearch.txt ("target sent delivered loss% ok tun_a_drops b_rcvbuf_errors
+# b_daemon_socket_drops") and the best to kv (udp_ok_*).
 udp_search() {
-  local dst=$1 r=25000 good=0 bad=0 n=0 out sent dlv loss ok g_sent=0 g_dlv=0 g_loss=0
+  local dst=$1 r=25000 good=0 bad=0 n=0 out sent dlv loss ok g_sent=0 g_dlv=0 g_loss=0 drops
   local last_fail=""
   : >"$dir/udpsearch.txt"
   while [ "$n" -lt 8 ]; do
     n=$((n + 1))
     out=$(udp_step "$dst" "$r" "$dir/udp-$n")
-    read -r sent dlv loss ok <<<"$out"
-    echo "$r $sent $dlv $loss $ok" >>"$dir/udpsearch.txt"
+    read -r sent dlv loss ok drops <<<"$out"
+    echo "$r $sent $dlv $loss $ok $drops" >>"$dir/udpsearch.txt"
     if [ "$ok" = 1 ]; then
       good=$r g_sent=$sent g_dlv=$dlv g_loss=$loss
       if [ "$bad" = 0 ]; then r=$((r * 2)); else r=$(( (good + bad) / 2 )); fi

@@ -1,11 +1,17 @@
 /* wgtun: the userspace WireGuard daemon, a drop-in for wireguard-go driven by wg / wg-quick.
  *
- *   wgtun [-f|--foreground] [-v|--verbosity LEVEL] [-l|--log FILE] [--version] [--help] IFACE
+ *   wgtun [-f|--foreground] [-v|--verbosity LEVEL] [-l|--log FILE] [--user USER] [--version]
+ *         [--help] IFACE
  *
  * Environment (as wireguard-go): WG_TUN_FD / WG_UAPI_FD (inherited TUN and listening UAPI
  * socket), WG_PROCESS_FOREGROUND=1 (same as -f), LOG_LEVEL or WG_LOG_LEVEL (silent, error,
  * verbose or debug; default error). Ours: WGTUN_CRYPTO_WORKERS=N, threads for packet crypto
- * (0 or unset = one per online CPU, 1 = the data-path thread alone; docs/parallel.md).
+ * (0 or unset = one per online CPU, 1 = the data-path thread alone; docs/parallel.md);
+ * WGTUN_USER=USER (same as --user, which wins).
+ *
+ * --user USER (opt-in; wireguard-go has no such flag): once the TUN and the UAPI socket exist
+ * and before the library starts any thread, drop to USER keeping only CAP_NET_ADMIN and
+ * CAP_NET_BIND_SERVICE (see drop_privileges below and docs/hardening.md).
  *
  * Without -f the parent creates the TUN interface and the listening UAPI socket itself, then
  * re-executes this program with them as fds 3 and 4 and exits 0 only once the child runs:
@@ -30,8 +36,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/if.h>
+#include <grp.h>
+#include <pwd.h>
+#include <linux/capability.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -54,6 +65,7 @@ typedef struct {
 	int level;
 	bool level_given; /* -v or an environment variable asked for a level */
 	const char *log_file;
+	const char *user; /* --user / WGTUN_USER: drop privileges to this user after setup */
 	const char *iface;
 	bool no_offload; /* WGTUN_NO_OFFLOAD (docs/offloads.md) */
 } options;
@@ -107,7 +119,7 @@ __attribute__((format(printf, 2, 3))) static void logf_(int level, const char *f
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: wgtun [-f|--foreground] [-v|--verbosity silent|error|info|verbose] "
-		   "[-l|--log FILE] [--version] [--help] INTERFACE-NAME\n");
+		   "[-l|--log FILE] [--user USER] [--version] [--help] INTERFACE-NAME\n");
 }
 
 static int parse_level(const char *s)
@@ -130,7 +142,8 @@ static int parse_args(int argc, char **argv, options *o)
 	static const struct option longopts[] = {
 		{"foreground", no_argument, NULL, 'f'}, {"verbosity", required_argument, NULL, 'v'},
 		{"log", required_argument, NULL, 'l'},  {"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
+		{"help", no_argument, NULL, 'h'},       {"user", required_argument, NULL, 'U'},
+		{NULL, 0, NULL, 0},
 	};
 	const char *env = getenv("WG_LOG_LEVEL");
 	int c;
@@ -163,6 +176,13 @@ static int parse_args(int argc, char **argv, options *o)
 		case 'l':
 			o->log_file = optarg;
 			break;
+		case 'U':
+			if (!*optarg) {
+				fprintf(stderr, "wgtun: --user needs a user name\n");
+				return EXIT_USAGE;
+			}
+			o->user = optarg;
+			break;
 		case 'V':
 			printf("wgtun v%s\n\nUserspace WireGuard daemon for Linux.\n", wgtun_version());
 			return 1;
@@ -183,6 +203,9 @@ static int parse_args(int argc, char **argv, options *o)
 	env = getenv("WG_PROCESS_FOREGROUND");
 	if (env && !strcmp(env, "1"))
 		o->foreground = true;
+	env = getenv("WGTUN_USER");
+	if (!o->user && env && *env)
+		o->user = env;
 	/* anything but unset, "" or "0" turns the offloads off */
 	env = getenv("WGTUN_NO_OFFLOAD");
 	o->no_offload = env && *env && strcmp(env, "0") != 0;
@@ -253,6 +276,171 @@ static int tun_create_default(const char *want, char name[16], bool no_offload)
 	return fd;
 }
 
+/* ---- optional privilege drop (--user) ----
+ * Order matters: capabilities are per thread (capset changes only the caller) and threads
+ * inherit them, so the drop happens while the daemon is still single-threaded, after the TUN
+ * and the listening UAPI socket exist and before wgtun_device_new starts the UAPI thread and
+ * wgtun_device_start the event loop. Every thread then runs as USER with exactly the two
+ * capabilities the running device still uses: CAP_NET_ADMIN (SO_MARK for fwmark,
+ * SO_RCVBUFFORCE/SO_SNDBUFFORCE when `wg set listen-port` rebinds) and CAP_NET_BIND_SERVICE
+ * (a listen port below 1024). No file-system capability is kept. */
+typedef struct {
+	uid_t uid;
+	gid_t gid;
+} drop_target;
+
+/* USER as a name from the password database, or a decimal uid (gid = uid then). */
+static int resolve_user(const char *user, drop_target *t)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096], *end;
+	unsigned long v;
+
+	if (getpwnam_r(user, &pw, buf, sizeof(buf), &res) == 0 && res) {
+		t->uid = pw.pw_uid;
+		t->gid = pw.pw_gid;
+	} else {
+		errno = 0;
+		v = strtoul(user, &end, 10);
+		if (errno || end == user || *end || v > 0xfffffffeUL)
+			return -ENOENT;
+		t->uid = (uid_t)v;
+		t->gid = (gid_t)v;
+	}
+	return t->uid == 0 ? -EINVAL : 0; /* root would keep everything: refuse, not pretend */
+}
+
+static int set_caps(uint32_t keep)
+{
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+	struct __user_cap_data_struct d[2];
+
+	memset(d, 0, sizeof(d));
+	d[0].effective = d[0].permitted = keep; /* both kept caps are < 32; inheritable none */
+	return (int)syscall(SYS_capset, &h, d) < 0 ? -errno : 0;
+}
+
+/* Removes the socket file once the daemon is gone (any way, SIGKILL included). A process
+ * that runs as USER cannot unlink in the root-owned /var/run/wireguard, and keeping a
+ * file-system capability (CAP_DAC_OVERRIDE) for that would give the whole daemon write
+ * access everywhere. So a child forked here, still single-threaded and root, keeps nothing
+ * but that job: it closes every fd but the pipe, drops all capabilities (uid 0 owns the
+ * directory, so none is needed to unlink in it), ignores the terminal's signals, waits for
+ * EOF on the pipe (the daemon's end is closed by the kernel when the daemon exits) and
+ * removes the file if it is still the one we created (a newer daemon may own the path). */
+static int start_cleaner(const char *path, pid_t *out)
+{
+	struct stat st;
+	int p[2];
+	pid_t pid;
+	char c;
+
+	if (lstat(path, &st) < 0)
+		return -errno;
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(p[0]);
+		close(p[1]);
+		return -e;
+	}
+	if (pid == 0) {
+		struct stat now;
+		sigset_t all;
+
+		if (dup2(p[0], 0) < 0)
+			_exit(1);
+		close_range(1, ~0U, 0); /* the TUN, the UAPI listener, the log: not ours */
+		signal(SIGINT, SIG_IGN);
+		signal(SIGTERM, SIG_IGN);
+		signal(SIGHUP, SIG_IGN);
+		signal(SIGUSR1, SIG_IGN);
+		sigemptyset(&all);
+		sigprocmask(SIG_SETMASK, &all, NULL);
+		prctl(PR_SET_NAME, "wgtun-cleanup", 0, 0, 0);
+		if (set_caps(0) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+			_exit(1);
+		while (read(0, &c, 1) != 0 && (errno == EINTR || errno == EAGAIN))
+			;
+		if (lstat(path, &now) == 0 && now.st_ino == st.st_ino && now.st_dev == st.st_dev)
+			unlink(path);
+		_exit(0);
+	}
+	close(p[0]); /* p[1] stays open (close-on-exec) for the daemon's lifetime */
+	*out = pid;
+	return 0;
+}
+
+static int drop_privileges(const drop_target *t)
+{
+	const uint32_t keep = (1U << CAP_NET_ADMIN) | (1U << CAP_NET_BIND_SERVICE);
+	int r;
+
+	/* The bounding set first (needs CAP_SETPCAP, which setuid takes away). */
+	for (int cap = 0; cap <= 63; cap++) {
+		if (cap == CAP_NET_ADMIN || cap == CAP_NET_BIND_SERVICE)
+			continue;
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+			return -errno;
+	}
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+		return -errno;
+	/* Keep the permitted set across setuid, then cut it to the two. */
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+		return -errno;
+	if (setgroups(1, &t->gid) < 0 || setresgid(t->gid, t->gid, t->gid) < 0 ||
+	    setresuid(t->uid, t->uid, t->uid) < 0)
+		return -errno;
+	r = set_caps(keep);
+	if (r < 0)
+		return r;
+	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -errno;
+	/* Paranoia: there must be no way back. */
+	if (setuid(0) == 0 || getuid() != t->uid || geteuid() != t->uid || getegid() != t->gid)
+		return -EPERM;
+	return 0;
+}
+
+/* Called by run_daemon once the TUN and the UAPI socket exist, before any thread. */
+static int privdrop_setup(const options *o, const char *path)
+{
+	drop_target t;
+	pid_t cleaner = -1;
+	int r = resolve_user(o->user, &t);
+
+	if (r < 0) {
+		logf_(WGTUN_LOG_ERROR, r == -EINVAL ? "--user %s is root: nothing would be dropped"
+						    : "--user %s: no such user",
+		      o->user);
+		return r;
+	}
+	/* The UAPI thread watches the socket file (inotify needs read access to it); root's
+	 * `wg` still connects (mode 0700 stays, root bypasses it). */
+	if (fchownat(AT_FDCWD, path, t.uid, t.gid, AT_SYMLINK_NOFOLLOW) < 0) {
+		r = -errno;
+		logf_(WGTUN_LOG_ERROR, "--user: chown %s: %s", path, strerror(-r));
+		return r;
+	}
+	r = start_cleaner(path, &cleaner);
+	if (r < 0) {
+		logf_(WGTUN_LOG_ERROR, "--user: cannot start the socket cleaner: %s", strerror(-r));
+		return r;
+	}
+	r = drop_privileges(&t);
+	if (r < 0) {
+		logf_(WGTUN_LOG_ERROR, "--user %s: dropping privileges failed: %s", o->user,
+		      strerror(-r));
+		return r;
+	}
+	logf_(WGTUN_LOG_INFO, "running as uid %u gid %u with CAP_NET_ADMIN, CAP_NET_BIND_SERVICE "
+			      "(socket cleaner pid %d)",
+	      (unsigned)t.uid, (unsigned)t.gid, (int)cleaner);
+	return 0;
+}
+
 /* ---- parent: create TUN + socket, re-exec as the daemon, wait until it runs ---- */
 static int move_fd(int fd, int to)
 {
@@ -317,6 +505,13 @@ static int run_parent(int argc, char **argv, const options *o)
 	if (tun == -2 || uapi == -2) {
 		fprintf(stderr, "wgtun: WG_TUN_FD / WG_UAPI_FD must be a decimal fd\n");
 		return 1;
+	}
+	if (o->user) { /* say it here: the daemon's own message may go to /dev/null */
+		drop_target t;
+		if (resolve_user(o->user, &t) < 0) {
+			fprintf(stderr, "wgtun: --user %s: no such user, or root\n", o->user);
+			return 1;
+		}
 	}
 	if (tun < 0) {
 		tun = tun_create_default(o->iface, name, o->no_offload);
@@ -423,6 +618,7 @@ static int run_daemon(const options *o)
 	sigset_t sigs;
 	int tun = env_fd("WG_TUN_FD"), uapi = env_fd("WG_UAPI_FD");
 	int sfd = -1, r, reason = 0;
+	bool made_socket = false;
 
 	if (tun == -2 || uapi == -2) {
 		logf_(WGTUN_LOG_ERROR, "WG_TUN_FD / WG_UAPI_FD must be a decimal fd");
@@ -468,8 +664,15 @@ static int run_daemon(const options *o)
 			r = 1;
 			goto out;
 		}
+		made_socket = true;
 	} else if (snprintf(path, sizeof(path), "/var/run/wireguard/%s.sock", name) >=
 		   (int)sizeof(path)) {
+		r = 1;
+		goto out;
+	}
+	if (o->user && privdrop_setup(o, path) < 0) {
+		if (made_socket)
+			unlink(path); /* still root unless the cleaner runs, which then removes it */
 		r = 1;
 		goto out;
 	}

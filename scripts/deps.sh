@@ -2,6 +2,8 @@
 # Installs the Debian 12 packages wgtun needs to build, test and demo (as root).
 # Only runs apt when something is missing, so a second run is fast.
 set -euo pipefail
+# valgrind: memcheck, and its header valgrind/memcheck.h for the constant-time check
+# (tests/unit/test_consttime.c, src/crypto/crypto_util.c).
 # nftables: wg-quick needs nft (or iptables-restore) for full-tunnel configs (tests/interop/t_wgquick.sh).
 pkgs=(build-essential cmake pkg-config libssl-dev zlib1g-dev clang libclang-rt-14-dev llvm
       python3 iproute2 iputils-ping iperf3 wireguard-go wireguard-tools procps psmisc

@@ -270,6 +270,22 @@ void crypto_aead_worker_free(crypto_aead_worker *w)
 	free(w);
 }
 
+void crypto_aead_worker_forget(crypto_aead_worker *w)
+{
+	static const uint8_t zero[CRYPTO_KEY_LEN];
+
+	/* Rekeying with zeros overwrites the key words in OpenSSL's context without the
+	 * allocation a reset would cost. */
+	if (w->enc_keyed)
+		(void)EVP_CipherInit_ex2(w->enc, NULL, zero, NULL, 1, NULL);
+	if (w->dec_keyed)
+		(void)EVP_CipherInit_ex2(w->dec, NULL, zero, NULL, 0, NULL);
+	ERR_clear_error();
+	crypto_wipe(w->enc_key, sizeof(w->enc_key));
+	crypto_wipe(w->dec_key, sizeof(w->dec_key));
+	w->enc_keyed = w->dec_keyed = false;
+}
+
 /* Keys c with key unless it already holds it (compared in constant time: both are secrets). */
 static int worker_key(EVP_CIPHER_CTX *c, uint8_t cached[CRYPTO_KEY_LEN], bool *keyed,
 		      const uint8_t key[CRYPTO_KEY_LEN], int enc)

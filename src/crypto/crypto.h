@@ -27,6 +27,10 @@ void crypto_wipe(void *p, size_t n);
 bool crypto_equal(const void *a, const void *b, size_t n);
 /* true if all bytes are zero; time depends only on n. */
 bool crypto_is_zero(const void *p, size_t n);
+/* Marks n bytes at p as public for the constant-time check (valgrind memcheck: "defined").
+ * Only for verdicts that are public by design (a compare's result, a decoder's status).
+ * Does nothing outside valgrind. crypto_equal / crypto_is_zero declassify their result. */
+void crypto_declassify(const void *p, size_t n);
 
 /* ---- randomness (the only call that reads the OS RNG; the protocol core never calls it,
  * it gets a callback instead) ---- */
@@ -111,6 +115,9 @@ int crypto_aead_ctx_open(crypto_aead_ctx *ctx, uint8_t *buf, size_t len, uint64_
 typedef struct crypto_aead_worker crypto_aead_worker;
 crypto_aead_worker *crypto_aead_worker_new(void); /* NULL on failure */
 void crypto_aead_worker_free(crypto_aead_worker *w); /* wipes the cached keys; NULL is fine */
+/* Wipes the cached keys (the raw copy and OpenSSL's keyed state): a key must not outlive its
+ * keypair in an idle worker. The next seal/open rekeys. Owner thread only. */
+void crypto_aead_worker_forget(crypto_aead_worker *w);
 /* As crypto_aead_ctx_seal / crypto_aead_ctx_open, with key. */
 int crypto_aead_worker_seal(crypto_aead_worker *w, const uint8_t key[CRYPTO_KEY_LEN], uint8_t *buf,
 			    size_t len, uint64_t counter);

@@ -59,6 +59,7 @@ int crypto_key_from_hex(uint8_t key[CRYPTO_KEY_LEN], const char *hex, size_t len
 
 		key[i] = (uint8_t)((hi << 4) | lo);
 	}
+	crypto_declassify(&bad, sizeof(bad)); /* valid or not is the public verdict */
 	if (bad != 0) {
 		crypto_wipe(key, CRYPTO_KEY_LEN);
 		return -1;
@@ -145,6 +146,7 @@ int crypto_key_from_base64(uint8_t key[CRYPTO_KEY_LEN], const char *b64, size_t 
 		bad |= c3 & 3;
 		bad |= (uint32_t)(uint8_t)b64[43] ^ '=';
 	}
+	crypto_declassify(&bad, sizeof(bad)); /* valid or not is the public verdict */
 	if (bad != 0) {
 		crypto_wipe(key, CRYPTO_KEY_LEN);
 		return -1;

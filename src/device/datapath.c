@@ -72,7 +72,8 @@ static void count_send_failures(device *dev, unsigned n)
 		__atomic_fetch_add(&dev->stats.tx_send_error, n, __ATOMIC_RELAXED);
 }
 
-/* Crypto worker job: seal transmit job k in its slot. */
+/* Crypto worker job: seal transmit job k in its slot. Any thread; no lock (the job and its
+ * slot are this call's alone until the barrier). */
 static void seal_one(void *ctx, crypto_aead_worker *w, unsigned k)
 {
 	device *dev = ctx;
@@ -89,8 +90,13 @@ void device_tx_flush(device *dev)
 
 	/* The barrier: every queued data message is sealed before any is sent (in queue order,
 	 * which keeps each peer's counters in order on the wire). */
-	crypto_pool_run(&dev->crypto, dev->seal_n, seal_one, dev);
-	dev->seal_n = 0;
+	if (dev->seal_n) {
+		size_t bytes = 0;
+		for (unsigned k = 0; k < dev->seal_n; k++)
+			bytes += dev->seal[k].body_len;
+		crypto_pool_run(&dev->crypto, dev->seal_n, bytes, seal_one, dev);
+		dev->seal_n = 0;
+	}
 	for (unsigned i = 0; i < dev->tx_used; i++) {
 		if (dev->tx.iov[i].iov_len == 0)
 			count_send_failures(dev, 1);
@@ -321,6 +327,15 @@ static int tun_read_vnet(device *dev, long *n, bool *closed, wg_time_ns now)
 	return ns;
 }
 
+/* The first read of a round goes out at once, before the read that finds the TUN empty and
+ * before the timers: a lone packet (a ping, a request) waits for nothing. Later reads of the
+ * round batch up as before (one extra send per round under load). */
+static void tun_first_out(device *dev, int i)
+{
+	if (i == 0)
+		device_tx_flush(dev);
+}
+
 int device_handle_tun(device *dev, bool error_reported)
 {
 	wg_time_ns now = io_now();
@@ -334,6 +349,7 @@ int device_handle_tun(device *dev, bool error_reported)
 			int got = tun_read_vnet(dev, &n, &closed, now);
 			if (got >= 0) {
 				handled += got;
+				tun_first_out(dev, i);
 				continue;
 			}
 		} else {
@@ -342,6 +358,7 @@ int device_handle_tun(device *dev, bool error_reported)
 			if (n > 0 && !closed) {
 				tun_packet(dev, slot, (size_t)n, now);
 				handled++;
+				tun_first_out(dev, i);
 				continue;
 			}
 		}
@@ -500,7 +517,7 @@ static void handle_datagram(device *dev, uint8_t *buf, size_t len, const wg_endp
 	device_peer_receive(dev, p, &buf, &len, 1, type == WG_MSG_DATA, NULL, src, now);
 }
 
-/* Crypto worker job: open receive job k in place. */
+/* Crypto worker job: open receive job k in place. Any thread; no lock. */
 static void open_one(void *ctx, crypto_aead_worker *w, unsigned k)
 {
 	device_rx_job *j = &((device *)ctx)->rx_jobs[k];
@@ -509,13 +526,17 @@ static void open_one(void *ctx, crypto_aead_worker *w, unsigned k)
 }
 
 /* Decrypts the prepared data messages on the crypto workers, then finishes them in arrival
- * order: replay window, keypair confirmation, roaming, allowed-IP source check, TUN. */
+ * order: replay window, keypair confirmation, roaming, allowed-IP source check, TUN. Loop
+ * thread, config lock shared; takes each peer's lock. */
 static void rx_finish(device *dev, wg_time_ns now)
 {
 	device_rx_job *jobs = dev->rx_jobs;
 	unsigned n = dev->rx_n;
+	size_t bytes = 0;
 
-	crypto_pool_run(&dev->crypto, n, open_one, dev);
+	for (unsigned k = 0; k < n; k++)
+		bytes += jobs[k].len;
+	crypto_pool_run(&dev->crypto, n, bytes, open_one, dev);
 	for (unsigned i = 0; i < n;) {
 		peer *p = jobs[i].p;
 		bool drain = false;
@@ -551,7 +572,8 @@ static void rx_finish(device *dev, wg_time_ns now)
 }
 
 /* Data messages dgrams[0..n) of datagram from, all for receiver index idx: prepared in order
- * (the key and counter taken under the peer lock), decrypted later by rx_finish. */
+ * (the key and counter taken under the peer lock), decrypted later by rx_finish. Loop thread,
+ * config lock shared; takes p's lock. */
 static void handle_data_run(device *dev, uint8_t *const *dgrams, const size_t *lens, unsigned n,
 			    uint32_t idx, uint16_t from, wg_time_ns now)
 {

@@ -5,15 +5,16 @@
 
 #include <string.h>
 
-static wg_time_ns timers_jitter(const wg_timers *t)
+static wg_time_ns timers_jitter(wg_timers *t)
 {
-	uint32_t r;
-
 	/* Jitter only spreads retries; it protects nothing. Without randomness: none (the RNG
 	 * failure is counted where the RNG is, and the handshake it retries fails anyway). */
-	if (wg_rng_u32(&t->rng, &r) != 0)
-		return 0;
-	return (wg_time_ns)r % (WG_REKEY_TIMEOUT_JITTER_MAX + 1);
+	if (t->jitter_left == 0) {
+		if (wg_rng_fill(&t->rng, t->jitter_pool, sizeof(t->jitter_pool)) != 0)
+			return 0;
+		t->jitter_left = TIMERS_JITTER_POOL;
+	}
+	return (wg_time_ns)t->jitter_pool[--t->jitter_left] % (WG_REKEY_TIMEOUT_JITTER_MAX + 1);
 }
 
 static void timers_arm(wg_timers *t, timers_id id, wg_time_ns at)

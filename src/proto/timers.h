@@ -38,6 +38,9 @@ enum {
 	TIMERS_ACT_PERSISTENT_KEEPALIVE = 1u << 5,
 };
 
+/* Jitter values drawn per rng call. */
+#define TIMERS_JITTER_POOL 16
+
 typedef struct {
 	wg_time_ns deadline[TIMER_COUNT]; /* WG_TIME_NEVER = not pending */
 	uint32_t handshake_attempts;      /* retries of the current handshake */
@@ -47,6 +50,10 @@ typedef struct {
 	wg_time_ns last_sent_handshake;   /* initiation or response, for the 5 s rule */
 	uint16_t persistent_keepalive;    /* seconds; 0 = off */
 	wg_rng rng;
+	/* Jitter draws fetched from rng in one call (a data packet after an idle spell arms a
+	 * jittered timer: one rng call per ping would cost a syscall-ish OpenSSL RAND call). */
+	uint32_t jitter_pool[TIMERS_JITTER_POOL];
+	unsigned jitter_left;
 } wg_timers;
 
 void timers_init(wg_timers *t, wg_rng rng, uint16_t persistent_keepalive);

@@ -178,8 +178,9 @@ static inline void fh_take_tx(fh *h)
 	device *dev = h->dev;
 
 	/* device_tx_flush's barrier: data messages are queued unsealed and sealed here (on the
-	 * calling thread: the harness's device has no crypto workers running). */
-	crypto_pool_run(&dev->crypto, dev->seal_n, seal_one, dev);
+	 * calling thread: the harness's device has no crypto workers running, and 0 bytes keeps
+	 * the batch inline anyway). */
+	crypto_pool_run(&dev->crypto, dev->seal_n, 0, seal_one, dev);
 	dev->seal_n = 0;
 	for (unsigned i = 0; i < dev->tx_used; i++) {
 		const uint8_t *d = dev->tx.iov[i].iov_base;

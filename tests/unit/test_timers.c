@@ -5,11 +5,13 @@
 
 static test_rng g_rng;
 static bool g_fixed;
+static unsigned g_fills; /* rng calls */
 static uint32_t g_fixed_value;
 
 static int rng_fill(void *ctx, void *out, size_t n)
 {
 	(void)ctx;
+	g_fills++;
 	if (g_fixed) {
 		uint8_t *o = out;
 		for (size_t i = 0; i < n; i++)
@@ -52,7 +54,19 @@ static void test_jitter_bounds(void)
 	wg_timers t = make(0);
 	timers_on_handshake_initiated(&t, 0);
 	CHECK_EQ_U64(timers_next_deadline(&t), WG_SEC(5) + WG_MS(333));
+	/* One timers object: draws come from the pool, one rng call per TIMERS_JITTER_POOL. */
+	g_fixed = false;
+	t = make(0);
+	g_fills = 0;
+	for (int i = 0; i < 100; i++) {
+		timers_on_handshake_initiated(&t, WG_SEC(10));
+		wg_time_ns d = timers_next_deadline(&t);
+		CHECK(d >= WG_SEC(15) && d <= WG_SEC(15) + WG_MS(333));
+	}
+	CHECK_EQ_INT(g_fills, (100 + TIMERS_JITTER_POOL - 1) / TIMERS_JITTER_POOL);
+	g_fixed = true;
 	g_fixed_value = WG_MS(333) + 1;
+	t = make(0); /* draws come in batches (TIMERS_JITTER_POOL): a fresh pool */
 	timers_on_handshake_initiated(&t, 0);
 	CHECK_EQ_U64(timers_next_deadline(&t), WG_SEC(5));
 	g_fixed = false;
