@@ -26,15 +26,18 @@ fd0=$(nfds "$PID_A") th0=$(nthreads "$PID_A") rss0=$(rss_kb "$PID_A")
 log "baseline: fds=$fd0 threads=$th0 rss=${rss0} kB; churn ${secs}s at $rate ops/s"
 
 rx0=$(nsa wg show "$IF_A" transfer | awk -v k="$PUB_B" '$1 == k {print $2}')
-# iperf3 gives up when a private-key flip stalls the stream for long (seen under TSan: the
-# run then carried < 1 MiB), so the stream is restarted, on a fresh server port each time,
+# iperf3 gives up or hangs when a private-key flip stalls the stream for long (seen under TSan:
+# the run then carried < 1 MiB), so the stream is restarted, on a fresh server port each time,
 # until the churn's time is up: what is asserted is that traffic keeps flowing through it.
 stream_loop() {
   local end=$((SECONDS + secs)) i=0 left
   while left=$((end - SECONDS)); [ "$left" -gt 0 ]; do
-    nsa timeout $((left + 10)) iperf3 -s -1 -B "$TIP_A" -p $((5301 + i)) >/dev/null 2>&1 &
+    # runs of at most 5 s, each abandoned 3 s after its end: a connection stuck in a stall
+    # is replaced by a new one instead of holding the stream for the whole churn
+    [ "$left" -gt 5 ] && left=5
+    nsa timeout $((left + 3)) iperf3 -s -1 -B "$TIP_A" -p $((5301 + i)) >/dev/null 2>&1 &
     sleep 0.3
-    nsb timeout $((left + 10)) iperf3 -c "$TIP_A" -p $((5301 + i)) -t "$left" -J \
+    nsb timeout $((left + 3)) iperf3 -c "$TIP_A" -p $((5301 + i)) -t "$left" -J \
       >"$T/iperf.$i.json" 2>&1 || echo "iperf3 run $i ended early" >>"$T/iperf.log"
     wait $! 2>/dev/null || true
     i=$((i + 1))
