@@ -14,10 +14,15 @@
 /* EVP lengths are ints: larger buffers go through in chunks of this size. */
 #define AEAD_CHUNK (1 << 30)
 
-struct crypto_aead_ctx {
-	/* Separate contexts per direction, each keyed once; a packet only sets the nonce. */
+/* Separate contexts per direction (a packet then only sets the nonce): what a
+ * crypto_aead_ctx (keyed once) and a crypto_aead_worker (rekeyed as needed) both hold. */
+typedef struct {
 	EVP_CIPHER_CTX *enc;
 	EVP_CIPHER_CTX *dec;
+} aead_pair;
+
+struct crypto_aead_ctx {
+	aead_pair p;
 };
 
 static void wg_nonce(uint8_t nonce[12], uint64_t counter)
@@ -98,6 +103,7 @@ out:
 	return ret;
 }
 
+/* key NULL: the cipher is set, the key comes later. */
 static EVP_CIPHER_CTX *keyed_ctx(const uint8_t key[CRYPTO_KEY_LEN], int enc)
 {
 	const EVP_CIPHER *cipher = crypto_ossl_chacha20poly1305();
@@ -113,6 +119,58 @@ static EVP_CIPHER_CTX *keyed_ctx(const uint8_t key[CRYPTO_KEY_LEN], int enc)
 		return NULL;
 	}
 	return c;
+}
+
+/* Both directions keyed with key (NULL: not yet keyed); -1 (nothing held) on failure. */
+static int pair_init(aead_pair *p, const uint8_t key[CRYPTO_KEY_LEN])
+{
+	p->enc = keyed_ctx(key, 1);
+	p->dec = keyed_ctx(key, 0);
+	if (p->enc == NULL || p->dec == NULL) {
+		ERR_clear_error();
+		EVP_CIPHER_CTX_free(p->enc);
+		EVP_CIPHER_CTX_free(p->dec);
+		p->enc = p->dec = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static void pair_free(aead_pair *p)
+{
+	/* The provider clears its key material when a context is freed. */
+	EVP_CIPHER_CTX_free(p->enc);
+	EVP_CIPHER_CTX_free(p->dec);
+}
+
+/* In place: buf[0..len) sealed, the tag written behind it; on failure all of it wiped. */
+static int inplace_seal(EVP_CIPHER_CTX *c, uint8_t *buf, size_t len, uint64_t counter)
+{
+	uint8_t nonce[12];
+
+	wg_nonce(nonce, counter);
+	if (ctx_seal(c, buf, buf + len, buf, len, NULL, 0, nonce) != 0) {
+		ERR_clear_error();
+		crypto_wipe(buf, len + CRYPTO_AEAD_TAG_LEN);
+		return -1;
+	}
+	return 0;
+}
+
+/* In place: buf[0..len) holds ciphertext and tag (len >= the tag, checked by the caller). */
+static int inplace_open(EVP_CIPHER_CTX *c, uint8_t *buf, size_t len, uint64_t counter)
+{
+	uint8_t nonce[12];
+	size_t plen = len - CRYPTO_AEAD_TAG_LEN;
+
+	wg_nonce(nonce, counter);
+	if (ctx_open(c, buf, buf, plen, buf + plen, NULL, 0, nonce) != 0) {
+		/* The forged packet's plaintext was written in place: wipe it. */
+		ERR_clear_error();
+		crypto_wipe(buf, plen);
+		return -1;
+	}
+	return 0;
 }
 
 int crypto_aead_seal_detached(uint8_t *dst, uint8_t tag[CRYPTO_AEAD_TAG_LEN], const uint8_t *src,
@@ -184,11 +242,8 @@ crypto_aead_ctx *crypto_aead_ctx_new(const uint8_t key[CRYPTO_KEY_LEN])
 
 	if (ctx == NULL)
 		return NULL;
-	ctx->enc = keyed_ctx(key, 1);
-	ctx->dec = keyed_ctx(key, 0);
-	if (ctx->enc == NULL || ctx->dec == NULL) {
-		ERR_clear_error();
-		crypto_aead_ctx_free(ctx);
+	if (pair_init(&ctx->p, key) != 0) {
+		free(ctx);
 		return NULL;
 	}
 	return ctx;
@@ -198,45 +253,24 @@ void crypto_aead_ctx_free(crypto_aead_ctx *ctx)
 {
 	if (ctx == NULL)
 		return;
-	/* The provider clears its key material when the context is freed. */
-	EVP_CIPHER_CTX_free(ctx->enc);
-	EVP_CIPHER_CTX_free(ctx->dec);
+	pair_free(&ctx->p);
 	free(ctx);
 }
 
 int crypto_aead_ctx_seal(crypto_aead_ctx *ctx, uint8_t *buf, size_t len, uint64_t counter)
 {
-	uint8_t nonce[12];
-
-	wg_nonce(nonce, counter);
-	if (ctx_seal(ctx->enc, buf, buf + len, buf, len, NULL, 0, nonce) != 0) {
-		ERR_clear_error();
-		crypto_wipe(buf, len + CRYPTO_AEAD_TAG_LEN);
-		return -1;
-	}
-	return 0;
+	return inplace_seal(ctx->p.enc, buf, len, counter);
 }
 
 int crypto_aead_ctx_open(crypto_aead_ctx *ctx, uint8_t *buf, size_t len, uint64_t counter)
 {
-	uint8_t nonce[12];
-	size_t plen;
-
 	if (len < CRYPTO_AEAD_TAG_LEN)
 		return -1;
-	plen = len - CRYPTO_AEAD_TAG_LEN;
-	wg_nonce(nonce, counter);
-	if (ctx_open(ctx->dec, buf, buf, plen, buf + plen, NULL, 0, nonce) != 0) {
-		/* The forged packet's plaintext was written in place: wipe it. */
-		ERR_clear_error();
-		crypto_wipe(buf, plen);
-		return -1;
-	}
-	return 0;
+	return inplace_open(ctx->p.dec, buf, len, counter);
 }
 
 struct crypto_aead_worker {
-	EVP_CIPHER_CTX *enc, *dec;
+	aead_pair p;
 	uint8_t enc_key[CRYPTO_KEY_LEN], dec_key[CRYPTO_KEY_LEN]; /* what each is keyed with */
 	bool enc_keyed, dec_keyed;
 };
@@ -244,17 +278,11 @@ struct crypto_aead_worker {
 crypto_aead_worker *crypto_aead_worker_new(void)
 {
 	crypto_aead_worker *w = calloc(1, sizeof(*w));
-	const EVP_CIPHER *cipher = crypto_ossl_chacha20poly1305();
 
 	if (w == NULL)
 		return NULL;
-	w->enc = EVP_CIPHER_CTX_new();
-	w->dec = EVP_CIPHER_CTX_new();
-	if (cipher == NULL || w->enc == NULL || w->dec == NULL ||
-	    EVP_CipherInit_ex2(w->enc, cipher, NULL, NULL, 1, NULL) != 1 ||
-	    EVP_CipherInit_ex2(w->dec, cipher, NULL, NULL, 0, NULL) != 1) {
-		ERR_clear_error();
-		crypto_aead_worker_free(w);
+	if (pair_init(&w->p, NULL) != 0) {
+		free(w);
 		return NULL;
 	}
 	return w;
@@ -264,8 +292,7 @@ void crypto_aead_worker_free(crypto_aead_worker *w)
 {
 	if (w == NULL)
 		return;
-	EVP_CIPHER_CTX_free(w->enc);
-	EVP_CIPHER_CTX_free(w->dec);
+	pair_free(&w->p);
 	crypto_wipe(w, sizeof(*w));
 	free(w);
 }
@@ -277,9 +304,9 @@ void crypto_aead_worker_forget(crypto_aead_worker *w)
 	/* Rekeying with zeros overwrites the key words in OpenSSL's context without the
 	 * allocation a reset would cost. */
 	if (w->enc_keyed)
-		(void)EVP_CipherInit_ex2(w->enc, NULL, zero, NULL, 1, NULL);
+		(void)EVP_CipherInit_ex2(w->p.enc, NULL, zero, NULL, 1, NULL);
 	if (w->dec_keyed)
-		(void)EVP_CipherInit_ex2(w->dec, NULL, zero, NULL, 0, NULL);
+		(void)EVP_CipherInit_ex2(w->p.dec, NULL, zero, NULL, 0, NULL);
 	ERR_clear_error();
 	crypto_wipe(w->enc_key, sizeof(w->enc_key));
 	crypto_wipe(w->dec_key, sizeof(w->dec_key));
@@ -303,35 +330,25 @@ static int worker_key(EVP_CIPHER_CTX *c, uint8_t cached[CRYPTO_KEY_LEN], bool *k
 int crypto_aead_worker_seal(crypto_aead_worker *w, const uint8_t key[CRYPTO_KEY_LEN], uint8_t *buf,
 			    size_t len, uint64_t counter)
 {
-	uint8_t nonce[12];
-
-	wg_nonce(nonce, counter);
-	if (worker_key(w->enc, w->enc_key, &w->enc_keyed, key, 1) != 0 ||
-	    ctx_seal(w->enc, buf, buf + len, buf, len, NULL, 0, nonce) != 0) {
+	if (worker_key(w->p.enc, w->enc_key, &w->enc_keyed, key, 1) != 0) {
 		ERR_clear_error();
 		crypto_wipe(buf, len + CRYPTO_AEAD_TAG_LEN);
 		return -1;
 	}
-	return 0;
+	return inplace_seal(w->p.enc, buf, len, counter);
 }
 
 int crypto_aead_worker_open(crypto_aead_worker *w, const uint8_t key[CRYPTO_KEY_LEN], uint8_t *buf,
 			    size_t len, uint64_t counter)
 {
-	uint8_t nonce[12];
-	size_t plen;
-
 	if (len < CRYPTO_AEAD_TAG_LEN)
 		return -1;
-	plen = len - CRYPTO_AEAD_TAG_LEN;
-	wg_nonce(nonce, counter);
-	if (worker_key(w->dec, w->dec_key, &w->dec_keyed, key, 0) != 0 ||
-	    ctx_open(w->dec, buf, buf, plen, buf + plen, NULL, 0, nonce) != 0) {
+	if (worker_key(w->p.dec, w->dec_key, &w->dec_keyed, key, 0) != 0) {
 		ERR_clear_error();
-		crypto_wipe(buf, plen);
+		crypto_wipe(buf, len - CRYPTO_AEAD_TAG_LEN);
 		return -1;
 	}
-	return 0;
+	return inplace_open(w->p.dec, buf, len, counter);
 }
 
 /* ---- HChaCha20 and XChaCha20-Poly1305 ---- */
