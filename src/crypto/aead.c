@@ -437,6 +437,26 @@ void crypto_xaead_seal(uint8_t *dst, const uint8_t *src, size_t len, const void 
 	crypto_wipe(subkey, sizeof(subkey));
 }
 
+int crypto_xaead_worker_seal(crypto_aead_worker *w, uint8_t *dst, const uint8_t *src, size_t len,
+			     const void *ad, size_t adlen,
+			     const uint8_t nonce[CRYPTO_XAEAD_NONCE_LEN],
+			     const uint8_t key[CRYPTO_KEY_LEN])
+{
+	uint8_t subkey[32], n12[12];
+	int ret = -1;
+
+	xaead_subkey(subkey, n12, nonce, key);
+	if (worker_key(w->p.enc, w->enc_key, &w->enc_keyed, subkey, 1) == 0)
+		ret = ctx_seal(w->p.enc, dst, dst + len, src, len, ad, adlen, n12);
+	crypto_wipe(subkey, sizeof(subkey));
+	if (ret != 0) {
+		ERR_clear_error();
+		crypto_wipe(dst, len);
+		crypto_wipe(dst + len, CRYPTO_AEAD_TAG_LEN);
+	}
+	return ret;
+}
+
 int crypto_xaead_open(uint8_t *dst, const uint8_t *src, size_t len, const void *ad, size_t adlen,
 		      const uint8_t nonce[CRYPTO_XAEAD_NONCE_LEN],
 		      const uint8_t key[CRYPTO_KEY_LEN])

@@ -132,6 +132,14 @@ void crypto_xaead_seal(uint8_t *dst, const uint8_t *src, size_t len, const void 
 int crypto_xaead_open(uint8_t *dst, const uint8_t *src, size_t len, const void *ad, size_t adlen,
 		      const uint8_t nonce[CRYPTO_XAEAD_NONCE_LEN],
 		      const uint8_t key[CRYPTO_KEY_LEN]);
+/* As crypto_xaead_seal through w's context (none made and freed per call: 15% fewer
+ * instructions for a cookie reply, and no allocation). w keeps the subkey keyed until the
+ * next call or crypto_aead_worker_forget; forgetting each time would cost more than a fresh
+ * context. 0, or -1 with dst and the tag zeroed. */
+int crypto_xaead_worker_seal(crypto_aead_worker *w, uint8_t *dst, const uint8_t *src, size_t len,
+			     const void *ad, size_t adlen,
+			     const uint8_t nonce[CRYPTO_XAEAD_NONCE_LEN],
+			     const uint8_t key[CRYPTO_KEY_LEN]);
 
 /* ---- key encodings (constant time in the key bytes) ---- */
 /* out gets 64 lowercase hex chars + NUL. */

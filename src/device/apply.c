@@ -356,6 +356,7 @@ static void plan_commit(apply_plan *pl)
 	pl->ncreated = 0; /* all linked or destroyed now */
 	if (pl->key_changed) {
 		dev->identity = pl->id;
+		cookie_checker_wipe(&dev->cookies); /* the old Rm dies with the old key */
 		cookie_checker_init(&dev->cookies, &dev->identity);
 		for (peer *p = dev->first; p; p = p->next) {
 			wg_tunnel_identity_changed(p->tun, pl->now);

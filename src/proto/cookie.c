@@ -36,6 +36,7 @@ void cookie_checker_init(cookie_checker *c, const wg_identity *identity)
 
 void cookie_checker_wipe(cookie_checker *c)
 {
+	crypto_aead_worker_free(c->xaead);
 	crypto_wipe(c, sizeof(*c));
 }
 
@@ -127,10 +128,12 @@ cookie_verdict cookie_checker_validate(cookie_checker *c, const uint8_t *msg, si
 
 /* The reply to msg (type 1 or 2) carrying cookie; out is fully written. COOKIE_ERR_RNG
  * (out zeroed) without a fresh nonce: a repeated nonce would reuse the XChaCha keystream. */
-static cookie_result seal_reply(const cookie_checker *c, const uint8_t *msg, int type,
-		       const uint8_t cookie[WG_COOKIE_LEN], const wg_rng *rng,
-		       wg_msg_cookie_reply *out)
+static cookie_result seal_reply(cookie_checker *c, const uint8_t *msg, int type,
+				const uint8_t cookie[WG_COOKIE_LEN], const wg_rng *rng,
+				wg_msg_cookie_reply *out)
 {
+	const uint8_t *ad;
+
 	memset(out, 0, sizeof(*out));
 	wg_msg_set_header(out->header, WG_MSG_COOKIE_REPLY);
 	/* sender_index sits at offset 4 in both handshake messages */
@@ -139,9 +142,17 @@ static cookie_result seal_reply(const cookie_checker *c, const uint8_t *msg, int
 		memset(out, 0, sizeof(*out));
 		return COOKIE_ERR_RNG;
 	}
-	crypto_xaead_seal(out->encrypted_cookie, cookie, WG_COOKIE_LEN,
-			  msg + wg_msg_mac1_offset((enum wg_message_type)type), WG_MAC_LEN,
-			  out->nonce, c->identity->cookie_key);
+	ad = msg + wg_msg_mac1_offset((enum wg_message_type)type);
+	if (!c->xaead)
+		c->xaead = crypto_aead_worker_new(); /* once per checker, not per reply */
+	/* c->xaead keeps the subkey between replies: it derives from cookie_key (a hash of our
+	 * public key) and the nonce sent in the clear, so it protects nothing an observer who
+	 * knows our public key could not compute. */
+	if (!c->xaead || crypto_xaead_worker_seal(c->xaead, out->encrypted_cookie, cookie,
+						  WG_COOKIE_LEN, ad, WG_MAC_LEN, out->nonce,
+						  c->identity->cookie_key) != 0)
+		crypto_xaead_seal(out->encrypted_cookie, cookie, WG_COOKIE_LEN, ad, WG_MAC_LEN,
+				  out->nonce, c->identity->cookie_key);
 	return COOKIE_OK;
 }
 

@@ -42,9 +42,14 @@ typedef struct {
 	uint8_t secret[WG_HASH_LEN]; /* Rm, regenerated when older than WG_COOKIE_REFRESH_TIME */
 	wg_time_ns secret_birth;
 	bool has_secret;
+	/* Reply sealing context, made on the first reply and kept (a flood sends many); NULL
+	 * until then, or if making it failed (each reply then makes its own). */
+	struct crypto_aead_worker *xaead;
 } cookie_checker;
 
 void cookie_checker_init(cookie_checker *c, const wg_identity *identity);
+/* Wipes the secret and frees the sealing context: call it before a checker is dropped or
+ * initialized again. */
 void cookie_checker_wipe(cookie_checker *c);
 /* msg is a handshake message of type 1 or 2 with exact length (else false). Constant time. */
 bool cookie_checker_mac1_valid(const cookie_checker *c, const uint8_t *msg, size_t len);

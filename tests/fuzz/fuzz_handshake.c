@@ -244,6 +244,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_cookie_reply(&w, buf, len);
 		break;
 	}
+	cookie_checker_wipe(&w.ck_i); /* frees their reply-sealing contexts */
+	cookie_checker_wipe(&w.ck_r);
 	crypto_wipe(&w, sizeof(w));
 	return 0;
 }

@@ -207,12 +207,15 @@ static void test_secret_rotation(void)
 	cookie_maker mk;
 	uint8_t pkt[148], old_secret[32], c1[16], c2[16];
 	wg_time_ns t0 = WG_SEC(1000);
+	const struct crypto_aead_worker *xaead;
 
 	fixture_init(&f, 3);
 	cookie_checker_init(&ck, &f.id_r);
 	cookie_maker_init(&mk, f.id_r.public_key);
 	memcpy(pkt, f.init, sizeof(pkt));
 	fetch_cookie(&mk, &ck, pkt, sizeof(pkt), addr6, 16, 443, t0, &f.rng);
+	xaead = ck.xaead; /* made by the first reply, reused by the next (below) */
+	CHECK(xaead != NULL);
 	memcpy(old_secret, ck.secret, 32);
 	CHECK_EQ_INT(cookie_maker_add_macs(&mk, pkt, sizeof(pkt), t0 + WG_SEC(1)), COOKIE_OK);
 	CHECK(!crypto_is_zero(pkt + WG_INIT_OFF_MAC2, 16));
@@ -231,6 +234,7 @@ static void test_secret_rotation(void)
 		     COOKIE_OK);
 	CHECK(memcmp(c2, mk.cookie, 16) != 0);
 	fetch_cookie(&mk, &ck, pkt, sizeof(pkt), addr6, 16, 443, t0 + WG_SEC(122), &f.rng);
+	CHECK(ck.xaead == xaead);
 	CHECK_EQ_INT(cookie_maker_add_macs(&mk, pkt, sizeof(pkt), t0 + WG_SEC(122)), COOKIE_OK);
 	CHECK(cookie_checker_mac2_valid(&ck, pkt, sizeof(pkt), addr6, 16, 443, t0 + WG_SEC(123),
 					&f.rng));
@@ -254,6 +258,7 @@ static void test_secret_rotation(void)
 	CHECK_EQ_INT(cookie_checker_make_cookie(&ck, addr4, 4, 444, t0 + WG_SEC(123), &f.rng, c2),
 		     COOKIE_OK);
 	CHECK(memcmp(c1, c2, 16) != 0);
+	cookie_checker_wipe(&ck);
 	fixture_free(&f);
 }
 
@@ -284,6 +289,7 @@ static void test_mac2_freshness(void)
 	CHECK(crypto_is_zero(pkt + WG_INIT_OFF_MAC2, 16));
 	/* mac2 on a response message works the same (type 2 offsets) */
 	cookie_maker_init(&mk, f.id_i.public_key);
+	cookie_checker_wipe(&ck); /* before it is initialized again */
 	cookie_checker_init(&ck, &f.id_i);
 	memcpy(want, f.resp + WG_RESP_OFF_MAC1, 16);
 	fetch_cookie(&mk, &ck, f.resp, sizeof(f.resp), addr4, 4, 9, t0, &f.rng);
@@ -294,6 +300,7 @@ static void test_mac2_freshness(void)
 	CHECK_EQ_INT(cookie_checker_validate(&ck, f.resp, sizeof(f.resp), addr4, 4, 9, true, t0 + 2,
 					     &f.rng),
 		     COOKIE_VERDICT_PROCESS);
+	cookie_checker_wipe(&ck);
 	fixture_free(&f);
 }
 
@@ -376,7 +383,9 @@ static void test_hostile_replies(void)
 			     COOKIE_OK);
 		CHECK_EQ_INT(cookie_maker_consume_reply(&mk, (const uint8_t *)&bad, sizeof(bad), 0),
 			     COOKIE_ERR_DECRYPT);
+		cookie_checker_wipe(&ck_i);
 	}
+	cookie_checker_wipe(&ck);
 	fixture_free(&f);
 }
 

@@ -677,6 +677,8 @@ static void test_bit_flips(void)
 	CHECK_EQ_INT(noise_begin_session(&p.hs_i, &ki), NOISE_OK);
 	CHECK_EQ_INT(noise_begin_session(&p.hs_r, &kr), NOISE_OK);
 	CHECK_MEM(ki.send_key, kr.recv_key, 32);
+	cookie_checker_wipe(&p.ck_r);
+	cookie_checker_wipe(&p.ck_i);
 }
 
 static void test_lengths_and_reserved(void)

@@ -110,6 +110,8 @@ static void teardown(peer *a, peer *b)
 	wg_tunnel_free(a->t);
 	wg_tunnel_free(b->t);
 	a->t = b->t = NULL;
+	cookie_checker_wipe(&a->checker);
+	cookie_checker_wipe(&b->checker);
 	wg_identity_clear(&a->id);
 	wg_identity_clear(&b->id);
 }
