@@ -2,6 +2,7 @@
  * (one IP packet per read/write, like a TUN fd). Configured through device_apply only. */
 #define _GNU_SOURCE
 #include "test.h"
+#include "testdev.h"
 
 #include "crypto/crypto.h"
 #include "device/device.h"
@@ -44,22 +45,15 @@ static int on_socket(void *ctx, int fd)
 
 static void node_init_workers(node *n, unsigned workers)
 {
-	int sv[2];
 	device_params p;
 
 	memset(n, 0, sizeof(*n));
-	CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
-	CHECK(crypto_x25519_generate(n->priv, n->pub) == 0);
 	memset(&p, 0, sizeof(p));
-	p.tun_fd = sv[0];
-	p.mtu = 1420;
 	p.event = on_event;
 	p.socket_created = on_socket;
 	p.ctx = n;
 	p.crypto_workers = workers;
-	n->app = sv[1];
-	n->dev = device_new(&p);
-	CHECK(n->dev != NULL);
+	n->dev = testdev_new(&p, &n->app, n->priv, n->pub);
 }
 
 static void node_init(node *n)
@@ -907,6 +901,19 @@ static void make_seq4(uint8_t *pkt, size_t len, const char *src, const char *dst
 		pkt[i] = (uint8_t)(i * 31 + seq + dir);
 }
 
+/* Two keyed, started devices (workers crypto threads each), their ports known; no peers. */
+static void pair_start(node *a, node *b, unsigned workers)
+{
+	node_init_workers(a, workers);
+	node_init_workers(b, workers);
+	CHECK_EQ_INT(set_key(a), 0);
+	CHECK_EQ_INT(set_key(b), 0);
+	CHECK_EQ_INT(device_start(a->dev), 0);
+	CHECK_EQ_INT(device_start(b->dev), 0);
+	a->port = node_port(a);
+	b->port = node_port(b);
+}
+
 /* Bursts both ways at once through two devices with `workers` crypto threads: every packet
  * arrives, byte for byte, in the order it was sent (per peer), whatever the worker count. */
 static void test_parallel_order(unsigned workers)
@@ -919,14 +926,7 @@ static void test_parallel_order(unsigned workers)
 	unsigned lost = 0, bad = 0;
 	uint8_t pkt[1500], got[2048];
 
-	node_init_workers(&a, workers);
-	node_init_workers(&b, workers);
-	CHECK_EQ_INT(set_key(&a), 0);
-	CHECK_EQ_INT(set_key(&b), 0);
-	CHECK_EQ_INT(device_start(a.dev), 0);
-	CHECK_EQ_INT(device_start(b.dev), 0);
-	a.port = node_port(&a);
-	b.port = node_port(&b);
+	pair_start(&a, &b, workers);
 	CHECK_EQ_INT(add_peer(&a, &b, "10.9.0.2", "fd09::2"), 0);
 	CHECK_EQ_INT(add_peer(&b, &a, "10.9.0.1", "fd09::1"), 0);
 	make_seq4(pkt, 100, addr[0], addr[1], 9, 0);
@@ -988,14 +988,7 @@ int main(void)
 	test_parallel_order(2);
 	test_parallel_order(4);
 
-	node_init(&a);
-	node_init(&b);
-	CHECK_EQ_INT(set_key(&a), 0);
-	CHECK_EQ_INT(set_key(&b), 0);
-	CHECK_EQ_INT(device_start(a.dev), 0);
-	CHECK_EQ_INT(device_start(b.dev), 0);
-	a.port = node_port(&a);
-	b.port = node_port(&b);
+	pair_start(&a, &b, 0);
 	CHECK(a.port != 0 && b.port != 0 && a.port != b.port);
 	CHECK_EQ_INT(add_peer(&a, &b, "10.0.0.2", "fd00::2"), 0);
 	CHECK_EQ_INT(add_peer(&b, &a, "10.0.0.1", "fd00::1"), 0);

@@ -6,6 +6,7 @@
  * fails, counted and logged, nothing is sent; plus the protocol core's own RNG failure paths. */
 #define _GNU_SOURCE
 #include "test.h"
+#include "testdev.h"
 
 #include "crypto/crypto.h"
 #include "device/device.h"
@@ -52,21 +53,14 @@ static int source_fill(void *ctx, void *out, size_t n)
 
 static void node_init(node *n)
 {
-	int sv[2];
 	device_params p;
 	wg_config_change c;
 
 	memset(n, 0, sizeof(*n));
-	CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
-	CHECK(crypto_x25519_generate(n->priv, n->pub) == 0);
 	memset(&p, 0, sizeof(p));
-	p.tun_fd = sv[0];
-	p.mtu = 1420;
 	p.log = on_log;
 	p.ctx = n;
-	n->app = sv[1];
-	n->dev = device_new(&p);
-	CHECK(n->dev != NULL);
+	n->dev = testdev_new(&p, &n->app, n->priv, n->pub);
 	memset(&c, 0, sizeof(c));
 	c.has_private_key = true;
 	memcpy(c.private_key, n->priv, 32);
