@@ -275,8 +275,11 @@ typedef struct {
 	uint16_t persistent_keepalive;          /* seconds, 0 = off; on: a keepalive (and so a
 						 * handshake) is due at once */
 	uint32_t mtu; /* TUN MTU, for padding (never padded past it); 0 = 1420 */
-	/* Fills out with n cryptographically secure random bytes. NULL = the OS CSPRNG. */
-	void (*random)(void *ctx, void *out, size_t n);
+	/* Fills out with n cryptographically secure random bytes and returns 0; non-zero when
+	 * it cannot: the step that wanted them (an initiation, a response, a receiver index)
+	 * is not taken and nothing is sent; the next packet (or a due retransmission) tries
+	 * again. NULL = the OS CSPRNG (whose failure is handled the same way). */
+	int (*random)(void *ctx, void *out, size_t n);
 	/* Wall clock, nanoseconds since the Unix epoch (handshake timestamps and the
 	 * last-handshake time). NULL = the system's real-time clock. */
 	uint64_t (*wall_clock_ns)(void *ctx);

@@ -41,7 +41,7 @@ _Static_assert(WGTUN_TUNNEL_NEVER == WG_TIME_NEVER, "never");
 struct wgtun_tunnel {
 	wg_identity identity; /* the proto tunnel points here: must outlive it (freed after) */
 	wg_tunnel *tun;
-	void (*random)(void *ctx, void *out, size_t n);
+	int (*random)(void *ctx, void *out, size_t n);
 	uint64_t (*wall_clock_ns)(void *ctx);
 	int (*index_alloc)(void *ctx, uint32_t *index);
 	void (*index_release)(void *ctx, uint32_t index);
@@ -54,12 +54,10 @@ static int tunnel_rng_fill(void *ctx, void *out, size_t n)
 {
 	wgtun_tunnel *t = ctx;
 
-	if (t->random) {
-		t->random(t->ctx, out, n); /* the app's source (it cannot report failure) */
-		return 0;
-	}
-	/* The OS CSPRNG: a failure fails the operation (handshake, index, cookie), never
-	 * zeros or stale bytes. */
+	/* The app's source or the OS CSPRNG: a failure fails the operation (handshake, index,
+	 * cookie), never zeros or stale bytes. */
+	if (t->random)
+		return t->random(t->ctx, out, n) == 0 ? 0 : -1;
 	return crypto_random(out, n) == 0 ? 0 : -1;
 }
 

@@ -728,13 +728,14 @@ static struct {
 	size_t n;
 } sk_rec;
 
-static void sk_random(void *ctx, void *out, size_t n)
+static int sk_random(void *ctx, void *out, size_t n)
 {
 	(void)ctx;
 	if (getrandom(out, n, 0) != (ssize_t)n)
 		abort();
 	if (n == 32 && sk_rec.n < SK_MAX_RANDOM)
 		memcpy(sk_rec.buf[sk_rec.n++], out, 32);
+	return 0;
 }
 
 static int sk_recv(int fd, uint8_t *buf, size_t cap, int ms)

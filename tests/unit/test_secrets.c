@@ -44,7 +44,7 @@ static void mask_in_place(uint8_t v[32])
 		v[i] ^= mask[i];
 }
 
-static void app_random(void *ctx, void *out, size_t n)
+static int app_random(void *ctx, void *out, size_t n)
 {
 	(void)ctx;
 	if (getrandom(out, n, 0) != (ssize_t)n)
@@ -53,6 +53,7 @@ static void app_random(void *ctx, void *out, size_t n)
 		memcpy(rec.masked[rec.n], out, 32);
 		mask_in_place(rec.masked[rec.n++]);
 	}
+	return 0;
 }
 
 /* ---- the scanner ---- */

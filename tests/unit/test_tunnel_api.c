@@ -24,11 +24,21 @@ typedef struct {
 	int nidx;
 	int allocs, releases;
 	bool refuse; /* table "full" */
+	bool rng_fails; /* app_random reports failure */
+	int rng_failed_calls;
 } app;
 
-static void app_random(void *ctx, void *out, size_t n)
+static int app_random(void *ctx, void *out, size_t n)
 {
-	test_rng_bytes(&((app *)ctx)->rng, out, n);
+	app *a = ctx;
+
+	if (a->rng_fails) {
+		a->rng_failed_calls++;
+		memset(out, 0x5a, n); /* what a broken source might leave: must not be used */
+		return -1;
+	}
+	test_rng_bytes(&a->rng, out, n);
+	return 0;
 }
 
 static uint64_t app_wall(void *ctx)
@@ -685,6 +695,68 @@ static void test_initiation_demux(void)
 	wgtun_tunnel_free(b_for_c.t);
 }
 
+/* A random callback that reports failure: no initiation or response goes out (none with
+ * the bytes the source left), nothing breaks, and the handshake succeeds once it works. */
+static void test_random_fails(void)
+{
+	side a, b;
+	uint8_t buf[WGTUN_TUNNEL_HEADROOM + CAP], init[CAP], tun[CAP];
+	size_t n = 7, tn = 0;
+	wgtun_tunnel_stats st;
+	int r;
+
+	pair_setup(&a, &b, 300);
+	CHECK_EQ_INT(make(&a, &b, NULL, 0, false), 0);
+	CHECK_EQ_INT(make(&b, &a, NULL, 0, false), 0);
+	st.struct_size = sizeof(st);
+
+	/* Initiator side: the packet is kept, no initiation is made. */
+	a.app.rng_fails = true;
+	make_ipv4(buf + WGTUN_TUNNEL_HEADROOM, 100, 1);
+	r = wgtun_tunnel_write(a.t, g_now, buf + WGTUN_TUNNEL_HEADROOM, 100, buf, sizeof(buf), &n);
+	CHECK(r != WGTUN_TUNNEL_WRITE_NETWORK);
+	CHECK(a.app.rng_failed_calls > 0);
+	CHECK_EQ_INT(wgtun_tunnel_get_stats(a.t, &st), 0);
+	CHECK_EQ_U64(st.tx_bytes, 0);
+	CHECK_EQ_INT(st.has_session, 0);
+
+	/* Working again: the next packet brings the initiation (both packets are kept). */
+	a.app.rng_fails = false;
+	make_ipv4(buf + WGTUN_TUNNEL_HEADROOM, 100, 2);
+	r = wgtun_tunnel_write(a.t, g_now, buf + WGTUN_TUNNEL_HEADROOM, 100, init, sizeof(init),
+			       &n);
+	CHECK_EQ_INT(r, WGTUN_TUNNEL_WRITE_NETWORK);
+	CHECK_EQ_U64(n, 148);
+	CHECK_EQ_INT(wgtun_tunnel_get_stats(a.t, &st), 0);
+	CHECK_EQ_U64(st.staged, 2);
+
+	/* Responder side: B's source fails, so B sends no response and has no session. */
+	b.app.rng_fails = true;
+	memcpy(buf, init, n);
+	r = wgtun_tunnel_read(b.t, g_now, buf, n, tun, sizeof(tun), &tn, NULL);
+	CHECK(r != WGTUN_TUNNEL_WRITE_NETWORK);
+	CHECK(b.app.rng_failed_calls > 0);
+	CHECK_EQ_INT(wgtun_tunnel_get_stats(b.t, &st), 0);
+	CHECK_EQ_INT(st.has_session, 0);
+	CHECK_EQ_U64(st.tx_bytes, 0);
+
+	/* B works again: A's retransmission (REKEY_TIMEOUT + jitter later) completes the
+	 * handshake, and the kept packets arrive. */
+	b.app.rng_fails = false;
+	g_now += 6 * SEC;
+	r = wgtun_tunnel_tick(a.t, g_now, init, sizeof(init), &n);
+	CHECK_EQ_INT(r, WGTUN_TUNNEL_WRITE_NETWORK);
+	CHECK_EQ_U64(n, 148);
+	CHECK_EQ_INT(deliver(&b, &a, init, n, NULL, NULL, 0), 0);
+	CHECK_EQ_INT(wgtun_tunnel_get_stats(a.t, &st), 0);
+	CHECK_EQ_INT(st.has_session, 1);
+	CHECK_EQ_U64(st.staged, 0);
+	CHECK_EQ_INT(wgtun_tunnel_get_stats(b.t, &st), 0);
+	CHECK_EQ_INT(st.has_session, 1);
+	wgtun_tunnel_free(a.t);
+	wgtun_tunnel_free(b.t);
+}
+
 int main(void)
 {
 	test_config_checks();
@@ -694,5 +766,6 @@ int main(void)
 	test_index_table_full();
 	test_defaults();
 	test_initiation_demux();
+	test_random_fails();
 	return test_finish("tunnel_api");
 }
