@@ -137,10 +137,38 @@ void device_mem_idle(device *dev, wg_time_ns now, wg_time_ns deadline)
 
 /* ---- transmit queue ---- */
 
-static void count_send_failures(device *dev, unsigned n)
+/* tx slot i was not sent: counted, and taken out of its peer's tx_bytes (which counted it
+ * when it was made). Config lock shared: the peer is still there (removal takes it
+ * exclusively, and the queue is flushed before each round lets go of it). */
+static void tx_not_sent(device *dev, unsigned i)
 {
-	if (n)
-		__atomic_fetch_add(&dev->stats.tx_send_error, n, __ATOMIC_RELAXED);
+	peer *p = dev->tx_peer[i];
+
+	DEVICE_STAT_INC(dev, tx_send_error);
+	if (p) {
+		pthread_mutex_lock(&p->lock);
+		wg_tunnel_unsent(p->tun, dev->tx_len[i]);
+		pthread_mutex_unlock(&p->lock);
+	}
+}
+
+/* Sends tx slots idx[0..n) on fd (-1: none bound, nothing sent). */
+static void tx_send(device *dev, int fd, const uint16_t *idx, unsigned n, bool *gso)
+{
+	bool failed[DEVICE_BATCH];
+
+	if (n == 0)
+		return;
+	if (fd < 0) {
+		for (unsigned k = 0; k < n; k++)
+			tx_not_sent(dev, idx[k]);
+		return;
+	}
+	if (udp_send_batch(fd, &dev->tx, idx, n, gso, failed) == 0)
+		return;
+	for (unsigned k = 0; k < n; k++)
+		if (failed[k])
+			tx_not_sent(dev, idx[k]);
 }
 
 /* Crypto worker job: seal transmit job k in its slot. Any thread; no lock (the job and its
@@ -172,22 +200,14 @@ void device_tx_flush(device *dev)
 	}
 	for (unsigned i = 0; i < dev->tx_used; i++) {
 		if (dev->tx.iov[i].iov_len == 0)
-			count_send_failures(dev, 1);
+			tx_not_sent(dev, i); /* its seal failed */
 		else if (dev->tx.addr[i].sa.sa_family == AF_INET)
 			idx4[n4++] = (uint16_t)i;
 		else
 			idx6[n6++] = (uint16_t)i;
 	}
-	if (n4)
-		count_send_failures(dev, dev->bind.fd4 >= 0
-						 ? udp_send_batch(dev->bind.fd4, &dev->tx, idx4, n4,
-								  &dev->bind.gso4)
-						 : n4);
-	if (n6)
-		count_send_failures(dev, dev->bind.fd6 >= 0
-						 ? udp_send_batch(dev->bind.fd6, &dev->tx, idx6, n6,
-								  &dev->bind.gso6)
-						 : n6);
+	tx_send(dev, dev->bind.fd4, idx4, n4, &dev->bind.gso4);
+	tx_send(dev, dev->bind.fd6, idx6, n6, &dev->bind.gso6);
 	dev->tx_used = 0;
 }
 
@@ -209,15 +229,22 @@ bool device_tx_queue(device *dev, const uint8_t *data, size_t len, const wg_endp
 	dev->tx.iov[i].iov_base = (void *)(uintptr_t)data;
 	dev->tx.iov[i].iov_len = len;
 	memcpy(&dev->tx.addr[i], dst, sizeof(*dst));
+	dev->tx_peer[i] = NULL;
+	dev->tx_len[i] = (uint32_t)len;
 	dev->tx_used++;
 	return true;
 }
 
-/* Queues what p's tunnel produced to p's endpoint (peer lock held). */
-static void peer_tx_queue(device *dev, peer *p, const uint8_t *data, size_t len)
+/* Queues what p's tunnel produced (and counted in its tx_bytes) to p's endpoint; false (and
+ * uncounted) if p has none. Peer lock held. */
+static bool peer_tx_queue(device *dev, peer *p, const uint8_t *data, size_t len)
 {
-	if (!device_tx_queue(dev, data, len, &p->endpoint))
+	if (!device_tx_queue(dev, data, len, &p->endpoint)) {
 		wg_tunnel_unsent(p->tun, len); /* never sent: not in tx_bytes */
+		return false;
+	}
+	dev->tx_peer[dev->tx_used - 1] = p;
+	return true;
 }
 
 void device_count_tunnel_error(device *dev, wg_tun_result r)
@@ -313,12 +340,10 @@ static void tun_encap(device *dev, peer *p, uint8_t *slot, size_t len, wg_time_n
 					   DEVICE_SLOT_SIZE, &out_len, job);
 	if (r == WG_TUN_SEAL_LATER) {
 		/* Sealed with the rest of the queue in device_tx_flush. */
-		if (device_tx_queue(dev, slot, out_len, &p->endpoint)) {
+		if (peer_tx_queue(dev, p, slot, out_len))
 			dev->seal_slot[dev->seal_n++] = (uint16_t)(dev->tx_used - 1);
-		} else {
+		else
 			crypto_wipe(job->key, sizeof(job->key));
-			wg_tunnel_unsent(p->tun, out_len);
-		}
 	} else if (r == WG_TUN_WRITE_NETWORK)
 		peer_tx_queue(dev, p, slot, out_len);
 	else if (r < 0)

@@ -181,6 +181,10 @@ struct device {
 	uint8_t *rx_mem, *tx_mem;
 	udp_batch rx, tx;
 	unsigned tx_used;
+	/* Whose tunnel counted tx slot i in its tx_bytes (NULL: no peer's, e.g. a cookie reply),
+	 * and how many bytes: a datagram that is not sent is taken back out. */
+	struct peer *tx_peer[DEVICE_BATCH];
+	uint32_t tx_len[DEVICE_BATCH];
 	device_hs_queue hsq;
 	/* Crypto workers, and the jobs of the current batch (loop thread only; the workers touch
 	 * only the jobs and their buffers during crypto_pool_run). Transmit: seal[k] seals tx

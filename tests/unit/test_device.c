@@ -786,6 +786,50 @@ static void test_no_endpoint_not_counted(void)
 	node_free(&n);
 }
 
+/* A datagram the kernel refuses (the broadcast address, without SO_BROADCAST: EACCES) is
+ * counted in tx_send_error and not in the peer's tx_bytes. */
+static void test_send_error_not_counted(void)
+{
+	node n;
+	uint8_t priv[32], pub[32];
+	wg_peer_change pc;
+	wg_config_change c;
+	wg_config_info info;
+	device_stats st;
+
+	node_init(&n);
+	CHECK_EQ_INT(device_start(n.dev), 0);
+	CHECK(crypto_x25519_generate(priv, pub) == 0);
+	memset(&c, 0, sizeof(c));
+	memset(&pc, 0, sizeof(pc));
+	c.has_private_key = true;
+	memcpy(c.private_key, n.priv, 32);
+	memcpy(pc.public_key, pub, 32);
+	pc.has_endpoint = true;
+	pc.endpoint.in4.sin_family = AF_INET;
+	pc.endpoint.in4.sin_port = htons(9);
+	pc.endpoint.in4.sin_addr.s_addr = htonl(INADDR_BROADCAST);
+	pc.has_persistent_keepalive = true;
+	pc.persistent_keepalive = 25; /* an initiation at once */
+	c.peers = &pc;
+	c.n_peers = 1;
+	CHECK_EQ_INT(device_apply(n.dev, &c), 0);
+	st.tx_send_error = 0;
+	for (int i = 0; i < 100 && st.tx_send_error == 0; i++) {
+		usleep(10 * 1000);
+		device_get_stats(n.dev, &st);
+	}
+	CHECK(st.tx_send_error >= 1);
+	CHECK_EQ_U64(st.tx_no_endpoint, 0);
+	CHECK_EQ_INT(device_get_info(n.dev, &info), 0);
+	CHECK(info.n_peers == 1);
+	if (info.n_peers == 1)
+		CHECK_EQ_U64(info.peers[0].tx_bytes, 0);
+	wg_config_info_clear(&info);
+	crypto_wipe(priv, sizeof(priv));
+	node_free(&n);
+}
+
 static int zero_fill(void *ctx, void *out, size_t n)
 {
 	(void)ctx;
@@ -1073,6 +1117,7 @@ int main(void)
 	test_idle();
 	test_tun_gone();
 	test_no_endpoint_not_counted();
+	test_send_error_not_counted();
 	test_index_alloc_bounded();
 	test_parallel_order(1);
 	test_parallel_order(2);

@@ -110,7 +110,7 @@ static void run(bool offload)
 			want_b[nb++] = i;
 	}
 	gso = a.gso4;
-	CHECK_EQ_INT(udp_send_batch(a.fd4, &tx, idx, NDG, &gso), 0);
+	CHECK_EQ_INT(udp_send_batch(a.fd4, &tx, idx, NDG, &gso, NULL), 0);
 	CHECK_EQ_INT(gso, offload); /* no EIO on loopback */
 	co = expect(b.fd4, want_b, nb);
 	expect(c.fd4, want_c, nc);
@@ -123,8 +123,23 @@ static void run(bool offload)
 	{
 		uint16_t sub[] = { 1, 3, 5, 20, 39 };
 		unsigned want[] = { 1, 3, 5, 20, 39 };
-		CHECK_EQ_INT(udp_send_batch(a.fd4, &tx, sub, 5, NULL), 0);
+		CHECK_EQ_INT(udp_send_batch(a.fd4, &tx, sub, 5, NULL, NULL), 0);
 		expect(b.fd4, want, 5);
+	}
+	/* One refused datagram (broadcast without SO_BROADCAST: EACCES) amid equal-size ones to
+	 * b: only it is reported failed, the others arrive. */
+	{
+		uint16_t sub[] = { 2, 4, 6, 8 };
+		unsigned want[] = { 2, 4, 8 };
+		bool failed[4] = { true, true, false, true };
+		udp_addr keep = tx.addr[6];
+
+		tx.addr[6].in4.sin_addr.s_addr = htonl(INADDR_BROADCAST);
+		gso = a.gso4;
+		CHECK_EQ_INT(udp_send_batch(a.fd4, &tx, sub, 4, &gso, failed), 1);
+		CHECK(!failed[0] && !failed[1] && failed[2] && !failed[3]);
+		tx.addr[6] = keep;
+		expect(b.fd4, want, 3);
 	}
 	udp_bind_close(&a);
 	udp_bind_close(&b);

@@ -248,9 +248,19 @@ static bool udp_addr_eq(const udp_addr *a, const udp_addr *b)
 	return a->sa.sa_family == b->sa.sa_family && memcmp(a, b, udp_addr_len(a)) == 0;
 }
 
-/* Recurses once at most: the retry of a failed GSO message passes gso = NULL. */
 /* NOLINTNEXTLINE(misc-no-recursion) */
-unsigned udp_send_batch(int fd, udp_batch *b, const uint16_t *idx, unsigned n, bool *gso)
+/* Marks datagrams first..first+cnt as not sent (failed may be NULL); returns cnt. */
+static unsigned mark_failed(bool *failed, unsigned first, unsigned cnt)
+{
+	if (failed)
+		for (unsigned i = first; i < first + cnt; i++)
+			failed[i] = true;
+	return cnt;
+}
+
+/* Recurses once at most: the retry of a failed GSO message passes gso = NULL. */
+unsigned udp_send_batch(int fd, udp_batch *b, const uint16_t *idx, unsigned n, bool *gso,
+			bool *failed)
 {
 	struct mmsghdr m[UDP_BATCH_MAX];
 	struct iovec iov[UDP_BATCH_MAX];
@@ -259,11 +269,17 @@ unsigned udp_send_batch(int fd, udp_batch *b, const uint16_t *idx, unsigned n, b
 		struct cmsghdr align;
 	} ctrl[UDP_BATCH_MAX];
 	uint16_t first[UDP_BATCH_MAX], cnt[UDP_BATCH_MAX];
-	unsigned nm = 0, done = 0, failed = 0, k = 0;
+	unsigned nm = 0, done = 0, nfailed = 0, failed_over = 0, k = 0;
 	bool waited = false;
 
-	if (n > UDP_BATCH_MAX)
+	if (n > UDP_BATCH_MAX) {
+		if (failed)
+			memset(failed + UDP_BATCH_MAX, 1, (n - UDP_BATCH_MAX) * sizeof(*failed));
+		failed_over = n - UDP_BATCH_MAX;
 		n = UDP_BATCH_MAX;
+	}
+	if (failed)
+		memset(failed, 0, n * sizeof(*failed));
 	for (unsigned i = 0; i < n; i++)
 		iov[i] = b->iov[idx[i]];
 	/* Group into messages: with GSO a run of equal sizes to one address (the last may be
@@ -322,7 +338,7 @@ unsigned udp_send_batch(int fd, udp_batch *b, const uint16_t *idx, unsigned n, b
 		}
 		if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			for (; done < nm; done++)
-				failed += cnt[done];
+				nfailed += mark_failed(failed, first[done], cnt[done]);
 			break;
 		}
 		if (cnt[done] > 1) {
@@ -330,12 +346,13 @@ unsigned udp_send_batch(int fd, udp_batch *b, const uint16_t *idx, unsigned n, b
 			 * Anything else (too big for the path...): this run goes out unsegmented. */
 			if (errno == EIO && gso)
 				*gso = false;
-			failed += udp_send_batch(fd, b, idx + first[done], cnt[done], NULL);
+			nfailed += udp_send_batch(fd, b, idx + first[done], cnt[done], NULL,
+						  failed ? failed + first[done] : NULL);
 		} else {
 			/* This datagram alone was refused (no route, too big...): skip it. */
-			failed++;
+			nfailed += mark_failed(failed, first[done], 1);
 		}
 		done++;
 	}
-	return failed;
+	return nfailed + failed_over;
 }
