@@ -288,6 +288,9 @@ noise_result noise_read_message1_static(const wg_identity *identity, const noise
 	memcpy(out->hash, s.h, WG_HASH_LEN);
 	memcpy(out->remote_ephemeral, msg1 + EPH_OFF, WG_KEY_LEN);
 	memcpy(out->remote_static, s.remote_static, WG_KEY_LEN);
+	/* An authenticated public key (encrypted only to hide it from observers): the caller
+	 * looks its peer up by it, which may take time that depends on it (constant-time.md). */
+	crypto_declassify(out->remote_static, WG_KEY_LEN);
 	out->valid = true;
 	ret = NOISE_OK;
 out:
@@ -503,6 +506,9 @@ noise_result noise_consume_initiation(noise_handshake *hs, noise_initiation *in,
 				    WG_INIT_OFF_MAC1 - WG_INIT_OFF_EPHEMERAL, timestamp, c, h);
 	if (ret != NOISE_OK)
 		goto out;
+	/* Authenticated: the initiator's own clock, compared in the open for the replay rule
+	 * (the order is all its timing could tell, and the initiator knows it). */
+	crypto_declassify(timestamp, sizeof(timestamp));
 	ret = NOISE_ERR_REPLAY;
 	if (!tai64n_after(timestamp, hs->latest_timestamp))
 		goto out;

@@ -20,7 +20,11 @@
 #include "crypto/crypto.h"
 #include "proto/cookie.h"
 #include "proto/identity.h"
+#include "proto/keypair.h"
 #include "proto/messages.h"
+#include "proto/noise.h"
+#include "proto/transport.h"
+#include "proto/tunnel.h"
 #include "test.h"
 
 #define SECRET(p, n) VALGRIND_MAKE_MEM_UNDEFINED((p), (n))
@@ -317,6 +321,129 @@ static void test_aead(void)
 	CHECK_EQ_INT(declassify_int(crypto_xaead_open(out, buf, 48, "ad", 2, nonce, skey)), -1);
 }
 
+/* The handshake's randomness (ephemeral private keys): deterministic, and secret. */
+static int secret_fill(void *ctx, void *out, size_t n)
+{
+	uint8_t *seed = ctx;
+
+	fill(out, n, (*seed)++);
+	SECRET(out, n);
+	return 0;
+}
+
+/* An identity with a secret private key; what it derives from its public key is public. */
+static void secret_identity(wg_identity *id, uint8_t seed)
+{
+	uint8_t priv[32];
+
+	fill(priv, 32, seed);
+	SECRET(priv, 32);
+	CHECK_EQ_INT(declassify_int(wg_identity_set(id, priv)), 0);
+	PUBLIC(id->public_key, 32);
+	PUBLIC(id->mac1_key, 32);
+	PUBLIC(id->cookie_key, 32);
+	PUBLIC(&id->has_private_key, sizeof(id->has_private_key));
+	crypto_wipe(priv, sizeof(priv));
+}
+
+/* The Noise IKpsk2 handshake (noise.c: both sides, all four steps) and a data message each
+ * way (transport.c, keypair.c) with the static and ephemeral private keys, the PSK and so
+ * the chaining key, hash and transport keys secret. What goes on the wire is declassified
+ * as it leaves; what the protocol itself makes public (an authenticated peer's static key
+ * and timestamp, a decrypted packet) is declassified in noise.c / by the test. */
+static void test_handshake_and_transport(void)
+{
+	wg_identity id_i, id_r;
+	noise_handshake hs_i, hs_r;
+	noise_initiation in;
+	noise_session_keys ki, kr;
+	wg_keypairs kps_i, kps_r;
+	wg_keypair *kp_i, *kp_r;
+	wg_msg_initiation init;
+	wg_msg_response resp;
+	uint8_t psk[32], seed = 50, pkt[WG_MSG_DATA_HEADER_LEN + 64 + 16], plain[64];
+	wg_rng rng = {secret_fill, &seed};
+	size_t n, plen = 0;
+	const wg_time_ns now = WG_SEC(100);
+
+	secret_identity(&id_i, 21);
+	secret_identity(&id_r, 22);
+	fill(psk, 32, 23);
+	SECRET(psk, 32);
+	CHECK_EQ_INT(declassify_int(noise_handshake_init(&hs_i, &id_i, id_r.public_key, psk, NULL)),
+		     NOISE_OK);
+	CHECK_EQ_INT(declassify_int(noise_handshake_init(&hs_r, &id_r, id_i.public_key, psk, NULL)),
+		     NOISE_OK);
+
+	CHECK_EQ_INT(declassify_int(noise_create_initiation(&hs_i, WG_SEC(1700000000), &rng, 1,
+							    &init)),
+		     NOISE_OK);
+	PUBLIC(&init, sizeof(init)); /* on the wire */
+	CHECK_EQ_INT(declassify_int(noise_consume_initiation_static(&id_r, NULL,
+								    (const uint8_t *)&init,
+								    sizeof(init), &in)),
+		     NOISE_OK);
+	CHECK(declassify_bool(crypto_equal(in.remote_static, id_i.public_key, 32)));
+	CHECK_EQ_INT(declassify_int(noise_consume_initiation(&hs_r, &in, &init, now)), NOISE_OK);
+	CHECK_EQ_INT(declassify_int(noise_create_response(&hs_r, &rng, 2, &resp)), NOISE_OK);
+	PUBLIC(&resp, sizeof(resp));
+	CHECK_EQ_INT(declassify_int(noise_consume_response(&hs_i, (const uint8_t *)&resp,
+							   sizeof(resp))),
+		     NOISE_OK);
+	CHECK_EQ_INT(declassify_int(noise_begin_session(&hs_i, &ki)), NOISE_OK);
+	CHECK_EQ_INT(declassify_int(noise_begin_session(&hs_r, &kr)), NOISE_OK);
+	PUBLIC(&ki.local_index, sizeof(ki.local_index));
+	PUBLIC(&ki.remote_index, sizeof(ki.remote_index));
+	PUBLIC(&kr.local_index, sizeof(kr.local_index));
+	PUBLIC(&kr.remote_index, sizeof(kr.remote_index));
+	CHECK(declassify_bool(crypto_equal(ki.send_key, kr.recv_key, 32)));
+	CHECK(declassify_bool(crypto_equal(ki.recv_key, kr.send_key, 32)));
+
+	/* Transport: each side seals a packet the other opens (secret keys, public plaintext). */
+	keypairs_init(&kps_i, (wg_keypair_release){NULL, NULL});
+	keypairs_init(&kps_r, (wg_keypair_release){NULL, NULL});
+	kp_i = keypairs_install(&kps_i, &ki, now);
+	kp_r = keypairs_install(&kps_r, &kr, now);
+	CHECK(kp_i && kp_r);
+	crypto_wipe(&ki, sizeof(ki));
+	crypto_wipe(&kr, sizeof(kr));
+	for (int dir = 0; dir < 2 && kp_i && kp_r; dir++) {
+		wg_keypair *from = dir ? kp_r : kp_i, *to = dir ? kp_i : kp_r;
+		uint64_t counter;
+
+		fill(plain, sizeof(plain), (uint8_t)(60 + dir));
+		plain[0] = 0x45;
+		plain[2] = 0;
+		plain[3] = sizeof(plain);
+		memcpy(pkt + WG_MSG_DATA_HEADER_LEN, plain, sizeof(plain));
+		n = transport_seal(from, pkt, sizeof(plain), sizeof(pkt), 1420, now);
+		CHECK_EQ_U64(n, sizeof(pkt));
+		PUBLIC(pkt, sizeof(pkt)); /* on the wire */
+		counter = wg_le64_read(pkt + WG_DATA_OFF_COUNTER);
+		CHECK_EQ_INT(declassify_int(transport_open(to, counter, pkt + WG_MSG_DATA_HEADER_LEN,
+							   n - WG_MSG_DATA_HEADER_LEN, &plen, now)),
+			     0);
+		PUBLIC(pkt + WG_MSG_DATA_HEADER_LEN, sizeof(plain)); /* the packet for the TUN */
+		CHECK_EQ_U64(plen, sizeof(plain));
+		CHECK_MEM(pkt + WG_MSG_DATA_HEADER_LEN, plain, sizeof(plain));
+		/* A forged tag is refused (the verdict is public, the keys stay secret). */
+		memcpy(pkt + WG_MSG_DATA_HEADER_LEN, plain, sizeof(plain));
+		n = transport_seal(from, pkt, sizeof(plain), sizeof(pkt), 1420, now);
+		PUBLIC(pkt, sizeof(pkt));
+		pkt[sizeof(pkt) - 1] ^= 1;
+		counter = wg_le64_read(pkt + WG_DATA_OFF_COUNTER);
+		CHECK(declassify_int(transport_open(to, counter, pkt + WG_MSG_DATA_HEADER_LEN,
+						    n - WG_MSG_DATA_HEADER_LEN, &plen, now)) ==
+		      WG_TUN_ERR_DECRYPT);
+	}
+	keypairs_clear(&kps_i);
+	keypairs_clear(&kps_r);
+	noise_handshake_wipe(&hs_i);
+	noise_handshake_wipe(&hs_r);
+	wg_identity_clear(&id_i);
+	wg_identity_clear(&id_r);
+}
+
 /* The control: an early-exit compare on a secret must be reported. Run in a child so its
  * report cannot fail this process; the child exits 42 if memcheck counted an error. */
 static int leaky_compare(const uint8_t *a, const uint8_t *b, size_t n)
@@ -368,6 +495,7 @@ int main(void)
 	test_macs();
 	test_identity_and_dh();
 	test_aead();
+	test_handshake_and_transport();
 	test_control();
 	return test_finish("consttime");
 }
