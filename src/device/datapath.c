@@ -152,18 +152,13 @@ static void tx_not_sent(device *dev, unsigned i)
 	}
 }
 
-/* Sends tx slots idx[0..n) on fd (-1: none bound, nothing sent). */
+/* Sends tx slots idx[0..n) on fd. */
 static void tx_send(device *dev, int fd, const uint16_t *idx, unsigned n, bool *gso)
 {
 	bool failed[DEVICE_BATCH];
 
 	if (n == 0)
 		return;
-	if (fd < 0) {
-		for (unsigned k = 0; k < n; k++)
-			tx_not_sent(dev, idx[k]);
-		return;
-	}
 	if (udp_send_batch(fd, &dev->tx, idx, n, gso, failed) == 0)
 		return;
 	for (unsigned k = 0; k < n; k++)
@@ -199,9 +194,11 @@ void device_tx_flush(device *dev)
 		dev->seal_n = 0;
 	}
 	for (unsigned i = 0; i < dev->tx_used; i++) {
-		if (dev->tx.iov[i].iov_len == 0)
-			tx_not_sent(dev, i); /* its seal failed */
-		else if (dev->tx.addr[i].sa.sa_family == AF_INET)
+		bool v4 = dev->tx.addr[i].sa.sa_family == AF_INET;
+
+		if (dev->tx.iov[i].iov_len == 0 || (v4 ? dev->bind.fd4 : dev->bind.fd6) < 0)
+			tx_not_sent(dev, i); /* its seal failed, or no socket of its family */
+		else if (v4)
 			idx4[n4++] = (uint16_t)i;
 		else
 			idx6[n6++] = (uint16_t)i;

@@ -248,7 +248,6 @@ static bool udp_addr_eq(const udp_addr *a, const udp_addr *b)
 	return a->sa.sa_family == b->sa.sa_family && memcmp(a, b, udp_addr_len(a)) == 0;
 }
 
-/* NOLINTNEXTLINE(misc-no-recursion) */
 /* Marks datagrams first..first+cnt as not sent (failed may be NULL); returns cnt. */
 static unsigned mark_failed(bool *failed, unsigned first, unsigned cnt)
 {
@@ -259,6 +258,7 @@ static unsigned mark_failed(bool *failed, unsigned first, unsigned cnt)
 }
 
 /* Recurses once at most: the retry of a failed GSO message passes gso = NULL. */
+/* NOLINTNEXTLINE(misc-no-recursion) */
 unsigned udp_send_batch(int fd, udp_batch *b, const uint16_t *idx, unsigned n, bool *gso,
 			bool *failed)
 {
@@ -269,19 +269,16 @@ unsigned udp_send_batch(int fd, udp_batch *b, const uint16_t *idx, unsigned n, b
 		struct cmsghdr align;
 	} ctrl[UDP_BATCH_MAX];
 	uint16_t first[UDP_BATCH_MAX], cnt[UDP_BATCH_MAX];
-	unsigned nm = 0, done = 0, nfailed = 0, failed_over = 0, k = 0;
+	unsigned nm = 0, done = 0, nfailed = 0, k = 0;
 	bool waited = false;
 
-	if (n > UDP_BATCH_MAX) {
-		if (failed)
-			memset(failed + UDP_BATCH_MAX, 1, (n - UDP_BATCH_MAX) * sizeof(*failed));
-		failed_over = n - UDP_BATCH_MAX;
+	if (n > UDP_BATCH_MAX)
 		n = UDP_BATCH_MAX;
-	}
-	if (failed)
-		memset(failed, 0, n * sizeof(*failed));
-	for (unsigned i = 0; i < n; i++)
+	for (unsigned i = 0; i < n; i++) {
 		iov[i] = b->iov[idx[i]];
+		if (failed)
+			failed[i] = false;
+	}
 	/* Group into messages: with GSO a run of equal sizes to one address (the last may be
 	 * shorter and ends it); without, one datagram each. */
 	while (k < n) {
@@ -354,5 +351,5 @@ unsigned udp_send_batch(int fd, udp_batch *b, const uint16_t *idx, unsigned n, b
 		}
 		done++;
 	}
-	return nfailed + failed_over;
+	return nfailed;
 }

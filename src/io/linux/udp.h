@@ -74,8 +74,8 @@ int udp_recv_batch(int fd, udp_batch *b, unsigned n);
  * (may be NULL = off), runs of equal-size datagrams to one address go as one UDP_SEGMENT send
  * (the last of a run may be shorter); a run the kernel refuses is resent datagram by
  * datagram, and EIO clears *gso. Datagrams the kernel refuses one by one (unreachable, too
- * big) are skipped. Returns how many failed; failed (may be NULL, n entries) gets
- * failed[k] = true for each datagram idx[k] that was not sent, false for the others. */
+ * big) are skipped. n <= UDP_BATCH_MAX. Returns how many failed; failed (may be NULL, n
+ * entries) gets failed[k] = true for each datagram idx[k] that was not sent, else false. */
 unsigned udp_send_batch(int fd, udp_batch *b, const uint16_t *idx, unsigned n, bool *gso,
 			bool *failed);
 
