@@ -329,6 +329,7 @@ static void plan_commit(apply_plan *pl)
 	if (pl->rebind) {
 		udp_bind old_bind = dev->bind;
 		dev->bind = pl->bind;
+		device_shed_reset(dev); /* the new sockets carry no filter */
 		device_bind_close(dev, &old_bind);
 		pl->rebind = false;
 	}

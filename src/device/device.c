@@ -257,6 +257,9 @@ static void *device_loop(void *arg)
 		/* Queued handshake messages: look for new packets, then go on with them. */
 		if (device_handshake_pending(dev))
 			deadline = 0;
+		/* A socket filter is removed when the load ends, even if nothing arrives. */
+		if (device_shed_active(dev) && dev->under_load_until < deadline)
+			deadline = dev->under_load_until;
 		pthread_rwlock_unlock(&dev->cfg_lock);
 
 		n = io_loop_wait(dev->loop, deadline, ev, &woken);
@@ -290,6 +293,7 @@ static void *device_loop(void *arg)
 		}
 		/* After the round's data packets, a bounded share of the handshake queue. */
 		(void)device_handshake_run(dev, io_now(), DEVICE_HANDSHAKE_BUDGET);
+		device_shed_update(dev, io_now());
 		device_handle_timers(dev, io_now());
 		device_tx_flush(dev);
 		pthread_rwlock_unlock(&dev->cfg_lock);

@@ -110,6 +110,14 @@ typedef struct {
 				     * slots full, or DEVICE_INDEX_DRAWS draws all collided) */
 	uint64_t rx_handshake_queue_full; /* handshake messages dropped: the queue was full */
 	uint64_t rng_error;         /* random source failures (each failed an operation) */
+	/* Kernel-side shedding (shed.c): filters attached or replaced, removed, setsockopt
+	 * failures (that socket then runs unfiltered until the load ends), and datagrams the
+	 * kernel dropped on a filtered socket (its drop counter's growth while filtered: the
+	 * filter's drops plus any receive-buffer overflow in that time). */
+	uint64_t shed_filter_set;
+	uint64_t shed_filter_cleared;
+	uint64_t shed_filter_error;
+	uint64_t rx_kernel_shed;
 } device_stats;
 
 /* Creates a device (down, no key, no peers). NULL with errno set on failure (EINVAL: bad
