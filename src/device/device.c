@@ -258,8 +258,8 @@ static void *device_loop(void *arg)
 		if (device_handshake_pending(dev))
 			deadline = 0;
 		/* A socket filter is removed when the load ends, even if nothing arrives. */
-		if (device_shed_active(dev) && dev->under_load_until < deadline)
-			deadline = dev->under_load_until;
+		if (device_shed_deadline(dev) < deadline)
+			deadline = device_shed_deadline(dev);
 		pthread_rwlock_unlock(&dev->cfg_lock);
 
 		n = io_loop_wait(dev->loop, deadline, ev, &woken);

@@ -117,7 +117,7 @@ typedef struct {
 	uint64_t shed_filter_set;
 	uint64_t shed_filter_cleared;
 	uint64_t shed_filter_error;
-	uint64_t rx_kernel_shed;
+	uint64_t kernel_shed;
 } device_stats;
 
 /* Creates a device (down, no key, no peers). NULL with errno set on failure (EINVAL: bad

@@ -94,6 +94,9 @@ typedef struct {
 	bool on;          /* our filter is attached */
 	bool failed;      /* setsockopt failed: no filter (today's behaviour) until load ends */
 	unsigned steps;   /* p of the attached filter, in 1/DEVICE_SHED_STEPS */
+	/* This socket's own load: the device's rule (the queue reached its threshold while a
+	 * message from this socket went in, or the kernel shed that many in a period). */
+	wg_time_ns loaded_until;
 	wg_time_ns since; /* start of the current period */
 	uint32_t in;      /* handshake messages taken off this socket in the period */
 	uint32_t useful;  /* of them, under load, passed mac1 and the rate limiter */
@@ -278,8 +281,9 @@ unsigned device_handshake_pending(const device *dev);
 /* ---- shed.c: kernel-side load shedding (loop thread, config lock shared) ---- */
 /* Attaches, re-judges or removes each socket's filter after a round. Cheap when idle. */
 void device_shed_update(device *dev, wg_time_ns now);
-/* A filter is attached: the loop must wake at under_load_until to remove it. */
-bool device_shed_active(const device *dev);
+/* When the loop must wake to remove a filter (the earliest filtered socket's load end), or
+ * WG_TIME_NEVER when none is attached. */
+wg_time_ns device_shed_deadline(const device *dev);
 /* The sockets were replaced (exclusive config lock): forget their state. */
 void device_shed_reset(device *dev);
 

@@ -2,7 +2,8 @@
  *
  * Under a handshake flood most of the daemon's remaining cost is the kernel copying every
  * flood datagram out of the socket (recvmmsg), only for the rate limiter to drop most of them.
- * While the device is under load (handshake.c's rule) each UDP socket gets a classic BPF
+ * While a socket is under load (handshake.c's rule, per socket: a message from it found the
+ * queue deep, or the kernel shed as many from it in a period) it gets a classic BPF
  * filter (udp_shed_attach) that passes data messages, cookie replies and handshake messages
  * from the configured peers' endpoints, and passes other handshake messages with probability
  * p, so the kernel drops the excess before the copy. Each DEVICE_SHED_PERIOD the socket's p is
@@ -71,6 +72,8 @@ static void shed_attach(device *dev, unsigned i, int fd, unsigned steps, const u
 		return; /* a replaced filter that failed keeps the old one: still removed later */
 	}
 	DEVICE_STAT_INC(dev, shed_filter_set);
+	device_log(dev, DEVICE_LOG_DEBUG, "shedding %s: p=%u/%u, %u endpoints always pass",
+		   i == 0 ? "v4" : "v6", steps, DEVICE_SHED_STEPS, nallow);
 	if (!s->on && udp_socket_drops(fd, &s->drops0) < 0)
 		s->drops0 = 0;
 	s->on = true;
@@ -91,7 +94,7 @@ static uint32_t shed_dropped(device *dev, unsigned i, int fd)
 		return 0;
 	n = d - s->drops0; /* 32-bit counter: unsigned wrap is the right difference */
 	s->drops0 = d;
-	__atomic_fetch_add(&dev->stats.rx_kernel_shed, n, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&dev->stats.kernel_shed, n, __ATOMIC_RELAXED);
 	return n;
 }
 
@@ -104,6 +107,7 @@ static void shed_detach(device *dev, unsigned i, int fd)
 		DEVICE_STAT_INC(dev, shed_filter_error); /* nothing attached after all */
 	else
 		DEVICE_STAT_INC(dev, shed_filter_cleared);
+	device_log(dev, DEVICE_LOG_DEBUG, "shedding %s: off (load over)", i == 0 ? "v4" : "v6");
 	s->on = false;
 }
 
@@ -113,7 +117,7 @@ static unsigned shed_steps(uint32_t useful, uint64_t arrived)
 	uint64_t steps;
 
 	if (arrived == 0)
-		return DEVICE_SHED_STEPS;
+		return DEVICE_SHED_STEPS - 1;
 	steps = ((uint64_t)useful * DEVICE_SHED_HEADROOM * DEVICE_SHED_STEPS + arrived - 1) /
 		arrived;
 	if (steps < DEVICE_SHED_MIN_STEPS)
@@ -132,11 +136,15 @@ static void shed_socket(device *dev, unsigned i, int fd, wg_time_ns now)
 	if (s->on && now - s->since >= DEVICE_SHED_PERIOD) {
 		uint32_t dropped = shed_dropped(dev, i, fd);
 
+		device_log(dev, DEVICE_LOG_DEBUG,
+			   "shedding %s: in %u, past the rate limiter %u, kernel dropped %u",
+			   i == 0 ? "v4" : "v6", s->in, s->useful, dropped);
+
 		/* The queue no longer fills while the kernel sheds, so the shed messages keep the
 		 * load on: as many as would have made the queue deep (threshold) in one period. */
 		if (dropped >= DEVICE_UNDER_LOAD_THRESHOLD)
-			dev->under_load_until = now + DEVICE_UNDER_LOAD_TIME;
-		if (now < dev->under_load_until) {
+			dev->under_load_until = s->loaded_until = now + DEVICE_UNDER_LOAD_TIME;
+		if (now < s->loaded_until) {
 			steps = shed_steps(s->useful, (uint64_t)s->in + dropped);
 			nallow = shed_allowlist(dev, shed_family(i), allow);
 			if (steps != s->steps || nallow != s->nallow ||
@@ -148,7 +156,7 @@ static void shed_socket(device *dev, unsigned i, int fd, wg_time_ns now)
 			}
 		}
 	}
-	if (now >= dev->under_load_until) {
+	if (now >= s->loaded_until) {
 		if (s->on)
 			shed_detach(dev, i, fd);
 		s->failed = false;
@@ -170,15 +178,20 @@ void device_shed_update(device *dev, wg_time_ns now)
 		if (fds[i] < 0)
 			continue;
 		/* The common case, idle or lightly used: one compare. */
-		if (!dev->shed[i].on && !dev->shed[i].failed && now >= dev->under_load_until)
+		if (!dev->shed[i].on && !dev->shed[i].failed && now >= dev->shed[i].loaded_until)
 			continue;
 		shed_socket(dev, i, fds[i], now);
 	}
 }
 
-bool device_shed_active(const device *dev)
+wg_time_ns device_shed_deadline(const device *dev)
 {
-	return dev->shed[0].on || dev->shed[1].on;
+	wg_time_ns d = WG_TIME_NEVER;
+
+	for (unsigned i = 0; i < 2; i++)
+		if (dev->shed[i].on && dev->shed[i].loaded_until < d)
+			d = dev->shed[i].loaded_until;
+	return d;
 }
 
 void device_shed_reset(device *dev)

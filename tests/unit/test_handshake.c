@@ -434,14 +434,14 @@ static void test_shed(void)
 	CHECK_EQ_INT(udp_bind_open(&b, 0, 0, true, NULL, NULL), 0);
 	CHECK(b.fd4 >= 0);
 	n.dev->bind.fd4 = b.fd4; /* the loop is not running: the test plays its rounds */
-	n.dev->bind.fd6 = -1;
+	n.dev->bind.fd6 = b.fd6; /* -1 on a host without IPv6 */
 	s1 = sender4("127.0.0.1");
 	s2 = sender4("127.0.0.2");
 
 	/* Idle: nothing attached, nothing counted. */
 	device_shed_update(n.dev, now);
 	CHECK_EQ_INT(filter_len(b.fd4), 0);
-	CHECK(!device_shed_active(n.dev));
+	CHECK_EQ_U64(device_shed_deadline(n.dev), WG_TIME_NEVER);
 
 	/* The queue's depth puts the device under load: attached at the floor. */
 	for (unsigned i = 0; i <= DEVICE_UNDER_LOAD_THRESHOLD; i++) {
@@ -453,8 +453,13 @@ static void test_shed(void)
 	CHECK(now < n.dev->under_load_until);
 	device_shed_update(n.dev, now);
 	st = stats(&n);
-	CHECK(device_shed_active(n.dev));
+	/* The loop wakes when this socket's load ends, to remove it. */
+	CHECK_EQ_U64(device_shed_deadline(n.dev), now + DEVICE_UNDER_LOAD_TIME);
 	CHECK(filter_len(b.fd4) > 0);
+	/* The flood came in over IPv4 only: the IPv6 socket stays unfiltered. */
+	CHECK(!n.dev->shed[1].on);
+	if (b.fd6 >= 0)
+		CHECK_EQ_INT(filter_len(b.fd6), 0);
 	CHECK_EQ_U64(st.shed_filter_set, 1);
 	CHECK_EQ_INT(n.dev->shed[0].steps, DEVICE_SHED_MIN_STEPS);
 	CHECK_EQ_INT(n.dev->shed[0].nallow, 1);
@@ -476,8 +481,9 @@ static void test_shed(void)
 	t = now + DEVICE_SHED_PERIOD;
 	device_shed_update(n.dev, t);
 	st = stats(&n);
-	CHECK_EQ_U64(st.rx_kernel_shed, N - from1);
+	CHECK_EQ_U64(st.kernel_shed, N - from1);
 	CHECK_EQ_U64(n.dev->under_load_until, t + DEVICE_UNDER_LOAD_TIME);
+	CHECK_EQ_U64(n.dev->shed[0].loaded_until, t + DEVICE_UNDER_LOAD_TIME);
 	CHECK_EQ_INT(n.dev->shed[0].steps, DEVICE_SHED_STEPS - 1);
 	CHECK_EQ_U64(st.shed_filter_set, 2);
 	/* Little useful work: p falls to the floor; the same figures again: not re-attached. */
@@ -490,28 +496,32 @@ static void test_shed(void)
 		CHECK_EQ_U64(stats(&n).shed_filter_set, 3);
 	}
 	/* Nothing shed any more: the load ends 1 s after it was last extended; removed. */
-	t = n.dev->under_load_until;
+	t = n.dev->shed[0].loaded_until;
+	device_shed_update(n.dev, t - 1); /* a period with nothing at all: p to the top */
+	CHECK(n.dev->shed[0].on);
+	CHECK_EQ_INT(n.dev->shed[0].steps, DEVICE_SHED_STEPS - 1);
+	CHECK_EQ_U64(stats(&n).shed_filter_set, 4);
 	device_shed_update(n.dev, t);
 	st = stats(&n);
-	CHECK(!device_shed_active(n.dev));
+	CHECK_EQ_U64(device_shed_deadline(n.dev), WG_TIME_NEVER);
 	CHECK_EQ_INT(filter_len(b.fd4), 0);
 	CHECK_EQ_U64(st.shed_filter_cleared, 1);
 	CHECK_EQ_U64(st.shed_filter_error, 0);
 	CHECK_EQ_INT(through(s1, b.fd4, b.port, WG_MSG_INITIATION, WG_MSG_INITIATION_LEN, 100),
 		     100);
 	device_shed_update(n.dev, t + WG_SEC(10)); /* idle: nothing */
-	CHECK_EQ_U64(stats(&n).shed_filter_set, 3);
+	CHECK_EQ_U64(stats(&n).shed_filter_set, 4);
 
 	/* setsockopt fails (not a socket): counted once, the device runs unfiltered. */
 	CHECK(pipe(pipefd) == 0);
 	n.dev->bind.fd4 = pipefd[0];
 	t += WG_SEC(20);
-	n.dev->under_load_until = t + DEVICE_UNDER_LOAD_TIME;
+	n.dev->under_load_until = n.dev->shed[0].loaded_until = t + DEVICE_UNDER_LOAD_TIME;
 	device_shed_update(n.dev, t);
 	device_shed_update(n.dev, t + DEVICE_SHED_PERIOD);
 	st = stats(&n);
 	CHECK_EQ_U64(st.shed_filter_error, 1);
-	CHECK(!device_shed_active(n.dev));
+	CHECK_EQ_U64(device_shed_deadline(n.dev), WG_TIME_NEVER);
 	device_shed_update(n.dev, t + DEVICE_UNDER_LOAD_TIME); /* load over: tries next time */
 	CHECK(!n.dev->shed[0].failed);
 	CHECK_EQ_U64(stats(&n).shed_filter_error, 1);
