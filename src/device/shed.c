@@ -69,6 +69,7 @@ static void shed_attach(device *dev, unsigned i, int fd, unsigned steps, const u
 			device_log(dev, DEVICE_LOG_ERROR,
 				   "socket filter failed (%d): shedding off until the load ends", r);
 		s->failed = true;
+		s->since = now; /* a failed replacement is retried once a period, not every round */
 		return; /* a replaced filter that failed keeps the old one: still removed later */
 	}
 	DEVICE_STAT_INC(dev, shed_filter_set);

@@ -84,6 +84,7 @@ log "flood only: A took $nq handshake messages in 1 s at ${per_msg} us of CPU ea
 
 ca0=$(cpu_s "$PID_A") cb0=$(cpu_s "$PID_B") cc0=$(cpu_s "$fpid") t0=$(date +%s.%N) j0=$(jiffies)
 during=$(iperf "$measure" 5202)
+log "legit during the flood: ${during} Mbit/s"
 ca1=$(cpu_s "$PID_A") cb1=$(cpu_s "$PID_B") cc1=$(cpu_s "$fpid" 2>/dev/null || echo "$cc0") t1=$(date +%s.%N) j1=$(jiffies)
 cpu_share() { awk -v a="$1" -v b="$2" -v t0="$t0" -v t1="$t1" 'BEGIN {printf "%.2f", (b - a) / (t1 - t0)}'; }
 machine=$(awk -v a="$j0" -v b="$j1" -v n="$(nproc)" 'BEGIN {split(a, x, " "); split(b, y, " ");
@@ -126,6 +127,7 @@ done
 [ -n "$recovery" ] || fail "no ping answered within 3 s after the flood"
 sleep 1.5 # under load ends 1 s after the queue was last deep (or the kernel last shed)
 after=$(iperf "$measure" 5203)
+log "legit after the flood: ${after} Mbit/s"
 rss_after=$(rss_kb "$PID_A")
 # a fresh handshake after the flood: B forgets A and re-adds it
 nsb wg set "$IF_B" peer "$PUB_A" remove
