@@ -39,9 +39,9 @@ static unsigned shed_allowlist(device *dev, int family, udp_ip *out)
 		pthread_mutex_lock(&p->lock);
 		if (p->endpoint.sa.sa_family == family) {
 			if (family == AF_INET)
-				a.in4 = p->endpoint.in4.sin_addr;
+				memcpy(a.b, &p->endpoint.in4.sin_addr, 4);
 			else
-				a.in6 = p->endpoint.in6.sin6_addr;
+				memcpy(a.b, &p->endpoint.in6.sin6_addr, 16);
 			have = true;
 		}
 		pthread_mutex_unlock(&p->lock);

@@ -237,14 +237,15 @@ static void shed(int family)
 		to.in4.sin_port = htons(r.port);
 		s1 = sender(AF_INET, "127.0.0.1");
 		s2 = sender(AF_INET, "127.0.0.2");
-		inet_pton(AF_INET, "127.0.0.2", &allow[0].in4);
-		inet_pton(AF_INET, "10.9.9.9", &allow[1].in4);
+		memset(allow, 0, sizeof(allow));
+		inet_pton(AF_INET, "127.0.0.2", allow[0].b);
+		inet_pton(AF_INET, "10.9.9.9", allow[1].b);
 	} else {
 		to.in6.sin6_addr = in6addr_loopback;
 		to.in6.sin6_port = htons(r.port);
 		s1 = sender(AF_INET6, "::1");
-		inet_pton(AF_INET6, "fd00::9", &allow[0].in6);
-		allow[1].in6 = in6addr_loopback; /* last in the list: every word compared */
+		inet_pton(AF_INET6, "fd00::9", allow[0].b);
+		memcpy(allow[1].b, &in6addr_loopback, 16); /* last in the list: every word compared */
 	}
 	CHECK_EQ_INT(filter_len(rfd), 0);
 	CHECK_EQ_INT(udp_shed_detach(rfd), -ENOENT);

@@ -378,13 +378,15 @@ int udp_shed_attach(int fd, int family, uint32_t keep, const udp_ip *allow, unsi
 	if (family == AF_INET && nallow) {
 		emit(&p, BPF_LD | BPF_W | BPF_ABS, 0, 0, (uint32_t)SKF_NET_OFF + 12);
 		for (unsigned i = 0; i < nallow; i++) {
-			emit(&p, BPF_JMP | BPF_JEQ | BPF_K, 0, 1, ntohl(allow[i].in4.s_addr));
+			uint32_t w;
+			memcpy(&w, allow[i].b, sizeof(w));
+			emit(&p, BPF_JMP | BPF_JEQ | BPF_K, 0, 1, ntohl(w));
 			emit(&p, BPF_RET | BPF_K, 0, 0, UDP_SHED_PASS);
 		}
 	} else if (family == AF_INET6) {
 		for (unsigned i = 0; i < nallow; i++) {
 			uint32_t w[4];
-			memcpy(w, &allow[i].in6, sizeof(w));
+			memcpy(w, allow[i].b, sizeof(w));
 			for (unsigned j = 0; j < 4; j++) {
 				emit(&p, BPF_LD | BPF_W | BPF_ABS, 0, 0,
 				     (uint32_t)SKF_NET_OFF + 8 + 4 * j);

@@ -85,9 +85,8 @@ unsigned udp_send_batch(int fd, udp_batch *b, const uint16_t *idx, unsigned n, b
  * IP header at SKF_NET_OFF. allow holds IPv4 (family AF_INET) or IPv6 source addresses in
  * network order, at most UDP_SHED_MAX_ALLOW. 0 or -errno. */
 #define UDP_SHED_MAX_ALLOW 64
-typedef union {
-	struct in_addr in4;
-	struct in6_addr in6;
+typedef struct {
+	uint8_t b[16]; /* IPv4: the first 4 bytes, the rest zero */
 } udp_ip;
 int udp_shed_attach(int fd, int family, uint32_t keep, const udp_ip *allow, unsigned nallow);
 /* Removes the filter (SO_DETACH_FILTER). 0 or -errno (-ENOENT: none attached). */
