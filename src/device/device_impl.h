@@ -182,6 +182,11 @@ struct device {
 	unsigned seal_n;
 	device_rx_job *rx_jobs;
 	unsigned rx_n;
+	/* Busy poll (device.c): what this loop round did, and when a packet last went to the
+	 * TUN (loop thread only). */
+	bool round_from_tun; /* read packets from the TUN */
+	bool round_to_tun;   /* wrote packets to the TUN */
+	wg_time_ns last_to_tun;
 };
 
 /* Loop tags. */
