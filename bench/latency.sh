@@ -97,7 +97,7 @@ ctxsw() {
 }
 
 start() {  # NS IFACE VALUE -> DPID
-  WG_PROCESS_FOREGROUND=1 LOG_LEVEL=error WGTUN_BUSY_POLL_US=$3 \
+  WG_PROCESS_FOREGROUND=1 LOG_LEVEL=${LOG_LEVEL:-error} WGTUN_BUSY_POLL_US=$3 \
     ip netns exec "$1" "$WGTUN" -f "$2" >"$W/$2.log" 2>&1 &
   DPID=$!; PIDS+=("$DPID")
   for _ in $(seq 1 500); do
@@ -136,7 +136,7 @@ if [ -n "$EXEC" ]; then
   for v in "${VALS[@]}"; do
     up_pair "$v"
     echo "latency: busy_poll_us=$v PA=$PA PB=$PB: $EXEC"
-    NS_A=$NS_A NS_B=$NS_B PA=$PA PB=$PB T_B=$T_B bash -c "$EXEC" || true
+    LOG_A=$W/$IA.log LOG_B=$W/$IB.log NS_A=$NS_A NS_B=$NS_B PA=$PA PB=$PB T_B=$T_B bash -c "$EXEC" || true
     stop "$PA"; stop "$PB"
   done
   exit 0
