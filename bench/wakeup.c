@@ -2,7 +2,8 @@
  * eventfd, a pipe or a pair of loopback UDP sockets, each side blocked in epoll_wait, on the
  * same CPU or on two CPUs (sched_setaffinity). Also a spin variant (epoll_wait timeout 0 in a
  * loop: no sleep, no wakeup) as the floor. Reports min and median microseconds per one-way
- * hop (half a round trip). docs/latency.md has the figures.
+ * hop (half a round trip), and first the cost of a system call that wakes nobody.
+ * docs/latency.md has the figures.
  *
  *     cc -O2 -pthread -o wakeup bench/wakeup.c && ./wakeup [rounds [gap_us]]
  * gap_us: idle pause between round trips (default 10000, ping -i 0.01), so the CPUs go idle
@@ -198,6 +199,26 @@ static void bench(int kind, int cpu_a, int cpu_b, int spin, int rounds, int gap)
 		close(b[1]);
 }
 
+/* The floor under every figure above: one system call that does nothing (getppid) and an
+ * eventfd write + read with nobody waiting (no wakeup), in ns per call. */
+static void syscall_floor(void)
+{
+	enum { N = 200000 };
+	int fd = eventfd(0, EFD_NONBLOCK);
+	uint64_t one = 1, v;
+	double t0 = now_ns();
+
+	for (int i = 0; i < N; i++)
+		(void)getppid();
+	printf("syscall floor: getppid %.0f ns", (now_ns() - t0) / N);
+	t0 = now_ns();
+	for (int i = 0; i < N; i++)
+		if (write(fd, &one, 8) != 8 || read(fd, &v, 8) != 8)
+			exit(1);
+	printf(", eventfd write+read (no waiter) %.0f ns\n", (now_ns() - t0) / N);
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	int rounds = argc > 1 ? atoi(argv[1]) : 500;
@@ -206,6 +227,7 @@ int main(int argc, char **argv)
 
 	if (rounds < 10)
 		rounds = 10;
+	syscall_floor();
 	for (int kind = 0; kind < 3; kind++) {
 		bench(kind, 0, 0, 0, rounds, gap);
 		if (ncpu > 1) {
