@@ -429,96 +429,56 @@ static void deliver_to_tun(device *dev, peer *p, uint8_t *pkt, size_t len)
 /* Datagrams with the same receiver index handled under one peer lock (a GRO batch). */
 #define DEVICE_RX_RUN 64
 
-/* Hands dgrams[0..n) to p's tunnel, under one lock. in_place: data messages, each decrypted
- * into its own buffer (n > 1 only for those). prep: for one initiation, the anonymous step
- * already done (handshake.c), consumed (wiped) by the tunnel; else NULL. */
-void device_peer_receive(device *dev, peer *p, uint8_t *const *dgrams, const size_t *lens,
-			 unsigned n, bool in_place, wg_tunnel_initiation *prep,
-			 const wg_endpoint *src, wg_time_ns now)
+/* Hands one handshake message or cookie reply (buf, len) from src to p's tunnel, under p's
+ * lock. Data messages never come here: they take the batch path (handle_data_run +
+ * rx_finish). prep: for an initiation, the anonymous step already done (handshake.c),
+ * consumed (wiped) by the tunnel; else NULL. */
+void device_peer_receive(device *dev, peer *p, uint8_t *buf, size_t len,
+			 wg_tunnel_initiation *prep, const wg_endpoint *src, wg_time_ns now)
 {
-	bool drain = false;
+	uint8_t *out;
+	size_t out_len = 0;
+	bool auth = false;
+	wg_tun_result r;
 
 	pthread_mutex_lock(&p->lock);
-	for (unsigned k = 0; k < n; k++) {
-		uint8_t *dgram = dgrams[k], *out;
-		size_t len = lens[k], cap, out_len = 0;
-		bool auth = false;
-		wg_tun_result r;
-
-		if (in_place) {
-			/* dgram may be one GRO segment inside a larger buffer: decrypt within it. */
-			out = dgram + WG_DATA_HEADER_LEN;
-			cap = len > WG_DATA_HEADER_LEN ? len - WG_DATA_HEADER_LEN : 0;
-		} else {
-			out = device_tx_slot(dev);
-			cap = DEVICE_SLOT_SIZE;
-		}
-		if (prep)
-			r = wg_tunnel_decapsulate_initiation(p->tun, now, dgram, len, prep, out,
-							     cap, &out_len, &auth);
-		else
-			r = wg_tunnel_decapsulate(p->tun, now, dgram, len, out, cap, &out_len,
-						  &auth);
-		if (auth)
-			peer_roam(p, src);
-		switch (r) {
-		case WG_TUN_WRITE_NETWORK:
-			if (in_place) {
-				uint8_t *slot = device_tx_slot(dev);
-				memmove(slot, out, out_len);
-				out = slot;
-			}
-			peer_tx_queue(dev, p, out, out_len);
-			break;
-		case WG_TUN_WRITE_TUN_V4:
-		case WG_TUN_WRITE_TUN_V6:
-			deliver_to_tun(dev, p, out, out_len);
-			break;
-		case WG_TUN_DONE:
-			break;
-		default:
-			device_count_tunnel_error(dev, r);
-			break;
-		}
-		if (r >= 0)
-			drain = true;
-	}
-	/* Once per run: staged packets (key confirmation), events, the timer heap. */
-	if (drain)
+	out = device_tx_slot(dev);
+	if (prep)
+		r = wg_tunnel_decapsulate_initiation(p->tun, now, buf, len, prep, out,
+						     DEVICE_SLOT_SIZE, &out_len, &auth);
+	else
+		r = wg_tunnel_decapsulate(p->tun, now, buf, len, out, DEVICE_SLOT_SIZE, &out_len,
+					  &auth);
+	if (auth)
+		peer_roam(p, src);
+	if (r == WG_TUN_WRITE_NETWORK)
+		peer_tx_queue(dev, p, out, out_len);
+	else if (r < 0)
+		device_count_tunnel_error(dev, r);
+	/* Staged packets (key confirmation), events, the timer heap. */
+	if (r >= 0)
 		peer_drain(dev, p, now, false);
 	peer_events(dev, p);
 	device_peer_update_deadline(dev, p);
 	pthread_mutex_unlock(&p->lock);
 }
 
-/* One datagram that is not part of a data run: handshake messages are queued (handled after
- * the round's data, handshake.c), the rest go to their peer now. */
+/* A cookie reply (or a malformed datagram): not part of a data run, handled now. */
 static void handle_datagram(device *dev, uint8_t *buf, size_t len, const wg_endpoint *src,
 			    wg_time_ns now)
 {
-	int type = wg_msg_classify(buf, len);
 	peer *p;
 
-	switch (type) {
-	case WG_MSG_INITIATION:
-	case WG_MSG_RESPONSE:
-		device_handshake_enqueue(dev, buf, len, src, now);
-		return;
-	case WG_MSG_COOKIE_REPLY:
-		p = device_index_lookup(dev, wg_le32_read(buf + WG_COOKIE_OFF_RECEIVER));
-		break;
-	case WG_MSG_DATA:
-		p = device_index_lookup(dev, wg_le32_read(buf + WG_DATA_OFF_RECEIVER));
-		break;
-	default:
+	if (wg_msg_classify(buf, len) != WG_MSG_COOKIE_REPLY) {
 		DEVICE_STAT_INC(dev, rx_malformed);
 		return;
 	}
+	p = device_index_lookup(dev, wg_le32_read(buf + WG_COOKIE_OFF_RECEIVER));
 	if (!p) {
 		DEVICE_STAT_INC(dev, rx_no_session);
 		return;
 	}
-	device_peer_receive(dev, p, &buf, &len, 1, type == WG_MSG_DATA, NULL, src, now);
+	device_peer_receive(dev, p, buf, len, NULL, src, now);
 }
 
 /* Crypto worker job: open receive job k in place. Any thread; no lock. */
@@ -616,6 +576,54 @@ static size_t rx_segment(device *dev, int i, size_t off, uint8_t **p)
 	return len - off < seg ? len - off : seg;
 }
 
+/* Received datagram i of dev->rx (maybe several GRO segments): handshake messages queued,
+ * data runs prepared for rx_finish, the rest handled now. Loop thread, config lock shared.
+ * (The device fuzz harnesses call it too.) */
+static void rx_datagram(device *dev, int i, wg_time_ns now)
+{
+	wg_endpoint src;
+	size_t off = 0, end = dev->rx.msg[i].msg_len;
+
+	memcpy(&src, &dev->rx.addr[i], sizeof(src));
+	if (end == 0) /* an empty datagram, or one cut by MSG_TRUNC: still counted */
+		DEVICE_STAT_INC(dev, rx_malformed);
+	while (off < end) {
+		uint8_t *run[DEVICE_RX_RUN];
+		size_t lens[DEVICE_RX_RUN];
+		unsigned k = 0;
+		uint32_t idx;
+		int t;
+
+		lens[0] = rx_segment(dev, i, off, &run[0]);
+		off += lens[0];
+		t = wg_msg_classify(run[0], lens[0]);
+		if (t == WG_MSG_INITIATION || t == WG_MSG_RESPONSE) {
+			/* Only queued (handled after this round's data): a flood of them
+			 * neither waits for nor breaks up the data's crypto batch. */
+			device_handshake_enqueue(dev, run[0], lens[0], &src, now);
+			continue;
+		}
+		if (t != WG_MSG_DATA) {
+			/* Data before it in the batch first (a cookie reply changes state). */
+			rx_finish(dev, now);
+			handle_datagram(dev, run[0], lens[0], &src, now);
+			continue;
+		}
+		/* GRO segments of one sender mostly share a receiver index: one lookup and
+		 * one peer lock for the run. */
+		idx = wg_le32_read(run[0] + WG_DATA_OFF_RECEIVER);
+		for (k = 1; k < DEVICE_RX_RUN && off < end; k++) {
+			size_t l = rx_segment(dev, i, off, &run[k]);
+			if (wg_msg_classify(run[k], l) != WG_MSG_DATA ||
+			    wg_le32_read(run[k] + WG_DATA_OFF_RECEIVER) != idx)
+				break;
+			lens[k] = l;
+			off += l;
+		}
+		handle_data_run(dev, run, lens, k, idx, (uint16_t)i, now);
+	}
+}
+
 void device_handle_udp(device *dev, int fd)
 {
 	wg_time_ns now;
@@ -627,49 +635,8 @@ void device_handle_udp(device *dev, int fd)
 		return;
 	}
 	now = io_now();
-	for (int i = 0; i < n; i++) {
-		wg_endpoint src;
-		memcpy(&src, &dev->rx.addr[i], sizeof(src));
-		size_t off = 0, end = dev->rx.msg[i].msg_len;
-
-		if (end == 0) /* an empty datagram, or one cut by MSG_TRUNC: still counted */
-			DEVICE_STAT_INC(dev, rx_malformed);
-		while (off < end) {
-			uint8_t *run[DEVICE_RX_RUN];
-			size_t lens[DEVICE_RX_RUN];
-			unsigned k = 0;
-			uint32_t idx;
-			int t;
-
-			lens[0] = rx_segment(dev, i, off, &run[0]);
-			off += lens[0];
-			t = wg_msg_classify(run[0], lens[0]);
-			if (t == WG_MSG_INITIATION || t == WG_MSG_RESPONSE) {
-				/* Only queued (handled after this round's data): a flood of them
-				 * neither waits for nor breaks up the data's crypto batch. */
-				device_handshake_enqueue(dev, run[0], lens[0], &src, now);
-				continue;
-			}
-			if (t != WG_MSG_DATA) {
-				/* Data before it in the batch first (a cookie reply changes state). */
-				rx_finish(dev, now);
-				handle_datagram(dev, run[0], lens[0], &src, now);
-				continue;
-			}
-			/* GRO segments of one sender mostly share a receiver index: one lookup and
-			 * one peer lock for the run. */
-			idx = wg_le32_read(run[0] + WG_DATA_OFF_RECEIVER);
-			for (k = 1; k < DEVICE_RX_RUN && off < end; k++) {
-				size_t l = rx_segment(dev, i, off, &run[k]);
-				if (wg_msg_classify(run[k], l) != WG_MSG_DATA ||
-				    wg_le32_read(run[k] + WG_DATA_OFF_RECEIVER) != idx)
-					break;
-				lens[k] = l;
-				off += l;
-			}
-			handle_data_run(dev, run, lens, k, idx, (uint16_t)i, now);
-		}
-	}
+	for (int i = 0; i < n; i++)
+		rx_datagram(dev, i, now);
 	rx_finish(dev, now);
 	/* Before the receive buffers are reused. */
 	device_tun_flush(dev);

@@ -240,10 +240,10 @@ uint8_t *device_tx_slot(device *dev);
 /* Queues len bytes at data (inside the current free slot) to dst; false if dst is none. */
 bool device_tx_queue(device *dev, const uint8_t *data, size_t len, const wg_endpoint *dst);
 void device_count_tunnel_error(device *dev, wg_tun_result r);
-/* Hands dgrams[0..n) from src to p's tunnel under p's lock (see datapath.c). */
-void device_peer_receive(device *dev, peer *p, uint8_t *const *dgrams, const size_t *lens,
-			 unsigned n, bool in_place, wg_tunnel_initiation *prep,
-			 const wg_endpoint *src, wg_time_ns now);
+/* Hands one handshake message or cookie reply from src to p's tunnel under p's lock (see
+ * datapath.c). */
+void device_peer_receive(device *dev, peer *p, uint8_t *buf, size_t len,
+			 wg_tunnel_initiation *prep, const wg_endpoint *src, wg_time_ns now);
 
 /* ---- handshake.c: the handshake queue and the under-load shield (loop thread) ---- */
 int device_handshake_init(device *dev);

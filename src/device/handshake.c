@@ -166,7 +166,7 @@ static void handshake_one(device *dev, device_hs_msg *m, wg_time_ns now)
 			DEVICE_STAT_INC(dev, rx_unknown_peer);
 			return;
 		}
-		device_peer_receive(dev, p, &buf, &len, 1, false, &prep, &m->src, now);
+		device_peer_receive(dev, p, buf, len, &prep, &m->src, now);
 		wg_tunnel_initiation_wipe(&prep); /* already wiped by the tunnel; cheap */
 		return;
 	}
@@ -175,7 +175,7 @@ static void handshake_one(device *dev, device_hs_msg *m, wg_time_ns now)
 		DEVICE_STAT_INC(dev, rx_no_session);
 		return;
 	}
-	device_peer_receive(dev, p, &buf, &len, 1, false, NULL, &m->src, now);
+	device_peer_receive(dev, p, buf, len, NULL, &m->src, now);
 }
 
 unsigned device_handshake_run(device *dev, wg_time_ns now, unsigned budget)
