@@ -178,8 +178,10 @@ WGTUN_API int wgtun_device_get(wgtun_device *dev, char **out);
  * rx_decrypt, rx_replay, rx_no_session, rx_unknown_peer, rx_allowed_ip, rx_ratelimited,
  * rx_flood, rx_no_key, cookie_replies_sent, tx_no_route, tx_no_endpoint, tx_send_error,
  * tun_write_error, under_load_batches, loop_wakeups, handshake_no_index,
- * rx_handshake_queue_full, rng_error, busy_polls, busy_poll_hits), monotonically
- * increasing; for monitoring and tests. *out is malloc'd: release it with
+ * rx_handshake_queue_full, rng_error, mem_releases, mem_released_bytes: times the idle
+ * device gave its batch buffers' pages back, and the bytes it handed to the kernel,
+ * busy_polls, busy_poll_hits: polls made in busy-poll windows and loop rounds whose events a
+ * poll found), monotonically increasing; for monitoring and tests. *out is malloc'd: release it with
  * wgtun_string_free(). 0, -ENOMEM, -ESHUTDOWN. Thread-safe. */
 WGTUN_API int wgtun_device_stats(wgtun_device *dev, char **out);
 

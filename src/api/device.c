@@ -260,6 +260,7 @@ int wgtun_device_stats(wgtun_device *dev, char **out)
 		"rx_flood",       "rx_no_key",       "cookie_replies_sent", "tx_no_route",
 		"tx_no_endpoint", "tx_send_error",   "tun_write_error",     "under_load_batches",
 		"loop_wakeups",   "handshake_no_index", "rx_handshake_queue_full", "rng_error",
+		"mem_releases",   "mem_released_bytes",
 		"busy_polls",     "busy_poll_hits",
 	};
 	_Static_assert(sizeof(names) / sizeof(names[0]) == sizeof(device_stats) / sizeof(uint64_t),

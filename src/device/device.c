@@ -281,6 +281,9 @@ static void *device_loop(void *arg)
 		if (device_handshake_pending(dev))
 			deadline = 0;
 		pthread_rwlock_unlock(&dev->cfg_lock);
+		/* Buffers busy a while ago and nothing due soon: their pages go back now, so an
+		 * idle device does not keep a burst's footprint (and costs no wakeup for it). */
+		device_mem_idle(dev, io_now(), deadline);
 
 		n = io_loop_wait(dev->loop, deadline, spin_until, ev, &woken, &polls, &polled);
 		DEVICE_STAT_INC(dev, loop_wakeups);

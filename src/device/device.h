@@ -118,6 +118,9 @@ typedef struct {
 				     * slots full, or DEVICE_INDEX_DRAWS draws all collided) */
 	uint64_t rx_handshake_queue_full; /* handshake messages dropped: the queue was full */
 	uint64_t rng_error;         /* random source failures (each failed an operation) */
+	uint64_t mem_releases;      /* times the idle loop gave its batch buffers back */
+	uint64_t mem_released_bytes;/* bytes handed to madvise(MADV_DONTNEED) by those (an upper
+				     * bound of the resident pages given back) */
 	uint64_t busy_polls;        /* non-blocking polls made in busy-poll windows */
 	uint64_t busy_poll_hits;    /* loop rounds whose events a busy poll found (no sleep) */
 } device_stats;

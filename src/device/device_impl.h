@@ -51,6 +51,15 @@
 #define DEVICE_SLOT_SIZE (DEVICE_SLOT_HEAD + DEVICE_MAX_PACKET + 64)
 /* One TUN read with offloads: vnet header + an IPv6 super-packet (payload length 65535). */
 #define DEVICE_TUN_BUF (OFFLOAD_VNET_HDR_LEN + DEVICE_MAX_PACKET + 40)
+/* Giving memory back (datapath.c, docs/memory.md): a round that used more than this many
+ * slots of a batch buffer (or receive jobs, or handshake queue entries), or received a
+ * coalesced (GRO) datagram, marks the buffers busy; a ping, a keepalive or a handshake stays
+ * under it and costs no madvise. */
+#define DEVICE_MEM_FLOOR_SLOTS 8
+/* Busy buffers are given back (madvise MADV_DONTNEED) when the loop is about to sleep at
+ * least this long after the last busy round: no timer of its own, so it happens at the next
+ * wakeup past it (with no traffic, the passive keepalive's, 10 s after the last data). */
+#define DEVICE_MEM_IDLE WG_SEC(1)
 
 typedef struct peer peer;
 /* A received data message between prepare (in order) and finish (in order), opened in between
@@ -182,6 +191,13 @@ struct device {
 	unsigned seal_n;
 	device_rx_job *rx_jobs;
 	unsigned rx_n;
+	/* High-water marks since the buffers were last given back (loop thread only): slots of
+	 * tx_mem / rx_mem (and bytes of rx_mem: GRO fills a slot deep), receive jobs, handshake
+	 * queue entries; busy = this round went over DEVICE_MEM_FLOOR_SLOTS. */
+	unsigned mem_tx_hwm, mem_rx_hwm, mem_jobs_hwm, mem_hsq_hwm;
+	size_t mem_rx_bytes;
+	bool mem_busy_round, mem_busy;
+	wg_time_ns mem_busy_at;
 	/* Busy poll (device.c): what this loop round did, and when a packet last went to the
 	 * TUN (loop thread only). */
 	bool round_from_tun; /* read packets from the TUN */
@@ -233,6 +249,12 @@ void device_handle_udp(device *dev, int fd);
 void device_handle_timers(device *dev, wg_time_ns now);
 /* Sends whatever is queued. */
 void device_tx_flush(device *dev);
+/* Once per loop round, before the loop sleeps until deadline: when the buffers were busy and
+ * the last busy round is DEVICE_MEM_IDLE old, gives their pages back (datapath.c). */
+void device_mem_idle(device *dev, wg_time_ns now, wg_time_ns deadline);
+/* Hands the whole pages inside [p, p + len) of a buffer of ours back to the kernel
+ * (MADV_DONTNEED: the next touch maps a zero page). Returns the bytes given back. */
+size_t device_mem_give_back(device *dev, void *p, size_t len);
 /* Writes the decrypted packets waiting for the TUN (vnet TUN only; a no-op otherwise). */
 void device_tun_flush(device *dev);
 /* The next free transmit slot (sends the queue first when it is full). */
@@ -254,5 +276,7 @@ void device_handshake_enqueue(device *dev, const uint8_t *msg, size_t len,
 /* Handles up to budget queued messages (config lock shared). Returns how many are left. */
 unsigned device_handshake_run(device *dev, wg_time_ns now, unsigned budget);
 unsigned device_handshake_pending(const device *dev);
+/* Gives the queue's touched entries back when it is empty (device_mem_idle). Bytes. */
+size_t device_handshake_give_back(device *dev);
 
 #endif

@@ -60,6 +60,11 @@ void device_handshake_enqueue(device *dev, const uint8_t *msg, size_t len,
 		return;
 	}
 	m = &q->ring[(q->head + q->count) % DEVICE_HANDSHAKE_QUEUE];
+	if ((unsigned)(m - q->ring) >= dev->mem_hsq_hwm) {
+		dev->mem_hsq_hwm = (unsigned)(m - q->ring) + 1; /* entries touched (datapath.c) */
+		if (dev->mem_hsq_hwm > DEVICE_MEM_FLOOR_SLOTS)
+			dev->mem_busy_round = true;
+	}
 	memcpy(m->msg, msg, len);
 	m->len = (uint16_t)len;
 	m->src = *src;
@@ -189,5 +194,18 @@ unsigned device_handshake_run(device *dev, wg_time_ns now, unsigned budget)
 		q->head = (q->head + 1) % DEVICE_HANDSHAKE_QUEUE;
 		q->count--;
 	}
+	/* Empty: start over at entry 0, so a trickle of handshakes keeps touching one entry
+	 * instead of walking the whole ring's pages over the days. */
+	if (!q->count)
+		q->head = 0;
 	return q->count;
+}
+
+size_t device_handshake_give_back(device *dev)
+{
+	device_hs_queue *q = &dev->hsq;
+
+	if (q->count) /* queued messages live there (cannot happen when idle: kept) */
+		return 0;
+	return device_mem_give_back(dev, q->ring, (size_t)dev->mem_hsq_hwm * sizeof(*q->ring));
 }
