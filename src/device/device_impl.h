@@ -226,6 +226,11 @@ struct device {
 	size_t mem_rx_bytes;
 	bool mem_busy_round, mem_busy;
 	wg_time_ns mem_busy_at;
+	/* Busy poll (device.c): what this loop round did, and when a packet last went to the
+	 * TUN (loop thread only). */
+	bool round_from_tun; /* read packets from the TUN */
+	bool round_to_tun;   /* wrote packets to the TUN */
+	wg_time_ns last_to_tun;
 };
 
 /* Loop tags. */
