@@ -786,6 +786,18 @@ void wg_tunnel_set_mtu(wg_tunnel *t, uint32_t mtu)
 	t->mtu = mtu;
 }
 
+void wg_tunnel_local_address_changed(wg_tunnel *t, wg_time_ns now)
+{
+	tunnel_seen(t, now);
+	/* A peer learns our new port only from an authenticated packet of ours; if it is the
+	 * one sending (we only answer), neither side would ever send to the other. Idle peers
+	 * get no handshake: one per peer on every rebind would be a storm. */
+	if (!tunnel_can_send(t, now))
+		return;
+	staged_push_keepalive_if_empty(t);
+	t->flush_pending = true;
+}
+
 void wg_tunnel_identity_changed(wg_tunnel *t, wg_time_ns now)
 {
 	tunnel_seen(t, now);
