@@ -6,6 +6,7 @@
 #include "proto/cookie.h"
 #include "proto/identity.h"
 #include "proto/messages.h"
+#include "proto/timers.h"
 #include "proto/tunnel.h"
 #include "test.h"
 
@@ -1286,6 +1287,7 @@ static void test_local_address_changed(void)
 {
 	peer a, b;
 	setup(&a, &b, 40);
+	g_now = WG_SEC(100); /* a monotonic clock well past REKEY_TIMEOUT, as in real use */
 	start(&a, &b);
 	wg_tunnel_local_address_changed(a.t, g_now);
 	run_until(&a, &b, g_now + WG_SEC(1));
@@ -1310,6 +1312,24 @@ static void test_local_address_changed(void)
 	run_until(&a, &b, g_now + WG_SEC(1));
 	CHECK_EQ_INT(a.keepalives, k0 + 1);
 	CHECK_EQ_INT(a.inits, i0);
+	/* An initiation in flight whose response is lost (it went to the old port): sent again
+	 * at once, not after REKEY_TIMEOUT. */
+	CHECK_EQ_INT(send_packet(&a, 60, 3), WG_TUN_WRITE_NETWORK);
+	CHECK_EQ_INT(a.inits, i0 + 1);
+	b.blackhole = true;
+	deliver_all(&a, &b);
+	b.blackhole = false;
+	CHECK_EQ_INT(b.last_tun_id, 1);
+	wg_time_ns t1 = g_now;
+	g_now += MS(5);
+	wg_tunnel_local_address_changed(a.t, g_now);
+	/* not sooner than the peer's flood rule allows, and nothing else may send sooner */
+	CHECK_EQ_U64(wg_tunnel_next_deadline(a.t), t1 + TIMERS_RESEND_GAP);
+	CHECK_EQ_INT(send_packet(&a, 60, 4), WG_TUN_DONE); /* staged */
+	CHECK_EQ_INT(a.inits, i0 + 1);
+	run_until(&a, &b, t1 + TIMERS_RESEND_GAP);
+	CHECK_EQ_INT(a.inits, i0 + 2);
+	CHECK_EQ_INT(b.last_tun_id, 4);
 	teardown(&a, &b);
 }
 
