@@ -13,6 +13,19 @@ from xml.sax.saxutils import escape
 
 COLORS = {"raw": "#9e9e9e", "wggo": "#e07b39", "wgtun": "#2f6db5"}
 NAMES = {"raw": "raw veth", "wggo": "wireguard-go", "wgtun": "wgtun"}
+VARIANT_COLORS = ["#6fa0dc", "#1d4580", "#8fb8e8", "#0f2d57"]  # wgtun-wN, lighter/darker blues
+
+
+def color(impl, impls):
+    if impl in COLORS:
+        return COLORS[impl]
+    variants = [i for i in impls if i not in COLORS]
+    return VARIANT_COLORS[variants.index(impl) % len(VARIANT_COLORS)]
+
+
+def name(impl):
+    """wgtun-wN: wgtun with WGTUN_CRYPTO_WORKERS=N."""
+    return NAMES.get(impl) or "wgtun w=%s" % impl.split("-w")[1]
 # Same keys as report.METRICS entries with chart=True (kept here so chart.py runs standalone
 # on any results JSON).
 PANELS = [
@@ -24,6 +37,7 @@ PANELS = [
     ("cpu_s_per_gb", "daemon CPU per GB (both daemons)", "CPU-s/GB", "lo", 2),
     ("peak_rss_mb", "peak RSS (larger daemon)", "MB", "lo", 1),
     ("idle_rss_mb", "idle RSS (larger daemon)", "MB", "lo", 2),
+    ("reidle_rss_mb", "RSS idle again after the traffic (larger daemon)", "MB", "lo", 2),
     ("wakeups_per_s", "idle wakeups per daemon (as is)", "per s", "lo", 2),
     ("wakeups_quiet_per_s", "idle wakeups per daemon (IPv6 chatter off)", "per s", "lo", 3),
     ("firstreply_ms", "wg set -> first ping reply", "ms", "lo", 2),
@@ -42,6 +56,8 @@ def render(result, path):
     impls = result.get("impls", [])
     med = result.get("medians", {})
     ratios = result.get("ratio_wgtun_over_wggo", {})
+    # older results have only the default wgtun's ratios
+    all_ratios = result.get("ratios_over_wggo") or ({"wgtun": ratios} if ratios else {})
     meta = result.get("meta", {})
     out = []
     y = 46
@@ -51,18 +67,19 @@ def render(result, path):
         if not vals:
             continue
         title = "%s (%s, %s is better)" % (label, unit, "higher" if better == "hi" else "lower")
-        r = ratios.get(key)
-        if r is not None:
-            title += "   wgtun/wireguard-go = %.2f×" % r
+        parts = ["%s %.2f×" % (name(i), rs[key]) for i, rs in all_ratios.items()
+                 if rs.get(key) is not None]
+        if parts:
+            title += "   vs wireguard-go: " + ", ".join(parts)
         out.append('<text x="10" y="%d" class="t">%s</text>' % (y + 13, escape(title)))
         y += TITLE_H
         top = max(v for _, v in vals) or 1.0
         span = WIDTH - LEFT - 110
         for impl, v in vals:
             w = max(0.0, v / top * span)
-            out.append('<text x="%d" y="%d" class="l">%s</text>' % (LEFT - 6, y + 12, NAMES[impl]))
+            out.append('<text x="%d" y="%d" class="l">%s</text>' % (LEFT - 6, y + 12, escape(name(impl))))
             out.append('<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/>' % (
-                LEFT, y, w, BAR_H, COLORS[impl]))
+                LEFT, y, w, BAR_H, color(impl, impls)))
             out.append('<text x="%.1f" y="%d" class="v">%s</text>' % (
                 LEFT + w + 5, y + 12, escape(fmt(v, dec))))
             y += BAR_H + GAP

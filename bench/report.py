@@ -5,7 +5,9 @@
 
 SCRATCH_DIR holds `meta` (key=value) and one directory per round and impl, `r<N>-<impl>/`, with
 `kv` (key=value readings from /proc), iperf3 JSON (`tcp1.json`, `tcp4.json`, `udp64.json`),
-`ping.txt`, and for tunnels `firstreply.json`, `probefloor.json`, `perf_idle.csv`.
+`ping.txt`, and for tunnels `firstreply.json`, `probefloor.json`, `perf_idle.csv`. <impl> is
+raw, wggo, wgtun or wgtun-wN (wgtun with WGTUN_CRYPTO_WORKERS=N: its own column, and its own
+ratio against wireguard-go).
 Missing or failed measurements become null and are left out of the medians.
 Standard library only.
 """
@@ -18,8 +20,24 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import chart  # noqa: E402  (bench/chart.py, next to this file)
 
-IMPLS = ["raw", "wggo", "wgtun"]
+IMPLS = ["raw", "wggo", "wgtun"]  # fixed order; wgtun-wN variants follow, by N
 IMPL_NAMES = {"raw": "raw veth", "wggo": "wireguard-go", "wgtun": "wgtun"}
+IMPL_RE = r"raw|wggo|wgtun(?:-w[1-9][0-9]?)?"
+
+
+def impl_key(impl):
+    """Sort key: raw, wggo, wgtun, then wgtun-w1, wgtun-w2, ..."""
+    if impl in IMPLS:
+        return (IMPLS.index(impl), 0)
+    return (len(IMPLS), int(impl.split("-w")[1]))
+
+
+def impl_name(impl):
+    """Column heading: wgtun-wN is wgtun with WGTUN_CRYPTO_WORKERS=N."""
+    if impl in IMPL_NAMES:
+        return IMPL_NAMES[impl]
+    n = int(impl.split("-w")[1])
+    return "wgtun %d worker%s" % (n, "" if n == 1 else "s")
 
 # key, label, unit, decimals, better ("hi" = higher is better, "lo" = lower)
 METRICS = [
@@ -40,6 +58,13 @@ METRICS = [
     ("tcp1_udp_rcvbuf_err", "B's UDP RcvbufErrors during TCP 1", "datagrams", 0, "lo"),
     ("peak_rss_mb", "peak RSS (VmHWM, larger daemon)", "MB", 1, "lo"),
     ("idle_rss_mb", "idle RSS (VmRSS, larger daemon)", "MB", 2, "lo"),
+    ("idle_anon_mb", "  of which anonymous (RssAnon)", "MB", 2, "lo"),
+    ("idle_file_mb", "  of which file-backed (RssFile)", "MB", 2, "lo"),
+    ("idle_pss_mb", "  idle PSS (shared pages split among users)", "MB", 2, "lo"),
+    ("idle_uss_mb", "  idle USS (Private_Clean + Private_Dirty)", "MB", 2, "lo"),
+    ("after_rss_mb", "RSS right after the traffic (larger daemon)", "MB", 1, "lo"),
+    ("reidle_rss_mb", "RSS idle again, --settle s after the traffic", "MB", 2, "lo"),
+    ("reidle_uss_mb", "  USS idle again after the traffic", "MB", 2, "lo"),
     ("wakeups_per_s", "idle wakeups per daemon, as is (/proc ctxsw)", "1/s", 2, "lo"),
     ("wakeups_perf_per_s", "  as is (perf context-switches)", "1/s", 2, "lo"),
     ("syscalls_per_s", "  as is: system calls per daemon (perf)", "1/s", 2, "lo"),
@@ -183,7 +208,10 @@ def measure(d, meta):
         m["tcp1_daemon_cpu_a_s"], m["tcp1_daemon_cpu_b_s"] = ca / tck, cb / tck
         m["cpu_s_per_gb"] = m["tcp1_daemon_cpu_s"] / (tcp1_bytes / 1e9) if tcp1_bytes else None
     kb = 1024 / 1e6  # /proc reports KiB; the table uses MB = 10^6 bytes
-    for key, name in (("peak_rss", "peak_rss"), ("idle_rss", "idle_rss")):
+    mem = ["peak_rss"] + ["%s_%s" % (when, what) for when in ("idle", "after", "reidle")
+                          for what in ("rss", "anon", "file", "shmem", "pss", "uss")]
+    for name in mem:
+        key = name
         a, b = num(kv, name + "_a_kb"), num(kv, name + "_b_kb")
         m[key + "_a_mb"] = a * kb if a is not None else None
         m[key + "_b_mb"] = b * kb if b is not None else None
@@ -233,23 +261,28 @@ def main(argv):
     meta = read_kv(os.path.join(scratch, "meta"))
     rounds = []
     for name in sorted(os.listdir(scratch)):
-        mt = re.fullmatch(r"r(\d+)-(raw|wggo|wgtun)", name)
+        mt = re.fullmatch(r"r(\d+)-(%s)" % IMPL_RE, name)
         if mt:
             rounds.append({"round": int(mt.group(1)), "impl": mt.group(2),
                            "metrics": measure(os.path.join(scratch, name), meta)})
-    rounds.sort(key=lambda r: (r["round"], IMPLS.index(r["impl"])))
-    present = [i for i in IMPLS if any(r["impl"] == i for r in rounds)]
+    rounds.sort(key=lambda r: (r["round"], impl_key(r["impl"])))
+    present = sorted({r["impl"] for r in rounds}, key=impl_key)
     keys = sorted({k for r in rounds for k in r["metrics"]})
     medians = {i: {k: median([r["metrics"].get(k) for r in rounds if r["impl"] == i])
                    for k in keys} for i in present}
-    ratios = {}
-    if "wggo" in medians and "wgtun" in medians:
-        for k in keys:
-            a, b = medians["wggo"].get(k), medians["wgtun"].get(k)
-            ratios[k] = b / a if a not in (None, 0) and b is not None else None
+    # Every wgtun column (the default and each wgtun-wN) against wireguard-go.
+    all_ratios = {}
+    if "wggo" in medians:
+        for i in present:
+            if i.startswith("wgtun"):
+                all_ratios[i] = {}
+                for k in keys:
+                    a, b = medians["wggo"].get(k), medians[i].get(k)
+                    all_ratios[i][k] = b / a if a not in (None, 0) and b is not None else None
+    ratios = all_ratios.get("wgtun", {})
 
     result = {"meta": meta, "impls": present, "rounds": rounds, "medians": medians,
-              "ratio_wgtun_over_wggo": ratios,
+              "ratio_wgtun_over_wggo": ratios, "ratios_over_wggo": all_ratios,
               "metrics": [{"key": k, "label": lab, "unit": u, "better": bt}
                           for k, lab, u, _, bt in METRICS]}
     with open(out_json, "w") as f:
@@ -262,15 +295,14 @@ def main(argv):
         meta.get("date", "?"), meta.get("cpu_model", "?"), meta.get("nproc", "?"),
         meta.get("loadavg_start", "?"), meta.get("loadavg_end", "?"), meta.get("rounds", "?")))
     print()
-    head = ["metric", "unit"] + [IMPL_NAMES[i] for i in present]
-    if ratios:
-        head.append("wgtun / wg-go")
+    head = ["metric", "unit"] + [impl_name(i) for i in present]
+    head += ["%s / wg-go" % impl_name(i) for i in all_ratios]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for key, label, unit, dec, _ in METRICS:
         row = [label.strip(), unit] + [fmt(medians[i].get(key), dec) for i in present]
-        if ratios:
-            r = ratios.get(key)
+        for i in all_ratios:
+            r = all_ratios[i].get(key)
             row.append("–" if r is None else "%.2f×" % r)
         if all(c == "–" for c in row[2:2 + len(present)]):
             continue
@@ -279,7 +311,8 @@ def main(argv):
     print("per round:")
     cols = [("tcp1_gbps", 3), ("tcp4_gbps", 3), ("udp_ok_pps", 0), ("udp_fail_pps", 0),
             ("udp_pps", 0), ("udp_loss_pct", 1),
-            ("rtt_avg_ms", 3), ("cpu_s_per_gb", 2), ("idle_rss_mb", 2), ("peak_rss_mb", 1),
+            ("rtt_avg_ms", 3), ("cpu_s_per_gb", 2), ("idle_rss_mb", 2), ("idle_uss_mb", 2),
+            ("peak_rss_mb", 1), ("reidle_rss_mb", 2),
             ("wakeups_per_s", 2), ("syscalls_quiet_per_s", 3), ("firstreply_ms", 2),
             ("loadavg", 2)]
     print("| rd | impl | " + " | ".join(c for c, _ in cols) + " |")

@@ -6,10 +6,14 @@
 #     sudo bash bench/run.sh --smoke          # CI smoke: 1 round, tiny durations (~15 s)
 #
 # Options:
-#     --rounds N        rounds (default 3); each round runs every selected impl once, the two
-#                       tunnel impls in alternating order (odd rounds wggo first, even wgtun first)
+#     --rounds N        rounds (default 3); each round runs every selected impl once, the
+#                       tunnel impls in alternating order (odd rounds as listed, even rounds
+#                       reversed; raw always first)
 #     --duration S      seconds per iperf3 test (default 10)
-#     --impls LIST      comma list of raw,wggo,wgtun (default raw,wggo,wgtun)
+#     --impls LIST      comma list of raw, wggo, wgtun and wgtun-wN (default raw,wggo,wgtun);
+#                       wgtun-wN is wgtun with WGTUN_CRYPTO_WORKERS=N (N = 1..64), its own
+#                       column: e.g. raw,wggo,wgtun,wgtun-w1 compares the default pool with one
+#                       thread per device in the same alternating run
 #     --settle S        idle seconds after the handshake before idle RSS is read and the idle
 #                       windows start (default 12: the protocol's passive keepalive fires 10 s
 #                       after the last data received, so it lands before the windows)
@@ -25,18 +29,21 @@
 #     --wgtun PATH      wgtun daemon binary (default <build>/wgtun)
 #     --out DIR         results dir (default <repo>/bench/results): writes <date>.json + .svg
 #     --keep            keep the scratch dir (raw iperf3/ping outputs) and print its path
+#     --prefix P        put P (up to 3 characters a-z0-9) in front of every namespace, veth and
+#                       interface name (default none), e.g. to tell parallel runs apart
 #     --smoke           --rounds 1 --duration 1 --settle 1 --idle 1 --quiet 1 --pings 10
 #                       --udp-step 1
 #
 # What it does: builds wgtun (cmake Release), makes two network namespaces joined by a veth pair
 # (MTU 1500; tunnel MTU 1420), then per round and impl: starts both daemons (foreground, one per
-# namespace), times `wg set` of the peer to the first ping reply, reads idle RSS after --settle s,
+# namespace), times `wg set` of the peer to the first ping reply, reads idle RSS (and its
+# anon/file split, PSS and USS) after --settle s,
 # counts context switches (and, with perf, system calls) over --idle s as is and over --quiet s
 # with IPv6 off on the tunnel interfaces, pings (RTT), runs iperf3 TCP 1 stream (with daemon
 # CPU from /proc/PID/stat), TCP 4 streams, UDP 64-byte datagrams flat out, then searches the
 # highest UDP 64-byte rate with < 1 % loss (doubling, then bisecting, with --udp-senders
-# parallel senders), reads peak RSS, and stops the
-# daemons. bench/report.py turns the raw outputs into the table (medians, wgtun/wireguard-go
+# parallel senders), reads peak RSS and RSS right after the traffic, waits --settle s more and
+# reads RSS idle after the traffic, and stops the daemons. bench/report.py turns the raw outputs into the table (medians, wgtun/wireguard-go
 # ratios), the JSON and the SVG chart. Method and caveats: bench/README.md.
 # Requires: cmake + a C toolchain, iproute2, wireguard-go, wireguard-tools (wg), iperf3, ping,
 # python3 (stdlib only); perf is optional (cross-check of the wakeup count).
@@ -47,7 +54,7 @@ set -euo pipefail
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROUNDS=3 DURATION=10 IMPLS=raw,wggo,wgtun SETTLE=12 IDLE=20 QUIET=30 PINGS=100
 UDP_SENDERS=2 UDP_STEP=3
-BUILD="$SRC/build-release" DO_BUILD=1 WGTUN="" OUT="$SRC/bench/results" KEEP=0 SMOKE=0
+BUILD="$SRC/build-release" DO_BUILD=1 WGTUN="" OUT="$SRC/bench/results" KEEP=0 SMOKE=0 NP="" 
 
 die() { echo "bench: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
@@ -66,6 +73,7 @@ while [ $# -gt 0 ]; do
     --wgtun) WGTUN=${2:?}; shift 2 ;;
     --out) OUT=${2:?}; shift 2 ;;
     --keep) KEEP=1; shift ;;
+    --prefix) NP=${2?}; shift 2 ;;
     --smoke) SMOKE=1 ROUNDS=1 DURATION=1 SETTLE=1 IDLE=1 QUIET=1 PINGS=10 UDP_STEP=1; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
@@ -74,11 +82,21 @@ done
 for v in ROUNDS DURATION SETTLE IDLE QUIET PINGS UDP_SENDERS UDP_STEP; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "--${v,,} needs a positive integer"
 done
+[[ $NP =~ ^[a-z0-9]{0,3}$ ]] || die "--prefix: up to 3 characters a-z 0-9"
 IFS=, read -r -a IMPL_LIST <<<"$IMPLS"
+TUNNEL_IMPLS=()  # the tunnel impls in the order given (raw runs first in every round)
 for i in "${IMPL_LIST[@]}"; do
-  case "$i" in raw|wggo|wgtun) ;; *) die "unknown impl '$i' (raw, wggo, wgtun)" ;; esac
+  case "$i" in
+    raw|wggo|wgtun) ;;
+    wgtun-w[1-9]|wgtun-w[1-9][0-9]) [ "${i#wgtun-w}" -le 64 ] || die "impl '$i': N is 1..64" ;;
+    *) die "unknown impl '$i' (raw, wggo, wgtun, wgtun-wN)" ;;
+  esac
+  [ "$i" = raw ] || TUNNEL_IMPLS+=("$i")
 done
+[ "$(printf '%s\n' "${IMPL_LIST[@]}" | sort | uniq -d)" = "" ] || die "--impls lists an impl twice"
+
 has_impl() { [[ ",$IMPLS," == *",$1,"* ]]; }
+has_wgtun() { [[ ",$IMPLS," == *",wgtun"[,-]* ]]; }   # wgtun or any wgtun-wN
 
 [ "$(id -u)" -eq 0 ] || die "must run as root (network namespaces, TUN devices)"
 need=(ip wg iperf3 ping python3 cmake)
@@ -88,7 +106,7 @@ for t in "${need[@]}"; do
 done
 
 # ---- build -----------------------------------------------------------------------------------
-if has_impl wgtun; then
+if has_wgtun; then
   if [ -z "$WGTUN" ]; then
     WGTUN="$BUILD/wgtun"
     if [ "$DO_BUILD" = 1 ]; then
@@ -103,7 +121,7 @@ fi
 
 # ---- names (unique per run: several runs or tests may share the machine) ---------------------
 ID=$$
-NS_A="wgb$ID-a" NS_B="wgb$ID-b" VETH_A="vb${ID}a" VETH_B="vb${ID}b"
+NS_A="${NP}wgb$ID-a" NS_B="${NP}wgb$ID-b" VETH_A="${NP}vb${ID}a" VETH_B="${NP}vb${ID}b"
 U_A=192.168.241.1 U_B=192.168.241.2          # underlay (veth)
 T_A=10.241.0.1 T_B=10.241.0.2                # tunnel inner addresses
 PORT_A=51820 PORT_B=51821
@@ -147,6 +165,21 @@ CLK_TCK=$(getconf CLK_TCK)
 # ---- /proc readers ---------------------------------------------------------------------------
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }     # utime+stime, all threads
 status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+# mem_kv PID SIDE PREFIX: VmRSS and its split (RssAnon/RssFile/RssShmem from status), PSS and
+# USS (Private_Clean + Private_Dirty, from smaps_rollup) as PREFIX_{rss,anon,file,shmem,pss,
+# uss}_SIDE_kb lines for kv.
+mem_kv() {
+  local pid=$1 side=$2 pre=$3
+  awk -v s="$side" -v p="$pre" '
+    $1 == "VmRSS:" { printf "%s_rss_%s_kb=%s\n", p, s, $2 }
+    $1 == "RssAnon:" { printf "%s_anon_%s_kb=%s\n", p, s, $2 }
+    $1 == "RssFile:" { printf "%s_file_%s_kb=%s\n", p, s, $2 }
+    $1 == "RssShmem:" { printf "%s_shmem_%s_kb=%s\n", p, s, $2 }' "/proc/$pid/status"
+  awk -v s="$side" -v p="$pre" '
+    $1 == "Pss:" { printf "%s_pss_%s_kb=%s\n", p, s, $2 }
+    $1 == "Private_Clean:" || $1 == "Private_Dirty:" { u += $2 }
+    END { if (NR) printf "%s_uss_%s_kb=%d\n", p, s, u }' "/proc/$pid/smaps_rollup" 2>/dev/null
+}
 ctxsw() {  # voluntary + nonvoluntary context switches summed over the live threads
   cat /proc/"$1"/task/*/status 2>/dev/null |
     awk '/^(voluntary|nonvoluntary)_ctxt_switches:/ { s += $2 } END { print s + 0 }'
@@ -158,10 +191,15 @@ now_ns() { date +%s%N; }
 
 # ---- daemons ---------------------------------------------------------------------------------
 # start_daemon IMPL NS IFACE -> DPID (the daemon itself: `ip netns exec` execs it, no fork).
+# wgtun-wN: wgtun with WGTUN_CRYPTO_WORKERS=N; plain wgtun runs with the variable unset (its
+# default), whatever the caller's environment holds.
 start_daemon() {
-  local impl=$1 ns=$2 ifc=$3 bin=wireguard-go
-  [ "$impl" = wgtun ] && bin=$WGTUN
-  WG_PROCESS_FOREGROUND=1 LOG_LEVEL=error \
+  local impl=$1 ns=$2 ifc=$3 bin=wireguard-go env=(env -u WGTUN_CRYPTO_WORKERS)
+  case "$impl" in
+    wgtun) bin=$WGTUN ;;
+    wgtun-w*) bin=$WGTUN env+=("WGTUN_CRYPTO_WORKERS=${impl#wgtun-w}") ;;
+  esac
+  "${env[@]}" WG_PROCESS_FOREGROUND=1 LOG_LEVEL=error \
     ip netns exec "$ns" "$bin" -f "$ifc" >"$W/$ifc.log" 2>&1 &
   DPID=$!; PIDS+=("$DPID")
 }
@@ -303,8 +341,9 @@ run_impl() {  # IMPL ROUND
     dst=$U_B
   else
     dst=$T_B
-    local pre=go; [ "$impl" = wgtun ] && pre=wt
-    ia="$pre${ID}a" ib="$pre${ID}b"                  # e.g. go1234a / wt1234b (<= 15 chars)
+    local pre=go
+    case "$impl" in wgtun) pre=wt ;; wgtun-w*) pre="w${impl#wgtun-w}-" ;; esac
+    ia="$NP$pre${ID}a" ib="$NP$pre${ID}b"    # e.g. go1234a / wt1234b / w1-1234a (<= 15 chars)
     IFACES+=("$ia" "$ib")
     local t0; t0=$(now_ns)
     start_daemon "$impl" "$NS_A" "$ia"; pa=$DPID
@@ -323,8 +362,8 @@ run_impl() {  # IMPL ROUND
       >"$dir/firstreply.json" || echo "bench: $impl: no reply through the tunnel" >&2
     nsa python3 "$SRC/bench/probe.py" "$T_B" --timeout 5 >"$dir/probefloor.json" || true
     sleep "$SETTLE"     # past the passive keepalive (10 s after the last data received)
-    echo "idle_rss_a_kb=$(status_kb "$pa" VmRSS)" >>"$kv"
-    echo "idle_rss_b_kb=$(status_kb "$pb" VmRSS)" >>"$kv"
+    mem_kv "$pa" a idle >>"$kv"; mem_kv "$pb" b idle >>"$kv"
+    cat "/proc/$pa/smaps" >"$dir/smaps_idle_a.txt" 2>/dev/null || true  # per mapping (README)
     echo "threads_a=$(nthreads "$pa")" >>"$kv"; echo "threads_b=$(nthreads "$pb")" >>"$kv"
     # Idle wakeups "as is": whatever reaches the daemons, including the kernel's own IPv6
     # router solicitations and MLD reports sent out of the tunnel interface.
@@ -360,6 +399,13 @@ run_impl() {  # IMPL ROUND
   if [ "$impl" != raw ]; then
     echo "peak_rss_a_kb=$(status_kb "$pa" VmHWM)" >>"$kv"
     echo "peak_rss_b_kb=$(status_kb "$pb" VmHWM)" >>"$kv"
+    mem_kv "$pa" a after >>"$kv"; mem_kv "$pb" b after >>"$kv"  # right after the traffic
+    # Idle again: past the passive keepalive, whose wakeup is where wgtun gives its batch
+    # buffers back (docs/memory.md); what stays resident after a burst.
+    sleep "$SETTLE"
+    mem_kv "$pa" a reidle >>"$kv"; mem_kv "$pb" b reidle >>"$kv"
+    cat "/proc/$pa/smaps" >"$dir/smaps_reidle_a.txt" 2>/dev/null || true
+    cat "/proc/$pb/smaps" >"$dir/smaps_reidle_b.txt" 2>/dev/null || true
     stop_daemon "$pa"; stop_daemon "$pb"
   fi
   echo "loadavg_end=$(cut -d' ' -f1 /proc/loadavg)" >>"$kv"
@@ -392,9 +438,9 @@ for rd in $(seq 1 "$ROUNDS"); do
   order=()
   has_impl raw && order+=(raw)
   if [ $((rd % 2)) = 1 ]; then
-    has_impl wggo && order+=(wggo); has_impl wgtun && order+=(wgtun)
+    order+=("${TUNNEL_IMPLS[@]}")
   else
-    has_impl wgtun && order+=(wgtun); has_impl wggo && order+=(wggo)
+    for ((k = ${#TUNNEL_IMPLS[@]} - 1; k >= 0; k--)); do order+=("${TUNNEL_IMPLS[k]}"); done
   fi
   for impl in "${order[@]}"; do
     echo "bench: round $rd/$ROUNDS: $impl"

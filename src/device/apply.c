@@ -330,6 +330,7 @@ static void plan_commit(apply_plan *pl)
 		udp_bind old_bind = dev->bind;
 		bool moved = pl->bind.port != old_bind.port;
 		dev->bind = pl->bind;
+		device_shed_reset(dev); /* the new sockets carry no filter */
 		device_bind_close(dev, &old_bind);
 		pl->rebind = false;
 		/* Peers keep sending to the old port until they hear from the new one. */

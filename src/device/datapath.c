@@ -10,12 +10,23 @@
 #include "proto/messages.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 _Static_assert(sizeof(udp_addr) == sizeof(wg_endpoint), "udp_addr mirrors wg_endpoint");
 _Static_assert(DEVICE_SLOT_SIZE >= DEVICE_SLOT_HEAD + DEVICE_MAX_PACKET + WG_TUNNEL_OVERHEAD,
 	       "slot holds a full packet with its WireGuard overhead");
+
+/* The GRO batch's packet arrays only: its settings and counters stay (it is empty between
+ * rounds, so nothing in the arrays is live). */
+static size_t gro_give_back(device *dev)
+{
+	return device_mem_give_back(dev, dev->gro->items,
+				    offsetof(offload_gro, coalesced) - offsetof(offload_gro, items));
+}
 
 int device_datapath_init(device *dev)
 {
@@ -34,6 +45,8 @@ int device_datapath_init(device *dev)
 			return -ENOMEM;
 		offload_gro_init(dev->gro, (dev->tun_offload & TUN_OFFLOAD_TSO) != 0,
 				 (dev->tun_offload & TUN_OFFLOAD_USO) != 0);
+		/* The init's memset touched the packet arrays (40 KB): untouched until a batch. */
+		(void)gro_give_back(dev);
 	}
 	for (unsigned i = 0; i < DEVICE_BATCH; i++) {
 		dev->rx.iov[i].iov_base = dev->rx_mem + (size_t)i * DEVICE_SLOT_SIZE;
@@ -64,6 +77,64 @@ void device_datapath_free(device *dev)
 	dev->gro = NULL;
 }
 
+/* ---- giving memory back when idle ---- */
+
+/* The allocator's own bytes around the block stay untouched: only whole pages inside it go. */
+size_t device_mem_give_back(device *dev, void *p, size_t len)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t a = ((uintptr_t)p + page - 1) & ~(page - 1);
+	uintptr_t b = ((uintptr_t)p + len) & ~(page - 1);
+
+	if (!p || b <= a)
+		return 0;
+	if (madvise((void *)a, b - a, MADV_DONTNEED) != 0) {
+		device_log(dev, DEVICE_LOG_DEBUG, "madvise failed (%d)", errno);
+		return 0;
+	}
+	return b - a;
+}
+
+/* Marks the round busy when usage went over the floor (called where buffers are taken). */
+static void mem_note(device *dev, unsigned *hwm, unsigned used)
+{
+	if (used > *hwm)
+		*hwm = used;
+	if (used > DEVICE_MEM_FLOOR_SLOTS)
+		dev->mem_busy_round = true;
+}
+
+void device_mem_idle(device *dev, wg_time_ns now, wg_time_ns deadline)
+{
+	size_t bytes = 0;
+
+	if (dev->mem_busy_round) {
+		dev->mem_busy_round = false;
+		dev->mem_busy = true;
+		dev->mem_busy_at = now;
+		return;
+	}
+	/* Not while the loop is about to wake again soon anyway (the next round may be busy). */
+	if (!dev->mem_busy || now - dev->mem_busy_at < DEVICE_MEM_IDLE ||
+	    (deadline != WG_TIME_NEVER && deadline < now + DEVICE_MEM_IDLE))
+		return;
+	bytes += device_mem_give_back(dev, dev->tx_mem, (size_t)dev->mem_tx_hwm * DEVICE_SLOT_SIZE);
+	bytes += device_mem_give_back(dev, dev->rx_mem, dev->mem_rx_bytes);
+	bytes += device_mem_give_back(dev, dev->rx_jobs, (size_t)dev->mem_jobs_hwm * sizeof(*dev->rx_jobs));
+	bytes += device_mem_give_back(dev, dev->seal, DEVICE_BATCH * sizeof(*dev->seal));
+	if (dev->tun_buf) {
+		bytes += device_mem_give_back(dev, dev->tun_buf, DEVICE_TUN_BUF);
+		bytes += gro_give_back(dev);
+	}
+	bytes += device_handshake_give_back(dev);
+	dev->mem_tx_hwm = dev->mem_rx_hwm = dev->mem_jobs_hwm = dev->mem_hsq_hwm = 0;
+	dev->mem_rx_bytes = 0;
+	dev->mem_busy = false;
+	DEVICE_STAT_INC(dev, mem_releases);
+	__atomic_fetch_add(&dev->stats.mem_released_bytes, bytes, __ATOMIC_RELAXED);
+	device_log(dev, DEVICE_LOG_DEBUG, "idle: gave %zu bytes of buffers back", bytes);
+}
+
 /* ---- transmit queue ---- */
 
 static void count_send_failures(device *dev, unsigned n)
@@ -87,6 +158,8 @@ void device_tx_flush(device *dev)
 {
 	uint16_t idx4[DEVICE_BATCH], idx6[DEVICE_BATCH];
 	unsigned n4 = 0, n6 = 0;
+
+	mem_note(dev, &dev->mem_tx_hwm, dev->tx_used);
 
 	/* The barrier: every queued data message is sealed before any is sent (in queue order,
 	 * which keeps each peer's counters in order on the wire). */
@@ -349,6 +422,7 @@ int device_handle_tun(device *dev, bool error_reported)
 			int got = tun_read_vnet(dev, &n, &closed, now);
 			if (got >= 0) {
 				handled += got;
+				dev->round_from_tun = true;
 				tun_first_out(dev, i);
 				continue;
 			}
@@ -358,6 +432,7 @@ int device_handle_tun(device *dev, bool error_reported)
 			if (n > 0 && !closed) {
 				tun_packet(dev, slot, (size_t)n, now);
 				handled++;
+				dev->round_from_tun = true;
 				tun_first_out(dev, i);
 				continue;
 			}
@@ -391,6 +466,7 @@ void device_tun_flush(device *dev)
 	if (!dev->gro || !offload_gro_count(dev->gro))
 		return;
 	offload_gro_finish(dev->gro);
+	dev->round_to_tun = true;
 	for (unsigned i = 0; i < offload_gro_count(dev->gro); i++) {
 		unsigned n = offload_gro_iov(dev->gro, i, iov);
 		if (tun_writev(dev->tun_fd, iov, (int)n))
@@ -417,6 +493,7 @@ static void deliver_to_tun(device *dev, peer *p, uint8_t *pkt, size_t len)
 		}
 		return;
 	}
+	dev->round_to_tun = true;
 	ret = tun_write(dev->tun_fd, pkt, len);
 	if (ret)
 		DEVICE_STAT_INC(dev, tun_write_error);
@@ -425,96 +502,56 @@ static void deliver_to_tun(device *dev, peer *p, uint8_t *pkt, size_t len)
 /* Datagrams with the same receiver index handled under one peer lock (a GRO batch). */
 #define DEVICE_RX_RUN 64
 
-/* Hands dgrams[0..n) to p's tunnel, under one lock. in_place: data messages, each decrypted
- * into its own buffer (n > 1 only for those). prep: for one initiation, the anonymous step
- * already done (handshake.c), consumed (wiped) by the tunnel; else NULL. */
-void device_peer_receive(device *dev, peer *p, uint8_t *const *dgrams, const size_t *lens,
-			 unsigned n, bool in_place, wg_tunnel_initiation *prep,
-			 const wg_endpoint *src, wg_time_ns now)
+/* Hands one handshake message or cookie reply (buf, len) from src to p's tunnel, under p's
+ * lock. Data messages never come here: they take the batch path (handle_data_run +
+ * rx_finish). prep: for an initiation, the anonymous step already done (handshake.c),
+ * consumed (wiped) by the tunnel; else NULL. */
+void device_peer_receive(device *dev, peer *p, uint8_t *buf, size_t len,
+			 wg_tunnel_initiation *prep, const wg_endpoint *src, wg_time_ns now)
 {
-	bool drain = false;
+	uint8_t *out;
+	size_t out_len = 0;
+	bool auth = false;
+	wg_tun_result r;
 
 	pthread_mutex_lock(&p->lock);
-	for (unsigned k = 0; k < n; k++) {
-		uint8_t *dgram = dgrams[k], *out;
-		size_t len = lens[k], cap, out_len = 0;
-		bool auth = false;
-		wg_tun_result r;
-
-		if (in_place) {
-			/* dgram may be one GRO segment inside a larger buffer: decrypt within it. */
-			out = dgram + WG_DATA_HEADER_LEN;
-			cap = len > WG_DATA_HEADER_LEN ? len - WG_DATA_HEADER_LEN : 0;
-		} else {
-			out = device_tx_slot(dev);
-			cap = DEVICE_SLOT_SIZE;
-		}
-		if (prep)
-			r = wg_tunnel_decapsulate_initiation(p->tun, now, dgram, len, prep, out,
-							     cap, &out_len, &auth);
-		else
-			r = wg_tunnel_decapsulate(p->tun, now, dgram, len, out, cap, &out_len,
-						  &auth);
-		if (auth)
-			peer_roam(p, src);
-		switch (r) {
-		case WG_TUN_WRITE_NETWORK:
-			if (in_place) {
-				uint8_t *slot = device_tx_slot(dev);
-				memmove(slot, out, out_len);
-				out = slot;
-			}
-			peer_tx_queue(dev, p, out, out_len);
-			break;
-		case WG_TUN_WRITE_TUN_V4:
-		case WG_TUN_WRITE_TUN_V6:
-			deliver_to_tun(dev, p, out, out_len);
-			break;
-		case WG_TUN_DONE:
-			break;
-		default:
-			device_count_tunnel_error(dev, r);
-			break;
-		}
-		if (r >= 0)
-			drain = true;
-	}
-	/* Once per run: staged packets (key confirmation), events, the timer heap. */
-	if (drain)
+	out = device_tx_slot(dev);
+	if (prep)
+		r = wg_tunnel_decapsulate_initiation(p->tun, now, buf, len, prep, out,
+						     DEVICE_SLOT_SIZE, &out_len, &auth);
+	else
+		r = wg_tunnel_decapsulate(p->tun, now, buf, len, out, DEVICE_SLOT_SIZE, &out_len,
+					  &auth);
+	if (auth)
+		peer_roam(p, src);
+	if (r == WG_TUN_WRITE_NETWORK)
+		peer_tx_queue(dev, p, out, out_len);
+	else if (r < 0)
+		device_count_tunnel_error(dev, r);
+	/* Staged packets (key confirmation), events, the timer heap. */
+	if (r >= 0)
 		peer_drain(dev, p, now, false);
 	peer_events(dev, p);
 	device_peer_update_deadline(dev, p);
 	pthread_mutex_unlock(&p->lock);
 }
 
-/* One datagram that is not part of a data run: handshake messages are queued (handled after
- * the round's data, handshake.c), the rest go to their peer now. */
+/* A cookie reply (or a malformed datagram): not part of a data run, handled now. */
 static void handle_datagram(device *dev, uint8_t *buf, size_t len, const wg_endpoint *src,
 			    wg_time_ns now)
 {
-	int type = wg_msg_classify(buf, len);
 	peer *p;
 
-	switch (type) {
-	case WG_MSG_INITIATION:
-	case WG_MSG_RESPONSE:
-		device_handshake_enqueue(dev, buf, len, src, now);
-		return;
-	case WG_MSG_COOKIE_REPLY:
-		p = device_index_lookup(dev, wg_le32_read(buf + WG_COOKIE_OFF_RECEIVER));
-		break;
-	case WG_MSG_DATA:
-		p = device_index_lookup(dev, wg_le32_read(buf + WG_DATA_OFF_RECEIVER));
-		break;
-	default:
+	if (wg_msg_classify(buf, len) != WG_MSG_COOKIE_REPLY) {
 		DEVICE_STAT_INC(dev, rx_malformed);
 		return;
 	}
+	p = device_index_lookup(dev, wg_le32_read(buf + WG_COOKIE_OFF_RECEIVER));
 	if (!p) {
 		DEVICE_STAT_INC(dev, rx_no_session);
 		return;
 	}
-	device_peer_receive(dev, p, &buf, &len, 1, type == WG_MSG_DATA, NULL, src, now);
+	device_peer_receive(dev, p, buf, len, NULL, src, now);
 }
 
 /* Crypto worker job: open receive job k in place. Any thread; no lock. */
@@ -534,6 +571,7 @@ static void rx_finish(device *dev, wg_time_ns now)
 	unsigned n = dev->rx_n;
 	size_t bytes = 0;
 
+	mem_note(dev, &dev->mem_jobs_hwm, n);
 	for (unsigned k = 0; k < n; k++)
 		bytes += jobs[k].len;
 	crypto_pool_run(&dev->crypto, n, bytes, open_one, dev);
@@ -612,6 +650,54 @@ static size_t rx_segment(device *dev, int i, size_t off, uint8_t **p)
 	return len - off < seg ? len - off : seg;
 }
 
+/* Received datagram i of dev->rx (maybe several GRO segments): handshake messages queued,
+ * data runs prepared for rx_finish, the rest handled now. Loop thread, config lock shared.
+ * (The device fuzz harnesses call it too.) */
+static void rx_datagram(device *dev, int i, wg_time_ns now)
+{
+	wg_endpoint src;
+	size_t off = 0, end = dev->rx.msg[i].msg_len;
+
+	memcpy(&src, &dev->rx.addr[i], sizeof(src));
+	if (end == 0) /* an empty datagram, or one cut by MSG_TRUNC: still counted */
+		DEVICE_STAT_INC(dev, rx_malformed);
+	while (off < end) {
+		uint8_t *run[DEVICE_RX_RUN];
+		size_t lens[DEVICE_RX_RUN];
+		unsigned k = 0;
+		uint32_t idx;
+		int t;
+
+		lens[0] = rx_segment(dev, i, off, &run[0]);
+		off += lens[0];
+		t = wg_msg_classify(run[0], lens[0]);
+		if (t == WG_MSG_INITIATION || t == WG_MSG_RESPONSE) {
+			/* Only queued (handled after this round's data): a flood of them
+			 * neither waits for nor breaks up the data's crypto batch. */
+			device_handshake_enqueue(dev, run[0], lens[0], &src, now);
+			continue;
+		}
+		if (t != WG_MSG_DATA) {
+			/* Data before it in the batch first (a cookie reply changes state). */
+			rx_finish(dev, now);
+			handle_datagram(dev, run[0], lens[0], &src, now);
+			continue;
+		}
+		/* GRO segments of one sender mostly share a receiver index: one lookup and
+		 * one peer lock for the run. */
+		idx = wg_le32_read(run[0] + WG_DATA_OFF_RECEIVER);
+		for (k = 1; k < DEVICE_RX_RUN && off < end; k++) {
+			size_t l = rx_segment(dev, i, off, &run[k]);
+			if (wg_msg_classify(run[k], l) != WG_MSG_DATA ||
+			    wg_le32_read(run[k] + WG_DATA_OFF_RECEIVER) != idx)
+				break;
+			lens[k] = l;
+			off += l;
+		}
+		handle_data_run(dev, run, lens, k, idx, (uint16_t)i, now);
+	}
+}
+
 void device_handle_udp(device *dev, int fd)
 {
 	wg_time_ns now;
@@ -623,49 +709,16 @@ void device_handle_udp(device *dev, int fd)
 		return;
 	}
 	now = io_now();
+	mem_note(dev, &dev->mem_rx_hwm, (unsigned)n);
 	for (int i = 0; i < n; i++) {
-		wg_endpoint src;
-		memcpy(&src, &dev->rx.addr[i], sizeof(src));
-		size_t off = 0, end = dev->rx.msg[i].msg_len;
-
-		if (end == 0) /* an empty datagram, or one cut by MSG_TRUNC: still counted */
-			DEVICE_STAT_INC(dev, rx_malformed);
-		while (off < end) {
-			uint8_t *run[DEVICE_RX_RUN];
-			size_t lens[DEVICE_RX_RUN];
-			unsigned k = 0;
-			uint32_t idx;
-			int t;
-
-			lens[0] = rx_segment(dev, i, off, &run[0]);
-			off += lens[0];
-			t = wg_msg_classify(run[0], lens[0]);
-			if (t == WG_MSG_INITIATION || t == WG_MSG_RESPONSE) {
-				/* Only queued (handled after this round's data): a flood of them
-				 * neither waits for nor breaks up the data's crypto batch. */
-				device_handshake_enqueue(dev, run[0], lens[0], &src, now);
-				continue;
-			}
-			if (t != WG_MSG_DATA) {
-				/* Data before it in the batch first (a cookie reply changes state). */
-				rx_finish(dev, now);
-				handle_datagram(dev, run[0], lens[0], &src, now);
-				continue;
-			}
-			/* GRO segments of one sender mostly share a receiver index: one lookup and
-			 * one peer lock for the run. */
-			idx = wg_le32_read(run[0] + WG_DATA_OFF_RECEIVER);
-			for (k = 1; k < DEVICE_RX_RUN && off < end; k++) {
-				size_t l = rx_segment(dev, i, off, &run[k]);
-				if (wg_msg_classify(run[k], l) != WG_MSG_DATA ||
-				    wg_le32_read(run[k] + WG_DATA_OFF_RECEIVER) != idx)
-					break;
-				lens[k] = l;
-				off += l;
-			}
-			handle_data_run(dev, run, lens, k, idx, (uint16_t)i, now);
-		}
+		size_t top = (size_t)i * DEVICE_SLOT_SIZE + dev->rx.msg[i].msg_len;
+		if (top > dev->mem_rx_bytes)
+			dev->mem_rx_bytes = top;
+		if (dev->rx.seg[i]) /* GRO: the slot was filled deep */
+			dev->mem_busy_round = true;
 	}
+	for (int i = 0; i < n; i++)
+		rx_datagram(dev, i, now);
 	rx_finish(dev, now);
 	/* Before the receive buffers are reused. */
 	device_tun_flush(dev);

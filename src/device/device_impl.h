@@ -38,6 +38,16 @@
 /* Queued handshake messages handled per loop round, after the round's data packets: the
  * share of the loop a flood can take (the rest of it stays queued or is dropped unread). */
 #define DEVICE_HANDSHAKE_BUDGET 32
+/* Kernel-side shedding (shed.c): under load, a socket filter on each UDP socket passes data
+ * and cookie replies, handshake messages from configured endpoints (at most
+ * UDP_SHED_MAX_ALLOW per family) and other handshake messages with probability p (in
+ * 1/DEVICE_SHED_STEPS): DEVICE_SHED_HEADROOM x what passed the rate limiter / what arrived,
+ * never below DEVICE_SHED_MIN_STEPS (why: docs/battery.md). Re-judged, and re-attached only
+ * if p or the endpoints changed, once per DEVICE_SHED_PERIOD. */
+#define DEVICE_SHED_PERIOD WG_MS(250)
+#define DEVICE_SHED_STEPS 16
+#define DEVICE_SHED_MIN_STEPS 4
+#define DEVICE_SHED_HEADROOM 2
 /* Random bytes drawn at once for cookie-reply nonces (170 replies of 24 bytes per draw). */
 #define DEVICE_NONCE_POOL 4096
 /* tick()/flush() outputs taken from one tunnel in one go (a runaway guard: a tunnel hands out
@@ -51,6 +61,15 @@
 #define DEVICE_SLOT_SIZE (DEVICE_SLOT_HEAD + DEVICE_MAX_PACKET + 64)
 /* One TUN read with offloads: vnet header + an IPv6 super-packet (payload length 65535). */
 #define DEVICE_TUN_BUF (OFFLOAD_VNET_HDR_LEN + DEVICE_MAX_PACKET + 40)
+/* Giving memory back (datapath.c, docs/memory.md): a round that used more than this many
+ * slots of a batch buffer (or receive jobs, or handshake queue entries), or received a
+ * coalesced (GRO) datagram, marks the buffers busy; a ping, a keepalive or a handshake stays
+ * under it and costs no madvise. */
+#define DEVICE_MEM_FLOOR_SLOTS 8
+/* Busy buffers are given back (madvise MADV_DONTNEED) when the loop is about to sleep at
+ * least this long after the last busy round: no timer of its own, so it happens at the next
+ * wakeup past it (with no traffic, the passive keepalive's, 10 s after the last data). */
+#define DEVICE_MEM_IDLE WG_SEC(1)
 
 typedef struct peer peer;
 /* A received data message between prepare (in order) and finish (in order), opened in between
@@ -77,6 +96,23 @@ typedef struct {
 	uint8_t pool[DEVICE_NONCE_POOL]; /* unused random bytes at the end, wiped when used */
 	size_t pool_left;
 } device_hs_queue;
+
+/* One UDP socket's shedding state (loop thread; reset under the exclusive config lock when
+ * the sockets are replaced, since new sockets carry no filter). */
+typedef struct {
+	bool on;          /* our filter is attached */
+	bool failed;      /* setsockopt failed: no filter (today's behaviour) until load ends */
+	unsigned steps;   /* p of the attached filter, in 1/DEVICE_SHED_STEPS */
+	/* This socket's own load: the device's rule (the queue reached its threshold while a
+	 * message from this socket went in, or the kernel shed that many in a period). */
+	wg_time_ns loaded_until;
+	wg_time_ns since; /* start of the current period */
+	uint32_t in;      /* handshake messages taken off this socket in the period */
+	uint32_t useful;  /* of them, under load, passed mac1 and the rate limiter */
+	uint32_t drops0;  /* the socket's kernel drop counter at the period's start */
+	unsigned nallow;  /* the attached filter's always-pass source addresses */
+	udp_ip allow[UDP_SHED_MAX_ALLOW];
+} device_shed;
 
 typedef struct device_index_entry {
 	uint32_t key;
@@ -173,6 +209,7 @@ struct device {
 	udp_batch rx, tx;
 	unsigned tx_used;
 	device_hs_queue hsq;
+	device_shed shed[2]; /* [0] bind.fd4, [1] bind.fd6 */
 	/* Crypto workers, and the jobs of the current batch (loop thread only; the workers touch
 	 * only the jobs and their buffers during crypto_pool_run). Transmit: seal[k] seals tx
 	 * slot seal_slot[k] before the queue is sent. Receive: rx_jobs. */
@@ -182,6 +219,18 @@ struct device {
 	unsigned seal_n;
 	device_rx_job *rx_jobs;
 	unsigned rx_n;
+	/* High-water marks since the buffers were last given back (loop thread only): slots of
+	 * tx_mem / rx_mem (and bytes of rx_mem: GRO fills a slot deep), receive jobs, handshake
+	 * queue entries; busy = this round went over DEVICE_MEM_FLOOR_SLOTS. */
+	unsigned mem_tx_hwm, mem_rx_hwm, mem_jobs_hwm, mem_hsq_hwm;
+	size_t mem_rx_bytes;
+	bool mem_busy_round, mem_busy;
+	wg_time_ns mem_busy_at;
+	/* Busy poll (device.c): what this loop round did, and when a packet last went to the
+	 * TUN (loop thread only). */
+	bool round_from_tun; /* read packets from the TUN */
+	bool round_to_tun;   /* wrote packets to the TUN */
+	wg_time_ns last_to_tun;
 };
 
 /* Loop tags. */
@@ -228,6 +277,12 @@ void device_handle_udp(device *dev, int fd);
 void device_handle_timers(device *dev, wg_time_ns now);
 /* Sends whatever is queued. */
 void device_tx_flush(device *dev);
+/* Once per loop round, before the loop sleeps until deadline: when the buffers were busy and
+ * the last busy round is DEVICE_MEM_IDLE old, gives their pages back (datapath.c). */
+void device_mem_idle(device *dev, wg_time_ns now, wg_time_ns deadline);
+/* Hands the whole pages inside [p, p + len) of a buffer of ours back to the kernel
+ * (MADV_DONTNEED: the next touch maps a zero page). Returns the bytes given back. */
+size_t device_mem_give_back(device *dev, void *p, size_t len);
 /* Writes the decrypted packets waiting for the TUN (vnet TUN only; a no-op otherwise). */
 void device_tun_flush(device *dev);
 /* The next free transmit slot (sends the queue first when it is full). */
@@ -235,10 +290,10 @@ uint8_t *device_tx_slot(device *dev);
 /* Queues len bytes at data (inside the current free slot) to dst; false if dst is none. */
 bool device_tx_queue(device *dev, const uint8_t *data, size_t len, const wg_endpoint *dst);
 void device_count_tunnel_error(device *dev, wg_tun_result r);
-/* Hands dgrams[0..n) from src to p's tunnel under p's lock (see datapath.c). */
-void device_peer_receive(device *dev, peer *p, uint8_t *const *dgrams, const size_t *lens,
-			 unsigned n, bool in_place, wg_tunnel_initiation *prep,
-			 const wg_endpoint *src, wg_time_ns now);
+/* Hands one handshake message or cookie reply from src to p's tunnel under p's lock (see
+ * datapath.c). */
+void device_peer_receive(device *dev, peer *p, uint8_t *buf, size_t len,
+			 wg_tunnel_initiation *prep, const wg_endpoint *src, wg_time_ns now);
 
 /* ---- handshake.c: the handshake queue and the under-load shield (loop thread) ---- */
 int device_handshake_init(device *dev);
@@ -249,5 +304,16 @@ void device_handshake_enqueue(device *dev, const uint8_t *msg, size_t len,
 /* Handles up to budget queued messages (config lock shared). Returns how many are left. */
 unsigned device_handshake_run(device *dev, wg_time_ns now, unsigned budget);
 unsigned device_handshake_pending(const device *dev);
+/* Gives the queue's touched entries back when it is empty (device_mem_idle). Bytes. */
+size_t device_handshake_give_back(device *dev);
+
+/* ---- shed.c: kernel-side load shedding (loop thread, config lock shared) ---- */
+/* Attaches, re-judges or removes each socket's filter after a round. Cheap when idle. */
+void device_shed_update(device *dev, wg_time_ns now);
+/* When the loop must wake to remove a filter (the earliest filtered socket's load end), or
+ * WG_TIME_NEVER when none is attached. */
+wg_time_ns device_shed_deadline(const device *dev);
+/* The sockets were replaced (exclusive config lock): forget their state. */
+void device_shed_reset(device *dev);
 
 #endif

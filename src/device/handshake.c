@@ -48,18 +48,26 @@ void device_handshake_enqueue(device *dev, const uint8_t *msg, size_t len,
 	device_hs_queue *q = &dev->hsq;
 	device_hs_msg *m;
 
+	device_shed *s = &dev->shed[src->sa.sa_family == AF_INET ? 0 : 1];
+
+	s->in++; /* shed.c: what arrived on this socket */
 	if (len > sizeof(m->msg)) { /* the caller classified it: cannot happen */
 		DEVICE_STAT_INC(dev, rx_malformed);
 		return;
 	}
 	if (q->count >= DEVICE_UNDER_LOAD_THRESHOLD)
-		dev->under_load_until = now + DEVICE_UNDER_LOAD_TIME;
+		dev->under_load_until = s->loaded_until = now + DEVICE_UNDER_LOAD_TIME;
 	if (q->count == DEVICE_HANDSHAKE_QUEUE) {
 		/* Drop newest: what is queued was paid for (copied) already. */
 		DEVICE_STAT_INC(dev, rx_handshake_queue_full);
 		return;
 	}
 	m = &q->ring[(q->head + q->count) % DEVICE_HANDSHAKE_QUEUE];
+	if ((unsigned)(m - q->ring) >= dev->mem_hsq_hwm) {
+		dev->mem_hsq_hwm = (unsigned)(m - q->ring) + 1; /* entries touched (datapath.c) */
+		if (dev->mem_hsq_hwm > DEVICE_MEM_FLOOR_SLOTS)
+			dev->mem_busy_round = true;
+	}
 	memcpy(m->msg, msg, len);
 	m->len = (uint16_t)len;
 	m->src = *src;
@@ -126,6 +134,7 @@ static bool handshake_admit(device *dev, const device_hs_msg *m, wg_time_ns now)
 		DEVICE_STAT_INC(dev, rx_ratelimited);
 		return false;
 	}
+	dev->shed[m->src.sa.sa_family == AF_INET ? 0 : 1].useful++; /* shed.c: worth a look */
 	slot = device_tx_slot(dev);
 	r = cookie_checker_mac2_or_reply(&dev->cookies, m->msg, m->len, addr, alen, port, now,
 					 &pool, (wg_msg_cookie_reply *)slot, &reply);
@@ -166,7 +175,7 @@ static void handshake_one(device *dev, device_hs_msg *m, wg_time_ns now)
 			DEVICE_STAT_INC(dev, rx_unknown_peer);
 			return;
 		}
-		device_peer_receive(dev, p, &buf, &len, 1, false, &prep, &m->src, now);
+		device_peer_receive(dev, p, buf, len, &prep, &m->src, now);
 		wg_tunnel_initiation_wipe(&prep); /* already wiped by the tunnel; cheap */
 		return;
 	}
@@ -175,7 +184,7 @@ static void handshake_one(device *dev, device_hs_msg *m, wg_time_ns now)
 		DEVICE_STAT_INC(dev, rx_no_session);
 		return;
 	}
-	device_peer_receive(dev, p, &buf, &len, 1, false, NULL, &m->src, now);
+	device_peer_receive(dev, p, buf, len, NULL, &m->src, now);
 }
 
 unsigned device_handshake_run(device *dev, wg_time_ns now, unsigned budget)
@@ -189,5 +198,18 @@ unsigned device_handshake_run(device *dev, wg_time_ns now, unsigned budget)
 		q->head = (q->head + 1) % DEVICE_HANDSHAKE_QUEUE;
 		q->count--;
 	}
+	/* Empty: start over at entry 0, so a trickle of handshakes keeps touching one entry
+	 * instead of walking the whole ring's pages over the days. */
+	if (!q->count)
+		q->head = 0;
 	return q->count;
+}
+
+size_t device_handshake_give_back(device *dev)
+{
+	device_hs_queue *q = &dev->hsq;
+
+	if (q->count) /* queued messages live there (cannot happen when idle: kept) */
+		return 0;
+	return device_mem_give_back(dev, q->ring, (size_t)dev->mem_hsq_hwm * sizeof(*q->ring));
 }

@@ -1,7 +1,7 @@
 /* Shared by the device-level fuzz harnesses (fuzz_device.c, fuzz_device_tun.c).
  *
  * It compiles the device's datapath.c into the harness (#include below) so the harness can
- * call the loop's per-packet functions (handle_datagram, handle_data_run + rx_finish,
+ * call the loop's per-datagram functions (rx_datagram, rx_finish,
  * tun_packet, the seal barrier of device_tx_flush) directly, single-threaded
  * and without sockets: the archive's datapath.o is then not linked (every symbol it defines is
  * already defined here). The device is made with device_new, configured with device_apply,
@@ -196,28 +196,22 @@ static inline void fh_take_tx(fh *h)
 	dev->tx_used = 0;
 }
 
-/* The device's receive of rx slot 0 (n bytes from src) as device_handle_udp does it for one
- * datagram: data through the batched path (prepare under the peer lock, open, finish in
- * order), everything else through handle_datagram. */
+/* The device's receive of rx slot 0 (n bytes from src) as one round of the loop does it:
+ * device_handle_udp's own dispatch (rx_datagram: data through the batch path, handshake
+ * messages queued, cookie replies handled), the batch's crypto and in-order finish
+ * (rx_finish), then the round's handshake queue. */
 static inline void fh_device_rx(fh *h, size_t n, const wg_endpoint *src)
 {
 	device *dev = h->dev;
-	uint8_t *slot = dev->rx.iov[0].iov_base;
 
 	memcpy(&dev->rx.addr[0], src, sizeof(*src));
+	dev->rx.msg[0].msg_len = (unsigned)n;
+	dev->rx.seg[0] = 0; /* one datagram, no GRO segments */
 	pthread_rwlock_rdlock(&dev->cfg_lock);
-	if (wg_msg_classify(slot, n) == WG_MSG_DATA) {
-		handle_data_run(dev, &slot, &n, 1, wg_le32_read(slot + WG_DATA_OFF_RECEIVER), 0,
-				h->now);
-		rx_finish(dev, h->now);
-	} else {
-		if (n == 0)
-			DEVICE_STAT_INC(dev, rx_malformed);
-		else
-			handle_datagram(dev, slot, n, src, h->now);
-		/* One harness step = one loop round: a queued handshake is handled now. */
-		(void)device_handshake_run(dev, h->now, DEVICE_HANDSHAKE_BUDGET);
-	}
+	rx_datagram(dev, 0, h->now);
+	rx_finish(dev, h->now);
+	/* One harness step = one loop round: a queued handshake is handled now. */
+	(void)device_handshake_run(dev, h->now, DEVICE_HANDSHAKE_BUDGET);
 	device_tun_flush(dev);
 	pthread_rwlock_unlock(&dev->cfg_lock);
 	fh_take_tx(h);
