@@ -311,6 +311,40 @@ static void test_roaming(node *a, node *b)
 	CHECK_MSG(deliver(a, b, pkt, len), "a -> b at b's new port");
 }
 
+/* a moves to a new listen port while b is the one sending: b must learn the new port from a
+ * keepalive a sends at once (before, b kept sending to the old port until a next sent
+ * something, which a purely receiving side never does). */
+static void test_port_change_announced(node *a, node *b)
+{
+	wg_config_change c;
+	wg_config_info info;
+	uint16_t old = a->port, seen = old;
+	uint8_t pkt[256];
+	size_t len;
+
+	/* a session both ways first */
+	len = make_ping4(pkt, "10.0.0.1", "10.0.0.2", 20);
+	CHECK(deliver(a, b, pkt, len));
+	len = make_ping4(pkt, "10.0.0.2", "10.0.0.1", 21);
+	CHECK(deliver(b, a, pkt, len));
+	memset(&c, 0, sizeof(c));
+	c.has_listen_port = true;
+	c.listen_port = 0;
+	CHECK_EQ_INT(device_apply(a->dev, &c), 0);
+	a->port = node_port(a);
+	CHECK(a->port != 0 && a->port != old);
+	for (int i = 0; i < 200 && seen != a->port; i++) {
+		usleep(5 * 1000);
+		CHECK_EQ_INT(device_get_info(b->dev, &info), 0);
+		if (info.n_peers == 1)
+			seen = ntohs(info.peers[0].endpoint.in4.sin_port);
+		wg_config_info_clear(&info);
+	}
+	CHECK_MSG(seen == a->port, "b still sends to %u, a moved from %u to %u", seen, old, a->port);
+	len = make_ping4(pkt, "10.0.0.2", "10.0.0.1", 22);
+	CHECK_MSG(deliver(b, a, pkt, len), "b -> a right after a moved");
+}
+
 /* Snapshot comparison for "nothing changed". */
 static bool same_info(const wg_config_info *x, const wg_config_info *y)
 {
@@ -1179,6 +1213,7 @@ int main(void)
 	test_traffic(&a, &b);
 	test_source_check(&a, &b);
 	test_roaming(&a, &b);
+	test_port_change_announced(&a, &b);
 	test_failed_apply(&a, &b);
 	test_remove_readd(&a, &b);
 	test_key_change(&a, &b);
