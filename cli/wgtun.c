@@ -7,7 +7,8 @@
  * socket), WG_PROCESS_FOREGROUND=1 (same as -f), LOG_LEVEL or WG_LOG_LEVEL (silent, error,
  * verbose or debug; default error). Ours: WGTUN_CRYPTO_WORKERS=N, threads for packet crypto
  * (0 or unset = one per online CPU, 1 = the data-path thread alone; docs/parallel.md);
- * WGTUN_USER=USER (same as --user, which wins).
+ * WGTUN_BUSY_POLL_US=N, busy poll of the data-path loop for N microseconds after traffic (0 or
+ * unset = off, at most 1000; docs/latency.md); WGTUN_USER=USER (same as --user, which wins).
  *
  * --user USER (opt-in; wireguard-go has no such flag): once the TUN and the UAPI socket exist
  * and before the library starts any thread, drop to USER keeping only CAP_NET_ADMIN and
@@ -212,10 +213,10 @@ static int parse_args(int argc, char **argv, options *o)
 	return 0;
 }
 
-/* WGTUN_CRYPTO_WORKERS: threads for packet crypto (0 or unset = one per CPU). 0 / -1. */
-static int env_workers(unsigned *out)
+/* A decimal from 0 to max in environment variable name (unset or "" = 0). 0 / -1. */
+static int env_uint(const char *name, long max, unsigned *out)
 {
-	const char *s = getenv("WGTUN_CRYPTO_WORKERS");
+	const char *s = getenv(name);
 	char *end;
 	long v;
 
@@ -224,7 +225,7 @@ static int env_workers(unsigned *out)
 		return 0;
 	errno = 0;
 	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < 0 || v > 64)
+	if (errno || end == s || *end || v < 0 || v > max)
 		return -1;
 	*out = (unsigned)v;
 	return 0;
@@ -651,8 +652,14 @@ static int run_daemon(const options *o)
 	cfg.ifname = name;
 	cfg.tun_fd = tun;
 	cfg.log = lib_log;
-	if (env_workers(&cfg.crypto_workers) != 0) {
+	/* WGTUN_CRYPTO_WORKERS: threads for packet crypto (0 or unset = one per CPU). */
+	if (env_uint("WGTUN_CRYPTO_WORKERS", 64, &cfg.crypto_workers) != 0) {
 		logf_(WGTUN_LOG_ERROR, "WGTUN_CRYPTO_WORKERS must be a number from 0 to 64");
+		r = 1;
+		goto out;
+	}
+	if (env_uint("WGTUN_BUSY_POLL_US", 1000, &cfg.busy_poll_us) != 0) {
+		logf_(WGTUN_LOG_ERROR, "WGTUN_BUSY_POLL_US must be a number from 0 to 1000");
 		r = 1;
 		goto out;
 	}

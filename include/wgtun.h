@@ -138,6 +138,14 @@ typedef struct {
 	 * with one is told to send no offloaded packets, the UDP sockets use neither GSO nor
 	 * GRO. 0 = use what the kernel offers. */
 	int no_offload;
+	/* Added in 0.2 (apps built before leave it 0 through struct_size). Busy poll, in
+	 * microseconds: after a round of the data-path loop that handled packets, the loop polls
+	 * without sleeping for up to this long before it blocks, so the answer to a request (a
+	 * ping, an RPC) is taken without a thread wakeup. Trades CPU for round-trip time: the
+	 * loop spins for up to the window after every burst of traffic (docs/latency.md has the
+	 * figures). The spin ends by the clock, so an idle device still makes no wakeups. 0 =
+	 * off (the default); at most 1000, more is refused (-EINVAL). */
+	unsigned busy_poll_us;
 } wgtun_device_config;
 
 /* Zeroes cfg, sets struct_size, tun_fd = uapi_fd = -1. Thread-safe. */
@@ -171,8 +179,11 @@ WGTUN_API int wgtun_device_get(wgtun_device *dev, char **out);
  * rx_flood, rx_no_key, cookie_replies_sent, tx_no_route, tx_no_endpoint, tx_send_error,
  * tun_write_error, under_load_batches, loop_wakeups, handshake_no_index,
  * rx_handshake_queue_full, rng_error, mem_releases, mem_released_bytes: times the idle
- * device gave its batch buffers' pages back, and the bytes it handed to the kernel),
- * monotonically increasing; for monitoring and tests. *out is malloc'd: release it with
+ * device gave its batch buffers' pages back, and the bytes it handed to the kernel,
+ * busy_polls, busy_poll_hits: polls made in busy-poll windows and loop rounds whose events a
+ * poll found; shed_filter_set, shed_filter_cleared, shed_filter_error, kernel_shed: the
+ * kernel-side shedding filter under a handshake flood), monotonically increasing; for
+ * monitoring and tests. *out is malloc'd: release it with
  * wgtun_string_free(). 0, -ENOMEM, -ESHUTDOWN. Thread-safe. */
 WGTUN_API int wgtun_device_stats(wgtun_device *dev, char **out);
 

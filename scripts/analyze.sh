@@ -5,6 +5,7 @@
 # check only in .clang-tidy or below, with its reason.
 #   scripts/analyze.sh            all three
 #   scripts/analyze.sh tidy       only one of: fanalyzer, tidy, cppcheck
+#   scripts/analyze.sh build      (a directory) all three, as with no argument
 # Env: JOBS (default 2). Build dirs: build-analyzer, build-tidy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,17 @@ root=$(pwd)
 jobs=${JOBS:-2}
 only=${1:-all}
 fail=0
+# A build directory given as the argument (`analyze.sh build`, as other scripts take one) means
+# all three: the analyzers use their own build dirs. Anything else unknown is an error, not a
+# silent "all clean" that analyzed nothing.
+if [ "$only" != all ] && [ -d "$only" ]; then
+  echo "analyze: $only is a directory; the analyzers use their own build dirs: running all"
+  only=all
+fi
+case $only in
+  all|fanalyzer|tidy|cppcheck) ;;
+  *) echo "usage: analyze.sh [fanalyzer|tidy|cppcheck]" >&2; exit 2 ;;
+esac
 
 want() { [ "$only" = all ] || [ "$only" = "$1" ]; }
 

@@ -56,7 +56,10 @@ static int config_copy(wgtun_device_config *dst, const wgtun_device_config *src)
 			return -EINVAL;
 	wgtun_device_config_init(dst);
 	memcpy(dst, src, src->struct_size < sizeof(*dst) ? src->struct_size : sizeof(*dst));
-	return dst->crypto_workers > CRYPTO_POOL_MAX_WORKERS ? -EINVAL : 0;
+	return dst->crypto_workers > CRYPTO_POOL_MAX_WORKERS ||
+			       dst->busy_poll_us > DEVICE_BUSY_POLL_MAX_US
+		       ? -EINVAL
+		       : 0;
 }
 
 static void on_device_event(void *ctx, const device_event *dev_ev)
@@ -179,6 +182,7 @@ int wgtun_device_new(const wgtun_device_config *cfg, wgtun_device **out)
 	p.ctx = d;
 	p.crypto_workers = d->cfg.crypto_workers;
 	p.no_offload = d->cfg.no_offload != 0;
+	p.busy_poll_us = d->cfg.busy_poll_us;
 	d->dev = device_new(&p);
 	if (!d->dev) {
 		r = -errno;
@@ -257,6 +261,8 @@ int wgtun_device_stats(wgtun_device *dev, char **out)
 		"tx_no_endpoint", "tx_send_error",   "tun_write_error",     "under_load_batches",
 		"loop_wakeups",   "handshake_no_index", "rx_handshake_queue_full", "rng_error",
 		"mem_releases",   "mem_released_bytes",
+		"busy_polls",     "busy_poll_hits",
+		"shed_filter_set", "shed_filter_cleared", "shed_filter_error", "kernel_shed",
 	};
 	_Static_assert(sizeof(names) / sizeof(names[0]) == sizeof(device_stats) / sizeof(uint64_t),
 		       "one name per device_stats counter");

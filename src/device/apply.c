@@ -328,9 +328,16 @@ static void plan_commit(apply_plan *pl)
 	}
 	if (pl->rebind) {
 		udp_bind old_bind = dev->bind;
+		bool moved = pl->bind.port != old_bind.port;
 		dev->bind = pl->bind;
+		device_shed_reset(dev); /* the new sockets carry no filter */
 		device_bind_close(dev, &old_bind);
 		pl->rebind = false;
+		/* Peers keep sending to the old port until they hear from the new one. */
+		for (peer *p = moved ? dev->first : NULL; p; p = p->next) {
+			wg_tunnel_local_address_changed(p->tun, pl->now);
+			device_peer_update_deadline(dev, p);
+		}
 	}
 	if (c->has_listen_port)
 		dev->listen_port = c->listen_port;

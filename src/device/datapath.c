@@ -444,6 +444,7 @@ int device_handle_tun(device *dev, bool error_reported)
 			int got = tun_read_vnet(dev, &n, &closed, now);
 			if (got >= 0) {
 				handled += got;
+				dev->round_from_tun = true;
 				tun_first_out(dev, i);
 				continue;
 			}
@@ -453,6 +454,7 @@ int device_handle_tun(device *dev, bool error_reported)
 			if (n > 0 && !closed) {
 				tun_packet(dev, slot, (size_t)n, now);
 				handled++;
+				dev->round_from_tun = true;
 				tun_first_out(dev, i);
 				continue;
 			}
@@ -486,6 +488,7 @@ void device_tun_flush(device *dev)
 	if (!dev->gro || !offload_gro_count(dev->gro))
 		return;
 	offload_gro_finish(dev->gro);
+	dev->round_to_tun = true;
 	for (unsigned i = 0; i < offload_gro_count(dev->gro); i++) {
 		unsigned n = offload_gro_iov(dev->gro, i, iov);
 		if (tun_writev(dev->tun_fd, iov, (int)n))
@@ -512,6 +515,7 @@ static void deliver_to_tun(device *dev, peer *p, uint8_t *pkt, size_t len)
 		}
 		return;
 	}
+	dev->round_to_tun = true;
 	ret = tun_write(dev->tun_fd, pkt, len);
 	if (ret)
 		DEVICE_STAT_INC(dev, tun_write_error);

@@ -154,6 +154,11 @@ device *device_new(const device_params *p)
 		errno = EINVAL;
 		return NULL;
 	}
+	if (p->busy_poll_us > DEVICE_BUSY_POLL_MAX_US) {
+		close(p->tun_fd);
+		errno = EINVAL;
+		return NULL;
+	}
 	if (p->ifname && strlen(p->ifname) >= sizeof(dev->ifname)) {
 		close(p->tun_fd);
 		errno = EINVAL;
@@ -239,16 +244,34 @@ static void device_signal_stop(device *dev, int reason)
 		    reason);
 }
 
+/* Busy poll (docs/latency.md): only after a round that sent packets from the TUN out while
+ * nothing went to the TUN in the window before, i.e. a request of ours whose answer is on its
+ * way, not our answer to the peer's request (a responder would spin for a next request that
+ * comes much later) nor a bulk transfer (both directions busy: the loop does not sleep
+ * anyway). The window ends by the clock. Loop thread. */
+static wg_time_ns device_spin_until(device *dev, wg_time_ns spin)
+{
+	wg_time_ns now = io_now();
+	bool request = dev->round_from_tun && !dev->round_to_tun &&
+		       (!dev->last_to_tun || now - dev->last_to_tun > spin);
+
+	if (dev->round_to_tun)
+		dev->last_to_tun = now;
+	return request ? now + spin : 0;
+}
+
 static void *device_loop(void *arg)
 {
 	device *dev = arg;
 	io_event ev[IO_LOOP_MAX_EVENTS];
+	wg_time_ns spin = (wg_time_ns)dev->params.busy_poll_us * 1000, spin_until = 0;
 	int stop = 0;
 
 	while (!atomic_load(&dev->stop_requested) && !stop) {
 		wg_time_ns deadline;
+		uint64_t polls = 0;
 		peer *top;
-		bool woken;
+		bool woken, polled;
 		int n;
 
 		pthread_rwlock_rdlock(&dev->cfg_lock);
@@ -257,13 +280,20 @@ static void *device_loop(void *arg)
 		/* Queued handshake messages: look for new packets, then go on with them. */
 		if (device_handshake_pending(dev))
 			deadline = 0;
+		/* A socket filter is removed when the load ends, even if nothing arrives. */
+		if (device_shed_deadline(dev) < deadline)
+			deadline = device_shed_deadline(dev);
 		pthread_rwlock_unlock(&dev->cfg_lock);
 		/* Buffers busy a while ago and nothing due soon: their pages go back now, so an
 		 * idle device does not keep a burst's footprint (and costs no wakeup for it). */
 		device_mem_idle(dev, io_now(), deadline);
 
-		n = io_loop_wait(dev->loop, deadline, ev, &woken);
+		n = io_loop_wait(dev->loop, deadline, spin_until, ev, &woken, &polls, &polled);
 		DEVICE_STAT_INC(dev, loop_wakeups);
+		if (polls)
+			__atomic_fetch_add(&dev->stats.busy_polls, polls, __ATOMIC_RELAXED);
+		if (polled)
+			DEVICE_STAT_INC(dev, busy_poll_hits);
 		if (n < 0) {
 			stop = n;
 			break;
@@ -271,6 +301,7 @@ static void *device_loop(void *arg)
 		if (atomic_load(&dev->stop_requested))
 			break;
 		pthread_rwlock_rdlock(&dev->cfg_lock);
+		dev->round_from_tun = dev->round_to_tun = false;
 		for (int i = 0; i < n && !stop; i++) {
 			switch (ev[i].tag) {
 			case DEVICE_TAG_TUN:
@@ -293,9 +324,11 @@ static void *device_loop(void *arg)
 		}
 		/* After the round's data packets, a bounded share of the handshake queue. */
 		(void)device_handshake_run(dev, io_now(), DEVICE_HANDSHAKE_BUDGET);
+		device_shed_update(dev, io_now());
 		device_handle_timers(dev, io_now());
 		device_tx_flush(dev);
 		pthread_rwlock_unlock(&dev->cfg_lock);
+		spin_until = spin ? device_spin_until(dev, spin) : 0;
 	}
 	if (stop)
 		device_signal_stop(dev, stop);
@@ -335,6 +368,9 @@ int device_start(device *dev)
 	device_log(dev, DEVICE_LOG_INFO, "crypto workers: %u (loop thread + %u of %u helpers)",
 		   crypto_pool_threads(&dev->crypto) + 1, crypto_pool_threads(&dev->crypto),
 		   dev->crypto.workers - 1);
+	if (dev->params.busy_poll_us)
+		device_log(dev, DEVICE_LOG_INFO, "busy poll: %u us after each round with packets",
+			   dev->params.busy_poll_us);
 	device_log(dev, DEVICE_LOG_INFO,
 		   "offloads: TUN vnet header %s (csum %d, TSO %d, USO %d), UDP GSO v4 %d v6 %d",
 		   dev->tun_vnet ? "on" : "off", !!(dev->tun_offload & TUN_OFFLOAD_CSUM),

@@ -85,7 +85,15 @@ typedef struct {
 	/* No offloads: a TUN fd with a vnet header is told to send no offloaded packets, the UDP
 	 * sockets use neither GSO nor GRO. */
 	bool no_offload;
+	/* Busy poll (docs/latency.md): after a loop round that handled packets, poll without
+	 * sleeping for up to this many microseconds before blocking, so the answer to a request
+	 * is picked up without a wakeup. 0 = off; at most DEVICE_BUSY_POLL_MAX_US (EINVAL). */
+	unsigned busy_poll_us;
 } device_params;
+
+/* The longest busy-poll window: beyond 1 ms a spinning loop costs a core's worth of CPU per
+ * exchange for answers that come later than any wakeup would take. */
+#define DEVICE_BUSY_POLL_MAX_US 1000
 
 /* Drop counters by reason (device-wide, monotonically increasing). */
 typedef struct {
@@ -105,7 +113,7 @@ typedef struct {
 	uint64_t tx_send_error;     /* sendmmsg failed for a datagram */
 	uint64_t tun_write_error;   /* writing a decrypted packet to the TUN failed */
 	uint64_t under_load_batches;/* handshake messages handled while under load */
-	uint64_t loop_wakeups;      /* epoll_wait returns (for the idle-wakeup test) */
+	uint64_t loop_wakeups;      /* loop rounds: waits that returned (the idle-wakeup test) */
 	uint64_t handshake_no_index;/* handshakes dropped: no free receiver index (the peer's
 				     * slots full, or DEVICE_INDEX_DRAWS draws all collided) */
 	uint64_t rx_handshake_queue_full; /* handshake messages dropped: the queue was full */
@@ -113,6 +121,16 @@ typedef struct {
 	uint64_t mem_releases;      /* times the idle loop gave its batch buffers back */
 	uint64_t mem_released_bytes;/* bytes handed to madvise(MADV_DONTNEED) by those (an upper
 				     * bound of the resident pages given back) */
+	uint64_t busy_polls;        /* non-blocking polls made in busy-poll windows */
+	uint64_t busy_poll_hits;    /* loop rounds whose events a busy poll found (no sleep) */
+	/* Kernel-side shedding (shed.c): filters attached or replaced, removed, setsockopt
+	 * failures (that socket then runs unfiltered until the load ends), and datagrams the
+	 * kernel dropped on a filtered socket (its drop counter's growth while filtered: the
+	 * filter's drops plus any receive-buffer overflow in that time). */
+	uint64_t shed_filter_set;
+	uint64_t shed_filter_cleared;
+	uint64_t shed_filter_error;
+	uint64_t kernel_shed;
 } device_stats;
 
 /* Creates a device (down, no key, no peers). NULL with errno set on failure (EINVAL: bad

@@ -38,6 +38,16 @@
 /* Queued handshake messages handled per loop round, after the round's data packets: the
  * share of the loop a flood can take (the rest of it stays queued or is dropped unread). */
 #define DEVICE_HANDSHAKE_BUDGET 32
+/* Kernel-side shedding (shed.c): under load, a socket filter on each UDP socket passes data
+ * and cookie replies, handshake messages from configured endpoints (at most
+ * UDP_SHED_MAX_ALLOW per family) and other handshake messages with probability p (in
+ * 1/DEVICE_SHED_STEPS): DEVICE_SHED_HEADROOM x what passed the rate limiter / what arrived,
+ * never below DEVICE_SHED_MIN_STEPS (why: docs/battery.md). Re-judged, and re-attached only
+ * if p or the endpoints changed, once per DEVICE_SHED_PERIOD. */
+#define DEVICE_SHED_PERIOD WG_MS(250)
+#define DEVICE_SHED_STEPS 16
+#define DEVICE_SHED_MIN_STEPS 4
+#define DEVICE_SHED_HEADROOM 2
 /* Random bytes drawn at once for cookie-reply nonces (170 replies of 24 bytes per draw). */
 #define DEVICE_NONCE_POOL 4096
 /* tick()/flush() outputs taken from one tunnel in one go (a runaway guard: a tunnel hands out
@@ -86,6 +96,23 @@ typedef struct {
 	uint8_t pool[DEVICE_NONCE_POOL]; /* unused random bytes at the end, wiped when used */
 	size_t pool_left;
 } device_hs_queue;
+
+/* One UDP socket's shedding state (loop thread; reset under the exclusive config lock when
+ * the sockets are replaced, since new sockets carry no filter). */
+typedef struct {
+	bool on;          /* our filter is attached */
+	bool failed;      /* setsockopt failed: no filter (today's behaviour) until load ends */
+	unsigned steps;   /* p of the attached filter, in 1/DEVICE_SHED_STEPS */
+	/* This socket's own load: the device's rule (the queue reached its threshold while a
+	 * message from this socket went in, or the kernel shed that many in a period). */
+	wg_time_ns loaded_until;
+	wg_time_ns since; /* start of the current period */
+	uint32_t in;      /* handshake messages taken off this socket in the period */
+	uint32_t useful;  /* of them, under load, passed mac1 and the rate limiter */
+	uint32_t drops0;  /* the socket's kernel drop counter at the period's start */
+	unsigned nallow;  /* the attached filter's always-pass source addresses */
+	udp_ip allow[UDP_SHED_MAX_ALLOW];
+} device_shed;
 
 typedef struct device_index_entry {
 	uint32_t key;
@@ -186,6 +213,7 @@ struct device {
 	struct peer *tx_peer[DEVICE_BATCH];
 	uint32_t tx_len[DEVICE_BATCH];
 	device_hs_queue hsq;
+	device_shed shed[2]; /* [0] bind.fd4, [1] bind.fd6 */
 	/* Crypto workers, and the jobs of the current batch (loop thread only; the workers touch
 	 * only the jobs and their buffers during crypto_pool_run). Transmit: seal[k] seals tx
 	 * slot seal_slot[k] before the queue is sent. Receive: rx_jobs. */
@@ -202,6 +230,11 @@ struct device {
 	size_t mem_rx_bytes;
 	bool mem_busy_round, mem_busy;
 	wg_time_ns mem_busy_at;
+	/* Busy poll (device.c): what this loop round did, and when a packet last went to the
+	 * TUN (loop thread only). */
+	bool round_from_tun; /* read packets from the TUN */
+	bool round_to_tun;   /* wrote packets to the TUN */
+	wg_time_ns last_to_tun;
 };
 
 /* Loop tags. */
@@ -277,5 +310,14 @@ unsigned device_handshake_run(device *dev, wg_time_ns now, unsigned budget);
 unsigned device_handshake_pending(const device *dev);
 /* Gives the queue's touched entries back when it is empty (device_mem_idle). Bytes. */
 size_t device_handshake_give_back(device *dev);
+
+/* ---- shed.c: kernel-side load shedding (loop thread, config lock shared) ---- */
+/* Attaches, re-judges or removes each socket's filter after a round. Cheap when idle. */
+void device_shed_update(device *dev, wg_time_ns now);
+/* When the loop must wake to remove a filter (the earliest filtered socket's load end), or
+ * WG_TIME_NEVER when none is attached. */
+wg_time_ns device_shed_deadline(const device *dev);
+/* The sockets were replaced (exclusive config lock): forget their state. */
+void device_shed_reset(device *dev);
 
 #endif

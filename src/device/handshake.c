@@ -48,12 +48,15 @@ void device_handshake_enqueue(device *dev, const uint8_t *msg, size_t len,
 	device_hs_queue *q = &dev->hsq;
 	device_hs_msg *m;
 
+	device_shed *s = &dev->shed[src->sa.sa_family == AF_INET ? 0 : 1];
+
+	s->in++; /* shed.c: what arrived on this socket */
 	if (len > sizeof(m->msg)) { /* the caller classified it: cannot happen */
 		DEVICE_STAT_INC(dev, rx_malformed);
 		return;
 	}
 	if (q->count >= DEVICE_UNDER_LOAD_THRESHOLD)
-		dev->under_load_until = now + DEVICE_UNDER_LOAD_TIME;
+		dev->under_load_until = s->loaded_until = now + DEVICE_UNDER_LOAD_TIME;
 	if (q->count == DEVICE_HANDSHAKE_QUEUE) {
 		/* Drop newest: what is queued was paid for (copied) already. */
 		DEVICE_STAT_INC(dev, rx_handshake_queue_full);
@@ -131,6 +134,7 @@ static bool handshake_admit(device *dev, const device_hs_msg *m, wg_time_ns now)
 		DEVICE_STAT_INC(dev, rx_ratelimited);
 		return false;
 	}
+	dev->shed[m->src.sa.sa_family == AF_INET ? 0 : 1].useful++; /* shed.c: worth a look */
 	slot = device_tx_slot(dev);
 	r = cookie_checker_mac2_or_reply(&dev->cookies, m->msg, m->len, addr, alen, port, now,
 					 &pool, (wg_msg_cookie_reply *)slot, &reply);

@@ -133,6 +133,27 @@ void timers_reset_handshake_rate(wg_timers *t)
 	t->has_sent_handshake = false;
 }
 
+void timers_retransmit_soon(wg_timers *t, wg_time_ns now)
+{
+	wg_time_ns at;
+
+	if (!timers_pending(t, TIMER_RETRANSMIT_HANDSHAKE) || !t->has_sent_handshake)
+		return;
+	/* The peer refuses an initiation within 1/50 s of the last (flood rule) or with a
+	 * timestamp in the same 2^24 ns step: the gap covers both. */
+	at = t->last_sent_handshake + TIMERS_RESEND_GAP;
+	if (at < now)
+		at = now;
+	if (at >= t->deadline[TIMER_RETRANSMIT_HANDSHAKE])
+		return;
+	timers_arm(t, TIMER_RETRANSMIT_HANDSHAKE, at);
+	/* the 5 s rule opens at `at`, not before: other triggers cannot send sooner */
+	if (at >= WG_REKEY_TIMEOUT)
+		t->last_sent_handshake = at - WG_REKEY_TIMEOUT;
+	else
+		t->has_sent_handshake = false;
+}
+
 bool timers_initiation_allowed(const wg_timers *t, wg_time_ns now)
 {
 	/* now < last can only come from a caller's clock going backwards: treat as "recent". */

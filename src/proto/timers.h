@@ -87,6 +87,11 @@ void timers_set_persistent_keepalive(wg_timers *t, wg_time_ns now, uint16_t seco
 /* Forget the last sent handshake so the next initiation goes out at once (peer start,
  * private key change). */
 void timers_reset_handshake_rate(wg_timers *t);
+/* The initiation in flight is lost (its response goes to a socket we closed): retransmit it
+ * as soon as the peer accepts another, TIMERS_RESEND_GAP after the last one, instead of
+ * after REKEY_TIMEOUT. No-op unless a retransmit is pending. */
+#define TIMERS_RESEND_GAP (2 * WG_INITIATION_MIN_INTERVAL)
+void timers_retransmit_soon(wg_timers *t, wg_time_ns now);
 
 /* ---- queries ---- */
 /* May an initiation be sent now (at most one per REKEY_TIMEOUT)? */

@@ -786,6 +786,24 @@ void wg_tunnel_set_mtu(wg_tunnel *t, uint32_t mtu)
 	t->mtu = mtu;
 }
 
+void wg_tunnel_local_address_changed(wg_tunnel *t, wg_time_ns now)
+{
+	tunnel_seen(t, now);
+	/* A peer learns our new port only from an authenticated packet of ours; if it is the
+	 * one sending (we only answer), neither side would ever send to the other. Idle peers
+	 * get no handshake: one per peer on every rebind would be a storm. */
+	if (tunnel_can_send(t, now)) {
+		staged_push_keepalive_if_empty(t);
+		t->flush_pending = true;
+		return;
+	}
+	/* An initiation in flight gets its response at the old port, which is gone: retransmit
+	 * it from the new one as soon as the peer takes it, not after REKEY_TIMEOUT (a retry:
+	 * the attempt count goes on, so a peer that never answers is still given up on). */
+	if (t->hs_index_live && t->hs.state == NOISE_STATE_INITIATION_CREATED)
+		timers_retransmit_soon(&t->timers, now);
+}
+
 void wg_tunnel_identity_changed(wg_tunnel *t, wg_time_ns now)
 {
 	tunnel_seen(t, now);

@@ -149,6 +149,11 @@ void wg_tunnel_set_preshared_key(wg_tunnel *t, const uint8_t psk[32]);
 /* Turning keepalive on makes tick() send one keepalive at once. */
 void wg_tunnel_set_persistent_keepalive(wg_tunnel *t, wg_time_ns now, uint16_t seconds);
 void wg_tunnel_set_mtu(wg_tunnel *t, uint32_t mtu);
+/* Our address or port changed (a rebind): with a usable session, flush() sends a keepalive
+ * (or the staged packets) at once, so the peer roams to us now instead of at our next
+ * packet; an initiation waiting for its response is retransmitted TIMERS_RESEND_GAP after
+ * it (its response would go to the old port). Otherwise nothing (no new handshake). */
+void wg_tunnel_local_address_changed(wg_tunnel *t, wg_time_ns now);
 /* The identity's key changed: recompute the static-static DH, expire sessions, clear
  * handshakes. */
 void wg_tunnel_identity_changed(wg_tunnel *t, wg_time_ns now);

@@ -489,6 +489,10 @@ static int cmd_churn(char **av)
 					      "malformed", "legit_endpoint", "private_key", "port",
 					      "bulk_add"};
 
+	/* CHURN_TRACE=1: one "wallclock kind" line per operation on stderr, to line a stall up
+	 * with a packet capture (docs/battery.md, churn) */
+	bool trace = getenv("CHURN_TRACE") != NULL;
+
 	rng_state ^= (uint64_t)getpid();
 	while (now_s() - t0 < seconds) {
 		int k = (int)(rnd() % 100), kind, r;
@@ -570,6 +574,12 @@ static int cmd_churn(char **av)
 			break;
 		}
 		put(req + n, sizeof(req) - n, "\n");
+		if (trace && kind != 4 && kind != 5) {
+			struct timespec w;
+			clock_gettime(CLOCK_REALTIME, &w);
+			fprintf(stderr, "trace %ld.%06ld %s %.*s\n", (long)w.tv_sec, w.tv_nsec / 1000,
+				kinds[kind], kind == 8 ? (int)strcspn(req + 6, "\n") : 0, req + 6);
+		}
 		r = uapi_request(sock, req, resp, sizeof(resp));
 		by_kind[kind]++;
 		ops++;

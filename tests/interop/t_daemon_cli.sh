@@ -77,6 +77,9 @@ badflag --foreground=yes "wgdb$tag"
 out=$(nsx "$wgtun" "wgtoolongname$tag" 2>&1); rc=$?
 check "too-long interface name fails (rc=$rc): $out" test "$rc" = 1 -a "$(wc -l <<<"$out")" = 1
 check "invalid WG_TUN_FD is refused" bash -c "! WG_TUN_FD=abc ip netns exec $ns $wgtun -f wgdb$tag 2>/dev/null"
+for v in 1001 -1 abc; do
+  check "WGTUN_BUSY_POLL_US=$v is refused" bash -c "! WGTUN_BUSY_POLL_US=$v timeout 10 ip netns exec $ns $wgtun -f wgdb$tag 2>/dev/null"
+done
 
 # lifecycle IMPL KIND: start in the background, check readiness and modes, then stop it by KIND
 # (term|int|linkdel|sockrm) and check that nothing is left.

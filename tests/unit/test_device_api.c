@@ -86,6 +86,23 @@ static void test_config_versions(void)
 		dev = NULL;
 		close(sp[1]);
 	}
+	/* busy_poll_us: 1000 accepted, more refused (fd closed); an older struct not read. */
+	for (int k = 0; k < 3; k++) {
+		int sp[2];
+		CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sp) == 0);
+		wgtun_device_config_init(&cfg);
+		cfg.tun_fd = sp[0];
+		cfg.mtu = 1420;
+		cfg.busy_poll_us = k == 0 ? 1000 : 1001;
+		if (k == 2)
+			cfg.struct_size = offsetof(wgtun_device_config, busy_poll_us);
+		CHECK_EQ_INT(wgtun_device_new(&cfg, &dev), k == 1 ? -EINVAL : 0);
+		if (k == 1)
+			CHECK(fcntl(sp[0], F_GETFD) == -1); /* closed */
+		wgtun_device_free(dev);
+		dev = NULL;
+		close(sp[1]);
+	}
 }
 
 static char offload_line[256];

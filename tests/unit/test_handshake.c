@@ -3,7 +3,11 @@
  * bound and drop counter, under-load from queue depth, the per-round budget, mac1 before the
  * rate limiter before the cookie reply, cookie replies that decrypt with distinct nonces drawn
  * from the pool in large draws, and a failing RNG: every operation that needs randomness
- * fails, counted and logged, nothing is sent; plus the protocol core's own RNG failure paths. */
+ * fails, counted and logged, nothing is sent; plus the protocol core's own RNG failure paths.
+ * Kernel-side shedding (shed.c) on a real loopback socket: no filter while idle, attached
+ * when the queue puts the device under load, re-judged once a period and replaced only when p
+ * or the endpoints change, the kernel's drops counted and keeping the load on, removed when
+ * the load ends; a failing setsockopt leaves the socket unfiltered, counted. */
 #define _GNU_SOURCE
 #include "test.h"
 #include "testdev.h"
@@ -17,6 +21,8 @@
 #include "proto/ratelimiter.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <linux/filter.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -348,11 +354,187 @@ static void test_proto_rng_failure(void)
 	crypto_wipe(peer_priv, sizeof(peer_priv));
 }
 
+
+static unsigned filter_len(int fd)
+{
+	struct sock_filter f[1024];
+	socklen_t len = sizeof(f) / sizeof(f[0]);
+
+	CHECK(getsockopt(fd, SOL_SOCKET, SO_GET_FILTER, f, &len) == 0);
+	return (unsigned)len;
+}
+
+static int sender4(const char *ip)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	CHECK(fd >= 0);
+	inet_pton(AF_INET, ip, &a.sin_addr);
+	CHECK(bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+	return fd;
+}
+
+/* Sends count datagrams (first byte type, len bytes) from fd to port on 127.0.0.1 and
+ * receives what the filter lets through on rfd: returns how many arrived. */
+static unsigned through(int fd, int rfd, uint16_t port, uint8_t type, size_t len,
+			unsigned count)
+{
+	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port)};
+	uint8_t m[WG_MSG_INITIATION_LEN], buf[2048];
+	unsigned got = 0;
+
+	to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	memset(m, 0, sizeof(m));
+	m[0] = type;
+	for (unsigned i = 0; i < count; i++) {
+		CHECK(sendto(fd, m, len, 0, (struct sockaddr *)&to, sizeof(to)) == (ssize_t)len);
+		if (i % 64 == 63 || i + 1 == count) {
+			usleep(i + 1 == count ? 2000 : 200);
+			while (recv(rfd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+				got++;
+		}
+	}
+	return got;
+}
+
+static void test_shed(void)
+{
+	enum { N = 1000 };
+	uint8_t msg[WG_MSG_INITIATION_LEN];
+	wg_time_ns now = io_now(), t;
+	wg_peer_change pc;
+	wg_config_change c;
+	cookie_maker m;
+	device_stats st;
+	udp_bind b;
+	unsigned from1, from2, data;
+	int s1, s2, pipefd[2];
+	node n;
+
+	node_init(&n);
+	/* A peer whose endpoint (127.0.0.2) the filter always passes. */
+	memset(&pc, 0, sizeof(pc));
+	CHECK(crypto_x25519_generate(msg, pc.public_key) == 0);
+	pc.has_endpoint = true;
+	pc.endpoint.in4.sin_family = AF_INET;
+	pc.endpoint.in4.sin_port = htons(5555);
+	inet_pton(AF_INET, "127.0.0.2", &pc.endpoint.in4.sin_addr);
+	memset(&c, 0, sizeof(c));
+	c.n_peers = 1;
+	c.peers = &pc;
+	CHECK_EQ_INT(device_apply(n.dev, &c), 0);
+	udp_bind_init(&b);
+	CHECK_EQ_INT(udp_bind_open(&b, 0, 0, true, NULL, NULL), 0);
+	CHECK(b.fd4 >= 0);
+	n.dev->bind.fd4 = b.fd4; /* the loop is not running: the test plays its rounds */
+	n.dev->bind.fd6 = b.fd6; /* -1 on a host without IPv6 */
+	s1 = sender4("127.0.0.1");
+	s2 = sender4("127.0.0.2");
+
+	/* Idle: nothing attached, nothing counted. */
+	device_shed_update(n.dev, now);
+	CHECK_EQ_INT(filter_len(b.fd4), 0);
+	CHECK_EQ_U64(device_shed_deadline(n.dev), WG_TIME_NEVER);
+
+	/* The queue's depth puts the device under load: attached at the floor. */
+	for (unsigned i = 0; i <= DEVICE_UNDER_LOAD_THRESHOLD; i++) {
+		wg_endpoint e;
+		src4(&e, i);
+		make_init(&n, &m, msg, i, now);
+		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, now);
+	}
+	CHECK(now < n.dev->under_load_until);
+	device_shed_update(n.dev, now);
+	st = stats(&n);
+	/* The loop wakes when this socket's load ends, to remove it. */
+	CHECK_EQ_U64(device_shed_deadline(n.dev), now + DEVICE_UNDER_LOAD_TIME);
+	CHECK(filter_len(b.fd4) > 0);
+	/* The flood came in over IPv4 only: the IPv6 socket stays unfiltered. */
+	CHECK(!n.dev->shed[1].on);
+	if (b.fd6 >= 0)
+		CHECK_EQ_INT(filter_len(b.fd6), 0);
+	CHECK_EQ_U64(st.shed_filter_set, 1);
+	CHECK_EQ_INT(n.dev->shed[0].steps, DEVICE_SHED_MIN_STEPS);
+	CHECK_EQ_INT(n.dev->shed[0].nallow, 1);
+	device_shed_update(n.dev, now + WG_MS(1)); /* within the period: nothing */
+	CHECK_EQ_U64(stats(&n).shed_filter_set, 1);
+
+	/* Through the filter: data always, the peer's endpoint always, others at about 1/4. */
+	data = through(s1, b.fd4, b.port, WG_MSG_DATA, 64, N);
+	from2 = through(s2, b.fd4, b.port, WG_MSG_INITIATION, WG_MSG_INITIATION_LEN, N);
+	from1 = through(s1, b.fd4, b.port, WG_MSG_INITIATION, WG_MSG_INITIATION_LEN, N);
+	CHECK_EQ_INT(data, N);
+	CHECK_EQ_INT(from2, N);
+	CHECK_MSG(from1 > N / 4 - 80 && from1 < N / 4 + 80, "%u of %u passed at p = 1/4", from1, N);
+
+	/* The period ends: the kernel's drops are counted and keep the load on (the queue is
+	 * no longer deep); p rises with what passed the rate limiter (2 x 1000 / 1750: top). */
+	n.dev->shed[0].in = N;
+	n.dev->shed[0].useful = N;
+	t = now + DEVICE_SHED_PERIOD;
+	device_shed_update(n.dev, t);
+	st = stats(&n);
+	CHECK_EQ_U64(st.kernel_shed, N - from1);
+	CHECK_EQ_U64(n.dev->under_load_until, t + DEVICE_UNDER_LOAD_TIME);
+	CHECK_EQ_U64(n.dev->shed[0].loaded_until, t + DEVICE_UNDER_LOAD_TIME);
+	CHECK_EQ_INT(n.dev->shed[0].steps, DEVICE_SHED_STEPS - 1);
+	CHECK_EQ_U64(st.shed_filter_set, 2);
+	/* Little useful work: p falls to the floor; the same figures again: not re-attached. */
+	for (int k = 0; k < 2; k++) {
+		n.dev->shed[0].in = N;
+		n.dev->shed[0].useful = 10;
+		t += DEVICE_SHED_PERIOD;
+		device_shed_update(n.dev, t);
+		CHECK_EQ_INT(n.dev->shed[0].steps, DEVICE_SHED_MIN_STEPS);
+		CHECK_EQ_U64(stats(&n).shed_filter_set, 3);
+	}
+	/* Nothing shed any more: the load ends 1 s after it was last extended; removed. */
+	t = n.dev->shed[0].loaded_until;
+	device_shed_update(n.dev, t - 1); /* a period with nothing at all: p to the top */
+	CHECK(n.dev->shed[0].on);
+	CHECK_EQ_INT(n.dev->shed[0].steps, DEVICE_SHED_STEPS - 1);
+	CHECK_EQ_U64(stats(&n).shed_filter_set, 4);
+	device_shed_update(n.dev, t);
+	st = stats(&n);
+	CHECK_EQ_U64(device_shed_deadline(n.dev), WG_TIME_NEVER);
+	CHECK_EQ_INT(filter_len(b.fd4), 0);
+	CHECK_EQ_U64(st.shed_filter_cleared, 1);
+	CHECK_EQ_U64(st.shed_filter_error, 0);
+	CHECK_EQ_INT(through(s1, b.fd4, b.port, WG_MSG_INITIATION, WG_MSG_INITIATION_LEN, 100),
+		     100);
+	device_shed_update(n.dev, t + WG_SEC(10)); /* idle: nothing */
+	CHECK_EQ_U64(stats(&n).shed_filter_set, 4);
+
+	/* setsockopt fails (not a socket): counted once, the device runs unfiltered. */
+	CHECK(pipe(pipefd) == 0);
+	n.dev->bind.fd4 = pipefd[0];
+	t += WG_SEC(20);
+	n.dev->under_load_until = n.dev->shed[0].loaded_until = t + DEVICE_UNDER_LOAD_TIME;
+	device_shed_update(n.dev, t);
+	device_shed_update(n.dev, t + DEVICE_SHED_PERIOD);
+	st = stats(&n);
+	CHECK_EQ_U64(st.shed_filter_error, 1);
+	CHECK_EQ_U64(device_shed_deadline(n.dev), WG_TIME_NEVER);
+	device_shed_update(n.dev, t + DEVICE_UNDER_LOAD_TIME); /* load over: tries next time */
+	CHECK(!n.dev->shed[0].failed);
+	CHECK_EQ_U64(stats(&n).shed_filter_error, 1);
+
+	n.dev->bind.fd4 = -1;
+	close(pipefd[0]);
+	close(pipefd[1]);
+	close(s1);
+	close(s2);
+	udp_bind_close(&b);
+	node_free(&n);
+}
+
 int main(void)
 {
 	test_queue_and_replies();
 	test_order_of_checks();
 	test_rng_failure();
 	test_proto_rng_failure();
+	test_shed();
 	return test_finish("handshake");
 }

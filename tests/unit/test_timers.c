@@ -276,6 +276,29 @@ static void test_initiation_rate_limit(void)
 	CHECK(timers_initiation_allowed(&t, WG_SEC(10)));
 }
 
+static void test_retransmit_soon(void)
+{
+	/* No initiation in flight: nothing to pull in. */
+	wg_timers t = make(0);
+	timers_retransmit_soon(&t, WG_SEC(20));
+	CHECK_EQ_U64(timers_next_deadline(&t), WG_TIME_NEVER);
+	CHECK(timers_initiation_allowed(&t, WG_SEC(20)));
+	/* In flight since 20 s, lost at 20.005 s: due at 20.040 s, not before, and the 5 s rule
+	 * opens exactly then (no other trigger may send sooner). */
+	timers_on_handshake_initiated(&t, WG_SEC(20));
+	timers_retransmit_soon(&t, WG_SEC(20) + WG_MS(5));
+	CHECK_EQ_U64(timers_next_deadline(&t), WG_SEC(20) + TIMERS_RESEND_GAP);
+	CHECK(!timers_initiation_allowed(&t, WG_SEC(20) + TIMERS_RESEND_GAP - 1));
+	CHECK(timers_initiation_allowed(&t, WG_SEC(20) + TIMERS_RESEND_GAP));
+	CHECK_EQ_INT(timers_expired(&t, WG_SEC(20) + TIMERS_RESEND_GAP), TIMERS_ACT_RETRANSMIT);
+	CHECK_EQ_INT(t.handshake_attempts, 1); /* counts as a retry */
+	/* Late (the gap is over): due now; never later than the regular retransmit. */
+	timers_on_handshake_initiated(&t, WG_SEC(30));
+	timers_retransmit_soon(&t, WG_SEC(31));
+	CHECK_EQ_U64(timers_next_deadline(&t), WG_SEC(31));
+	CHECK(timers_initiation_allowed(&t, WG_SEC(31)));
+}
+
 static void test_several_due_at_once(void)
 {
 	wg_timers t = make(30);
@@ -317,6 +340,7 @@ int main(void)
 	test_session_derived_zero_keys();
 	test_persistent_keepalive();
 	test_initiation_rate_limit();
+	test_retransmit_soon();
 	test_several_due_at_once();
 	test_stop();
 	return test_finish("timers");

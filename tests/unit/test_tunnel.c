@@ -6,6 +6,7 @@
 #include "proto/cookie.h"
 #include "proto/identity.h"
 #include "proto/messages.h"
+#include "proto/timers.h"
 #include "proto/tunnel.h"
 #include "test.h"
 
@@ -50,6 +51,7 @@ struct peer {
 };
 
 static wg_time_ns g_now;
+#define MS(x) ((wg_time_ns)(x) * 1000000)
 static const uint64_t g_wall_base = 1700000000ULL * WG_NS_PER_SEC;
 
 static int rng_fill(void *ctx, void *out, size_t n)
@@ -1281,6 +1283,102 @@ static void test_deferred_crypto(void)
 	teardown(&a2, &b2);
 }
 
+/* A rebind (new listen port): with a session, one keepalive goes out at once so the peer
+ * roams to the new port; without one, nothing (no handshake). */
+static void test_local_address_changed(void)
+{
+	peer a, b;
+	setup(&a, &b, 40);
+	g_now = WG_SEC(100); /* a monotonic clock well past REKEY_TIMEOUT, as in real use */
+	start(&a, &b);
+	wg_tunnel_local_address_changed(a.t, g_now);
+	run_until(&a, &b, g_now + WG_SEC(1));
+	CHECK_EQ_INT(a.inits, 0);
+	CHECK_EQ_INT(a.keepalives, 0);
+	send_packet(&a, 60, 1);
+	run_until(&a, &b, g_now + MS(1));
+	send_packet(&b, 60, 2);
+	run_until(&a, &b, g_now + MS(1));
+	CHECK_EQ_INT(a.last_tun_id, 2);
+	int k0 = a.keepalives, i0 = a.inits;
+	uint64_t rx0 = stats(&b).rx_bytes;
+	wg_tunnel_local_address_changed(a.t, g_now);
+	CHECK(wg_tunnel_next_deadline(a.t) <= g_now);
+	run_until(&a, &b, g_now);
+	CHECK_EQ_INT(a.keepalives, k0 + 1);
+	CHECK_EQ_U64(stats(&b).rx_bytes, rx0 + 32);
+	CHECK_EQ_INT(a.inits, i0);
+	/* No usable session (our key changed): nothing goes out. */
+	wg_tunnel_identity_changed(a.t, g_now);
+	wg_tunnel_local_address_changed(a.t, g_now);
+	run_until(&a, &b, g_now + WG_SEC(1));
+	CHECK_EQ_INT(a.keepalives, k0 + 1);
+	CHECK_EQ_INT(a.inits, i0);
+	/* An initiation in flight whose response is lost (it went to the old port): sent again
+	 * at once, not after REKEY_TIMEOUT. */
+	CHECK_EQ_INT(send_packet(&a, 60, 3), WG_TUN_WRITE_NETWORK);
+	CHECK_EQ_INT(a.inits, i0 + 1);
+	b.blackhole = true;
+	deliver_all(&a, &b);
+	b.blackhole = false;
+	CHECK_EQ_INT(b.last_tun_id, 1);
+	wg_time_ns t1 = g_now;
+	g_now += MS(5);
+	wg_tunnel_local_address_changed(a.t, g_now);
+	/* not sooner than the peer's flood rule allows, and nothing else may send sooner */
+	CHECK_EQ_U64(wg_tunnel_next_deadline(a.t), t1 + TIMERS_RESEND_GAP);
+	CHECK_EQ_INT(send_packet(&a, 60, 4), WG_TUN_DONE); /* staged */
+	CHECK_EQ_INT(a.inits, i0 + 1);
+	run_until(&a, &b, t1 + TIMERS_RESEND_GAP);
+	CHECK_EQ_INT(a.inits, i0 + 2);
+	CHECK_EQ_INT(b.last_tun_id, 4);
+	teardown(&a, &b);
+}
+
+/* The churn battery's key flip: A's private key changes and is restored 0.3 s later while
+ * B streams to A. B's session keeps working towards A throughout (A still receives on it);
+ * A's own traffic waits for a handshake, the one A sends under the foreign key is dropped by
+ * B, and the restore starts a new one at once (no REKEY_TIMEOUT wait): A's staged packet is
+ * through within the same instant. */
+static void test_key_flip_restored(void)
+{
+	peer a, b;
+	uint8_t orig[32], other[32];
+	setup(&a, &b, 41);
+	start(&a, &b);
+	send_packet(&a, 60, 1);
+	run_until(&a, &b, g_now + MS(1));
+	send_packet(&b, 60, 2);
+	run_until(&a, &b, g_now + MS(1));
+	CHECK(stats(&a).has_session && stats(&b).has_session);
+	memcpy(orig, a.id.private_key, 32);
+	memset(other, 0x5a, 32);
+	CHECK_EQ_INT(wg_identity_set(&a.id, other), 0);
+	wg_tunnel_identity_changed(a.t, g_now);
+	CHECK(!stats(&a).has_session);
+	/* B -> A on the old session still arrives */
+	CHECK_EQ_INT(send_packet(&b, 60, 3), WG_TUN_WRITE_NETWORK);
+	deliver_all(&a, &b);
+	CHECK_EQ_INT(a.last_tun_id, 3);
+	/* A -> B: staged, an initiation under the foreign key, which B refuses */
+	int i0 = a.inits;
+	CHECK_EQ_INT(send_packet(&a, 60, 4), WG_TUN_WRITE_NETWORK);
+	CHECK_EQ_INT(a.inits, i0 + 1);
+	deliver_all(&a, &b);
+	CHECK_EQ_INT(b.errors[-WG_TUN_ERR_DECRYPT], 1);
+	CHECK_EQ_INT(b.last_tun_id, 1);
+	g_now += MS(300);
+	CHECK_EQ_INT(wg_identity_set(&a.id, orig), 0);
+	wg_tunnel_identity_changed(a.t, g_now);
+	CHECK(wg_tunnel_next_deadline(a.t) <= g_now);
+	run_until(&a, &b, g_now);
+	CHECK_EQ_INT(a.inits, i0 + 2);
+	CHECK_EQ_INT(b.last_tun_id, 4);
+	CHECK(stats(&a).has_session);
+	crypto_wipe(orig, sizeof(orig));
+	teardown(&a, &b);
+}
+
 int main(void)
 {
 	test_handshake_and_data();
@@ -1306,5 +1404,7 @@ int main(void)
 	test_cookie_for_response();
 	test_broken_rng();
 	test_deferred_crypto();
+	test_local_address_changed();
+	test_key_flip_restored();
 	return test_finish("tunnel");
 }

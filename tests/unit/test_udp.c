@@ -1,6 +1,10 @@
 /* io/linux/udp over real loopback: batched send with UDP GSO runs (equal sizes to one
  * address, a shorter last one, other addresses in between) and batched receive with UDP GRO
- * must deliver every datagram once, intact and in order; the same with offloads off. */
+ * must deliver every datagram once, intact and in order; the same with offloads off.
+ * The shedding filter (udp_shed_*), v4 and v6: attached / replaced / removed (SO_GET_FILTER);
+ * data, cookie replies, other lengths and GRO trains always pass; lone initiations and
+ * responses pass at about p; allow-listed sources always; the kernel's drop counter counts
+ * exactly the shed ones. */
 #define _GNU_SOURCE
 #include "test.h"
 
@@ -8,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/filter.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,9 +152,199 @@ static void run(bool offload)
 	CHECK_EQ_INT(a.fd4, -1);
 }
 
+/* Filter program length on fd (SO_GET_FILTER: 0 = none). */
+static unsigned filter_len(int fd)
+{
+	struct sock_filter f[1024];
+	socklen_t n = sizeof(f) / sizeof(f[0]); /* in instructions, for this option */
+
+	CHECK(getsockopt(fd, SOL_SOCKET, SO_GET_FILTER, f, &n) == 0);
+	return (unsigned)n;
+}
+
+/* Counts of what arrived, by WireGuard type (index 0: anything else). */
+typedef struct {
+	unsigned type[5], other_len, total;
+} tally;
+
+static void drain(int fd, tally *t)
+{
+	for (;;) {
+		int n = udp_recv_batch(fd, &rx, UDP_BATCH_MAX);
+		if (n <= 0)
+			break;
+		for (int i = 0; i < n; i++) {
+			size_t len = rx.msg[i].msg_len, seg = rx.seg[i] ? rx.seg[i] : len;
+			for (size_t off = 0; off < len; off += seg) {
+				const uint8_t *d = (const uint8_t *)rx.iov[i].iov_base + off;
+				size_t l = len - off < seg ? len - off : seg;
+				t->total++;
+				if (l != 148 && l != 92 && d[0] != 4 && d[0] != 3)
+					t->other_len++;
+				else
+					t->type[d[0] <= 4 ? d[0] : 0]++;
+			}
+		}
+	}
+}
+
+/* Sends count datagrams of len bytes, first byte type, from fd to `to` (drained into t every
+ * 64 so no receive buffer overflows, whatever its size). */
+static void blast(int from, const udp_addr *to, int rfd, tally *t, uint8_t type, size_t len,
+		  unsigned count)
+{
+	uint8_t m[200];
+
+	memset(m, 0, sizeof(m));
+	m[0] = type;
+	for (unsigned i = 0; i < count; i++) {
+		m[4] = (uint8_t)i;
+		CHECK(sendto(from, m, len, 0, &to->sa,
+			     to->sa.sa_family == AF_INET ? sizeof(to->in4) : sizeof(to->in6)) ==
+		      (ssize_t)len);
+		if (i % 64 == 63) {
+			usleep(200);
+			drain(rfd, t);
+		}
+	}
+	usleep(2000);
+	drain(rfd, t);
+}
+
+static int sender(int family, const char *ip)
+{
+	int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	udp_addr a;
+
+	memset(&a, 0, sizeof(a));
+	a.sa.sa_family = (sa_family_t)family;
+	if (family == AF_INET)
+		inet_pton(AF_INET, ip, &a.in4.sin_addr);
+	else
+		inet_pton(AF_INET6, ip, &a.in6.sin6_addr);
+	CHECK(fd >= 0);
+	CHECK(bind(fd, &a.sa, family == AF_INET ? sizeof(a.in4) : sizeof(a.in6)) == 0);
+	return fd;
+}
+
+static void shed(int family)
+{
+	enum { N = 2000 };
+	udp_bind r;
+	udp_addr to;
+	udp_ip allow[2];
+	int rfd, s1, s2 = -1;
+	uint32_t d0, d1;
+	tally t;
+
+	udp_bind_init(&r);
+	CHECK_EQ_INT(udp_bind_open(&r, 0, 0, true, NULL, NULL), 0);
+	rfd = family == AF_INET ? r.fd4 : r.fd6;
+	if (rfd < 0) {
+		CHECK_MSG(family == AF_INET6, "no IPv4 loopback");
+		udp_bind_close(&r);
+		return; /* a host without IPv6 */
+	}
+	memset(&to, 0, sizeof(to));
+	to.sa.sa_family = (sa_family_t)family;
+	if (family == AF_INET) {
+		to.in4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		to.in4.sin_port = htons(r.port);
+		s1 = sender(AF_INET, "127.0.0.1");
+		s2 = sender(AF_INET, "127.0.0.2");
+		memset(allow, 0, sizeof(allow));
+		inet_pton(AF_INET, "127.0.0.2", allow[0].b);
+		inet_pton(AF_INET, "10.9.9.9", allow[1].b);
+	} else {
+		to.in6.sin6_addr = in6addr_loopback;
+		to.in6.sin6_port = htons(r.port);
+		s1 = sender(AF_INET6, "::1");
+		inet_pton(AF_INET6, "fd00::9", allow[0].b);
+		memcpy(allow[1].b, &in6addr_loopback, 16); /* last in the list: every word compared */
+	}
+	CHECK_EQ_INT(filter_len(rfd), 0);
+	CHECK_EQ_INT(udp_shed_detach(rfd), -ENOENT);
+
+	/* p = 1/4, nobody allow-listed (allow[0] is not a sender's address). */
+	CHECK_EQ_INT(udp_shed_attach(rfd, family, 1u << 30, allow, 1), 0);
+	CHECK(filter_len(rfd) > 0);
+	CHECK_EQ_INT(udp_socket_drops(rfd, &d0), 0);
+	memset(&t, 0, sizeof(t));
+	blast(s1, &to, rfd, &t, 4, 148, N); /* data, even of an initiation's length */
+	blast(s1, &to, rfd, &t, 4, 32, N);
+	blast(s1, &to, rfd, &t, 3, 64, N);  /* cookie replies */
+	blast(s1, &to, rfd, &t, 1, 149, N); /* wrong lengths: for userspace to count */
+	CHECK_EQ_INT(t.type[4], 2 * N);
+	CHECK_EQ_INT(t.type[3], N);
+	CHECK_EQ_INT(t.other_len, N);
+	blast(s1, &to, rfd, &t, 1, 148, N);
+	blast(s1, &to, rfd, &t, 2, 92, N);
+	CHECK_EQ_INT(udp_socket_drops(rfd, &d1), 0);
+	/* Binomial(2000, 1/4): mean 500, sd 19; +-100 is > 5 sd. */
+	CHECK_MSG(t.type[1] > 400 && t.type[1] < 600, "initiations passed %u of %u", t.type[1], N);
+	CHECK_MSG(t.type[2] > 400 && t.type[2] < 600, "responses passed %u of %u", t.type[2], N);
+	/* The drop counter sees exactly the shed ones (nothing else was lost). */
+	CHECK_EQ_INT(d1 - d0, 6 * N - t.total);
+	CHECK_EQ_INT(t.total, 4 * N + t.type[1] + t.type[2]);
+
+	/* Replaced atomically: p = 0, the loopback sender allow-listed (v4: 127.0.0.2 only). */
+	CHECK_EQ_INT(udp_shed_attach(rfd, family, 0, allow, 2), 0);
+	memset(&t, 0, sizeof(t));
+	blast(s1, &to, rfd, &t, 1, 148, 200);
+	if (family == AF_INET) {
+		CHECK_EQ_INT(t.type[1], 0); /* 127.0.0.1: p = 0 */
+		blast(s2, &to, rfd, &t, 1, 148, 200);
+		blast(s1, &to, rfd, &t, 4, 148, 200);
+	} else {
+		blast(s1, &to, rfd, &t, 4, 148, 200);
+	}
+	CHECK_EQ_INT(t.type[1], 200);
+	CHECK_EQ_INT(t.type[4], 200);
+
+	/* A GRO train of initiations (one GSO send) passes whole: the filter cannot see whether
+	 * data is glued behind the first datagram, so it never drops a train. */
+	if (family == AF_INET) {
+		uint16_t idx[8];
+		bool gso = true;
+		CHECK_EQ_INT(udp_shed_attach(rfd, family, 0, allow, 0), 0);
+		for (unsigned i = 0; i < 8; i++) {
+			memset(txmem[i], 0, 148);
+			txmem[i][0] = 1;
+			tx.iov[i].iov_base = txmem[i];
+			tx.iov[i].iov_len = 148;
+			tx.addr[i] = to;
+			idx[i] = (uint16_t)i;
+		}
+		memset(&t, 0, sizeof(t));
+		CHECK_EQ_INT(udp_send_batch(s1, &tx, idx, 8, &gso, NULL), 0);
+		usleep(2000);
+		drain(rfd, &t);
+		CHECK_EQ_INT(t.type[1], 8);
+	}
+
+	CHECK_EQ_INT(udp_shed_detach(rfd), 0);
+	CHECK_EQ_INT(filter_len(rfd), 0);
+	CHECK_EQ_INT(udp_shed_detach(rfd), -ENOENT);
+	memset(&t, 0, sizeof(t));
+	blast(s1, &to, rfd, &t, 1, 148, 200);
+	CHECK_EQ_INT(t.type[1], 200);
+	/* Not a socket: the error comes back (the device then runs unfiltered). */
+	CHECK(udp_shed_attach(-1, family, 0, NULL, 0) < 0);
+	close(s1);
+	if (s2 >= 0)
+		close(s2);
+	udp_bind_close(&r);
+}
+
 int main(void)
 {
 	run(true);
 	run(false);
+	for (unsigned i = 0; i < UDP_BATCH_MAX; i++) {
+		rx.iov[i].iov_base = rxmem[i];
+		rx.iov[i].iov_len = sizeof(rxmem[i]);
+	}
+	shed(AF_INET);
+	shed(AF_INET6);
 	return test_finish("udp");
 }

@@ -30,9 +30,11 @@ int io_loop_del(io_loop *l, int fd);
 /* Sleeps until an fd is ready, io_loop_wake() was called, or the monotonic clock reaches
  * deadline (WG_TIME_NEVER = no timeout). Returns the number of events written to ev
  * (0 = deadline or wake), or -errno (EINTR is retried inside). A wake is consumed here and
- * reported through *woken. */
-int io_loop_wait(io_loop *l, wg_time_ns deadline, io_event ev[IO_LOOP_MAX_EVENTS],
-		 bool *woken);
+ * reported through *woken. Busy poll: until spin_until (0 = not at all; never past
+ * deadline) it first polls without sleeping, so an answer that comes back within the window
+ * costs no wakeup; *polls counts those polls, *polled says the events came from one. */
+int io_loop_wait(io_loop *l, wg_time_ns deadline, wg_time_ns spin_until,
+		 io_event ev[IO_LOOP_MAX_EVENTS], bool *woken, uint64_t *polls, bool *polled);
 /* Makes the current or next io_loop_wait return. Thread-safe, async-signal-safe. */
 void io_loop_wake(io_loop *l);
 

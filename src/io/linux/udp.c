@@ -3,7 +3,10 @@
 
 #include "io/linux/loop.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/sock_diag.h>
 #include <netinet/udp.h>
 #include <poll.h>
 #include <string.h>
@@ -352,4 +355,87 @@ unsigned udp_send_batch(int fd, udp_batch *b, const uint16_t *idx, unsigned n, b
 		done++;
 	}
 	return nfailed;
+}
+
+/* The filter's program: at most the fixed part plus 9 instructions per IPv6 address. */
+#define UDP_SHED_MAX_INSNS (16 + 9 * UDP_SHED_MAX_ALLOW)
+#define UDP_SHED_PASS 0xffffffffu /* bytes to keep: all */
+/* UDP header + initiation / response (WireGuard's sizes; the device layer checks them). */
+#define UDP_SHED_LEN_INIT (8 + 148)
+#define UDP_SHED_LEN_RESP (8 + 92)
+
+typedef struct {
+	struct sock_filter insn[UDP_SHED_MAX_INSNS];
+	unsigned n;
+} udp_prog;
+
+static void emit(udp_prog *p, uint16_t code, uint8_t jt, uint8_t jf, uint32_t k)
+{
+	p->insn[p->n++] = (struct sock_filter)BPF_JUMP(code, k, jt, jf);
+}
+
+int udp_shed_attach(int fd, int family, uint32_t keep, const udp_ip *allow, unsigned nallow)
+{
+	udp_prog p = { .n = 0 };
+	struct sock_fprog fp;
+
+	if (nallow > UDP_SHED_MAX_ALLOW)
+		nallow = UDP_SHED_MAX_ALLOW;
+	/* Every jump is local (cBPF offsets are 8 bits): each "pass" is its own ret. */
+	emit(&p, BPF_LD | BPF_W | BPF_LEN, 0, 0, 0);
+	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, 1, 0, UDP_SHED_LEN_INIT);
+	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, 0, 3, UDP_SHED_LEN_RESP);
+	emit(&p, BPF_LD | BPF_W | BPF_ABS, 0, 0, 8); /* type + 3 reserved zero bytes */
+	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, 2, 0, 0x01000000u);
+	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 0x02000000u);
+	emit(&p, BPF_RET | BPF_K, 0, 0, UDP_SHED_PASS); /* data, cookie replies, the rest */
+	if (family == AF_INET && nallow) {
+		emit(&p, BPF_LD | BPF_W | BPF_ABS, 0, 0, (uint32_t)SKF_NET_OFF + 12);
+		for (unsigned i = 0; i < nallow; i++) {
+			uint32_t w;
+			memcpy(&w, allow[i].b, sizeof(w));
+			emit(&p, BPF_JMP | BPF_JEQ | BPF_K, 0, 1, ntohl(w));
+			emit(&p, BPF_RET | BPF_K, 0, 0, UDP_SHED_PASS);
+		}
+	} else if (family == AF_INET6) {
+		for (unsigned i = 0; i < nallow; i++) {
+			uint32_t w[4];
+			memcpy(w, allow[i].b, sizeof(w));
+			for (unsigned j = 0; j < 4; j++) {
+				emit(&p, BPF_LD | BPF_W | BPF_ABS, 0, 0,
+				     (uint32_t)SKF_NET_OFF + 8 + 4 * j);
+				emit(&p, BPF_JMP | BPF_JEQ | BPF_K, 0, (uint8_t)(7 - 2 * j),
+				     ntohl(w[j]));
+			}
+			emit(&p, BPF_RET | BPF_K, 0, 0, UDP_SHED_PASS);
+		}
+	}
+	emit(&p, BPF_LD | BPF_W | BPF_ABS, 0, 0, (uint32_t)SKF_AD_OFF + SKF_AD_RANDOM);
+	emit(&p, BPF_JMP | BPF_JGE | BPF_K, 0, 1, keep);
+	emit(&p, BPF_RET | BPF_K, 0, 0, 0); /* shed */
+	emit(&p, BPF_RET | BPF_K, 0, 0, UDP_SHED_PASS);
+	fp.len = (unsigned short)p.n;
+	fp.filter = p.insn;
+	return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof(fp)) < 0 ? -errno : 0;
+}
+
+int udp_shed_detach(int fd)
+{
+	int unused = 0; /* the kernel wants an int-sized option even here */
+
+	return setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, &unused, sizeof(unused)) < 0 ? -errno
+											       : 0;
+}
+
+int udp_socket_drops(int fd, uint32_t *out)
+{
+	uint32_t m[SK_MEMINFO_VARS];
+	socklen_t len = sizeof(m);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, m, &len) < 0)
+		return -errno;
+	if (len < (SK_MEMINFO_DROPS + 1) * sizeof(uint32_t))
+		return -EOPNOTSUPP;
+	*out = m[SK_MEMINFO_DROPS];
+	return 0;
 }

@@ -79,4 +79,22 @@ int udp_recv_batch(int fd, udp_batch *b, unsigned n);
 unsigned udp_send_batch(int fd, udp_batch *b, const uint16_t *idx, unsigned n, bool *gso,
 			bool *failed);
 
+/* Kernel-side load shedding: a classic BPF socket filter (SO_ATTACH_FILTER; a second call
+ * replaces it atomically) that passes every datagram except a lone WireGuard handshake
+ * initiation or response (first word 1 or 2, exact length: a GRO train passes whole) from a
+ * source outside allow[0..nallow); those pass with probability keep / 2^32 (SKF_AD_RANDOM).
+ * The filter sees the UDP header at offset 0 (the payload at 8, checked by test_udp) and the
+ * IP header at SKF_NET_OFF. allow holds IPv4 (family AF_INET) or IPv6 source addresses in
+ * network order, at most UDP_SHED_MAX_ALLOW. 0 or -errno. */
+#define UDP_SHED_MAX_ALLOW 64
+typedef struct {
+	uint8_t b[16]; /* IPv4: the first 4 bytes, the rest zero */
+} udp_ip;
+int udp_shed_attach(int fd, int family, uint32_t keep, const udp_ip *allow, unsigned nallow);
+/* Removes the filter (SO_DETACH_FILTER). 0 or -errno (-ENOENT: none attached). */
+int udp_shed_detach(int fd);
+/* The socket's kernel drop counter (SO_MEMINFO SK_MEMINFO_DROPS: receive-buffer overflows
+ * and filter drops alike; 32 bits, wraps). 0 or -errno. */
+int udp_socket_drops(int fd, uint32_t *out);
+
 #endif
