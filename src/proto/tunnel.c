@@ -13,41 +13,13 @@
 #include "proto/noise.h"
 #include "proto/timers.h"
 #include "proto/transport.h"
+#include "proto/tunnel_impl.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 /* Draws of a fresh receiver index before giving up (see tunnel_index_alloc). */
 #define WG_TUNNEL_INDEX_DRAWS 32
-
-typedef struct {
-	uint8_t *data; /* NULL for a keepalive */
-	size_t len;
-} staged_packet;
-
-struct wg_tunnel {
-	const wg_identity *identity;
-	uint8_t peer_public[WG_KEY_LEN];
-	uint32_t mtu;
-	wg_rng rng;
-	wg_wallclock wall;
-	wg_index_ops index;
-
-	noise_handshake hs;
-	bool hs_index_live; /* hs_index is registered and owned by the pending handshake */
-	uint32_t hs_index;
-	cookie_maker cookie;
-	wg_keypairs keypairs;
-	wg_timers timers;
-
-	staged_packet staged[WG_TUNNEL_MAX_STAGED]; /* ring */
-	size_t staged_head, staged_count;
-
-	bool want_initiation; /* an initiation may go out (5 s rule already checked) */
-	bool flush_pending;   /* staged packets may be sendable */
-	wg_time_ns last_now;  /* latest time seen, for the stats' has_session */
-	wg_tunnel_stats stats;
-};
 
 /* ---- small helpers ---- */
 
@@ -57,7 +29,7 @@ static wg_tun_result tunnel_map_noise(noise_result r)
 	return r == NOISE_ERR_PEER ? WG_TUN_ERR_DECRYPT : (wg_tun_result)r;
 }
 
-static void tunnel_seen(wg_tunnel *t, wg_time_ns now)
+void tunnel_seen(wg_tunnel *t, wg_time_ns now)
 {
 	if (now > t->last_now)
 		t->last_now = now;
@@ -112,7 +84,7 @@ static bool tunnel_mac1_valid(const wg_tunnel *t, const uint8_t *msg, enum wg_me
 	return ok;
 }
 
-static bool tunnel_can_send(const wg_tunnel *t, wg_time_ns now)
+bool tunnel_can_send(const wg_tunnel *t, wg_time_ns now)
 {
 	return keypair_can_send(t->keypairs.current, now);
 }
@@ -211,8 +183,8 @@ static wg_tun_result tunnel_send_initiation(wg_tunnel *t, wg_time_ns now, uint8_
 
 /* Encrypts the plaintext at buf + 16 (len bytes) with the current keypair; with job, only
  * reserves (header, padding, counter) and leaves the encryption to wg_tunnel_seal_run. */
-static wg_tun_result tunnel_send_data_job(wg_tunnel *t, wg_time_ns now, uint8_t *buf, size_t len,
-					  size_t cap, size_t *out_len, wg_tunnel_seal *job)
+wg_tun_result tunnel_send_data_job(wg_tunnel *t, wg_time_ns now, uint8_t *buf, size_t len,
+				   size_t cap, size_t *out_len, wg_tunnel_seal *job)
 {
 	wg_keypair *kp = t->keypairs.current;
 	size_t n;
@@ -465,9 +437,8 @@ static void tunnel_keep_key_fresh_rx(wg_tunnel *t, wg_time_ns now)
 
 /* Data of len bytes on kp passed decryption and the replay check; plain[0..plain_len) is its
  * plaintext. Everything that follows from an authentic data message. */
-static wg_tun_result tunnel_data_accepted(wg_tunnel *t, wg_time_ns now, wg_keypair *kp,
-					  size_t len, const uint8_t *plain, size_t plain_len,
-					  size_t *out_len)
+wg_tun_result tunnel_data_accepted(wg_tunnel *t, wg_time_ns now, wg_keypair *kp, size_t len,
+				   const uint8_t *plain, size_t plain_len, size_t *out_len)
 {
 	size_t inner_len = 0;
 	int r;
@@ -628,94 +599,6 @@ wg_tun_result wg_tunnel_decapsulate(wg_tunnel *t, wg_time_ns now, const uint8_t 
 	}
 	if (authenticated)
 		*authenticated = auth;
-	return r;
-}
-
-wg_tun_result wg_tunnel_encapsulate_deferred(wg_tunnel *t, wg_time_ns now, const uint8_t *pkt,
-					     size_t len, uint8_t *out, size_t cap, size_t *out_len,
-					     wg_tunnel_seal *job)
-{
-	wg_tun_result r;
-
-	*out_len = 0;
-	tunnel_seen(t, now);
-	if (len == 0 || len > WG_TUNNEL_MAX_PACKET || t->staged_count || !tunnel_can_send(t, now) ||
-	    cap < transport_message_len(len, t->mtu))
-		return wg_tunnel_encapsulate(t, now, pkt, len, out, cap, out_len);
-	memmove(out + WG_MSG_DATA_HEADER_LEN, pkt, len); /* no-op when in place */
-	r = tunnel_send_data_job(t, now, out, len, cap, out_len, job);
-	if (r < 0)
-		t->stats.dropped++;
-	return r;
-}
-
-bool wg_tunnel_seal_run(wg_tunnel_seal *job, crypto_aead_worker *w, uint8_t *out)
-{
-	bool ok = crypto_aead_worker_seal(w, job->key, out + WG_MSG_DATA_HEADER_LEN, job->body_len,
-					  job->counter) == 0;
-
-	crypto_wipe(job->key, sizeof(job->key));
-	return ok;
-}
-
-wg_tun_result wg_tunnel_decapsulate_prepare(wg_tunnel *t, wg_time_ns now, const uint8_t *dgram,
-					    size_t len, wg_tunnel_open *job)
-{
-	const wg_msg_data_header *h = (const wg_msg_data_header *)dgram;
-	wg_keypair *kp;
-
-	tunnel_seen(t, now);
-	job->opened = false;
-	if (wg_msg_classify(dgram, len) != WG_MSG_DATA) {
-		t->stats.dropped++;
-		return WG_TUN_ERR_MALFORMED;
-	}
-	kp = keypairs_lookup(&t->keypairs, wg_le32_read(h->receiver_index));
-	if (!kp || !keypair_can_receive(kp, now)) {
-		t->stats.dropped++;
-		return WG_TUN_ERR_NO_SESSION;
-	}
-	memcpy(job->key, kp->recv_key, WG_KEY_LEN);
-	job->counter = wg_le64_read(h->counter);
-	job->local_index = kp->local_index;
-	return WG_TUN_OPEN_LATER;
-}
-
-bool wg_tunnel_open_run(wg_tunnel_open *job, crypto_aead_worker *w, uint8_t *dgram, size_t len)
-{
-	/* len >= WG_MSG_DATA_MIN_LEN: checked by prepare. */
-	job->opened = crypto_aead_worker_open(w, job->key, dgram + WG_MSG_DATA_HEADER_LEN,
-					      len - WG_MSG_DATA_HEADER_LEN, job->counter) == 0;
-	return job->opened;
-}
-
-wg_tun_result wg_tunnel_decapsulate_finish(wg_tunnel *t, wg_time_ns now, const uint8_t *dgram,
-					   size_t len, wg_tunnel_open *job, size_t *out_len,
-					   bool *authenticated)
-{
-	wg_keypair *kp = keypairs_lookup(&t->keypairs, job->local_index);
-	wg_tun_result r;
-
-	*out_len = 0;
-	*authenticated = false;
-	tunnel_seen(t, now);
-	if (!job->opened)
-		r = WG_TUN_ERR_DECRYPT;
-	else if (!kp || !crypto_equal(kp->recv_key, job->key, WG_KEY_LEN) ||
-		 !keypair_can_receive(kp, now))
-		r = WG_TUN_ERR_NO_SESSION; /* the keypair went away while the job ran */
-	else if (!replay_check(&kp->replay, job->counter))
-		r = WG_TUN_ERR_REPLAY;
-	else {
-		*authenticated = true;
-		r = tunnel_data_accepted(t, now, kp, len, dgram + WG_MSG_DATA_HEADER_LEN,
-					 len - WG_MSG_DATA_HEADER_LEN - WG_TAG_LEN, out_len);
-	}
-	crypto_wipe(job->key, sizeof(job->key));
-	if (r < 0) {
-		t->stats.dropped++;
-		*out_len = 0;
-	}
 	return r;
 }
 
