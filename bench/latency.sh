@@ -7,6 +7,7 @@
 #     sudo bash bench/latency.sh --values 0,100 --rounds 5 --tcp 10
 #     sudo bash bench/latency.sh --values 0 --exec 'strace -f -T -ttt -p $PA -o /tmp/a.txt'
 #
+#     LAT_PREFIX=P    prefix of namespace, veth and interface names (default wgl)
 # Options:
 #     --values LIST   comma list of WGTUN_BUSY_POLL_US values (default 0,50,100,200)
 #     --rounds N      rounds (default 3); odd rounds go through the values in order, even
@@ -58,10 +59,11 @@ fi
 [ -x "$WGTUN" ] || die "no $WGTUN"
 
 ID=$$
-NS_A="r9l$ID-a" NS_B="r9l$ID-b" VETH_A="r9l${ID}a" VETH_B="r9l${ID}b"
-IA="r9t${ID}a" IB="r9t${ID}b"
+P=${LAT_PREFIX:-wgl} # names of namespaces, veths and interfaces (unique machine-wide)
+NS_A="${P}l$ID-a" NS_B="${P}l$ID-b" VETH_A="${P}l${ID}a" VETH_B="${P}l${ID}b"
+IA="${P}t${ID}a" IB="${P}t${ID}b"
 U_A=192.168.243.1 U_B=192.168.243.2 T_A=10.243.0.1 T_B=10.243.0.2 PORT_A=51830 PORT_B=51831
-W=$(mktemp -d /tmp/r9lat.XXXXXX)
+W=$(mktemp -d "/tmp/${P}lat.XXXXXX") # scratch: daemon logs, ping and perf output; removed by cleanup
 PIDS=()
 cleanup() {
   local rc=$? p

@@ -793,42 +793,61 @@ static void test_idle(void)
 	node_free(&n);
 }
 
+/* Gives n its own key and one peer (pub) with persistent keepalive 25, so an initiation
+ * is due at once; ep is the peer's endpoint or NULL for none. */
+static void apply_keepalive_peer(node *n, const uint8_t pub[32], const struct sockaddr_in *ep)
+{
+	wg_peer_change pc;
+	wg_config_change c;
+
+	memset(&c, 0, sizeof(c));
+	memset(&pc, 0, sizeof(pc));
+	/* Key and peer in one change, as `wg setconf` sends them. */
+	c.has_private_key = true;
+	memcpy(c.private_key, n->priv, 32);
+	memcpy(pc.public_key, pub, 32);
+	if (ep) {
+		pc.has_endpoint = true;
+		pc.endpoint.in4 = *ep;
+	}
+	pc.has_persistent_keepalive = true;
+	pc.persistent_keepalive = 25;
+	c.peers = &pc;
+	c.n_peers = 1;
+	CHECK_EQ_INT(device_apply(n->dev, &c), 0);
+}
+
+/* The only peer's tx_bytes, which must be 0: nothing it was to send left the device. */
+static void check_peer_tx_zero(node *n)
+{
+	wg_config_info info;
+
+	CHECK_EQ_INT(device_get_info(n->dev, &info), 0);
+	CHECK(info.n_peers == 1);
+	if (info.n_peers == 1)
+		CHECK_EQ_U64(info.peers[0].tx_bytes, 0);
+	wg_config_info_clear(&info);
+}
+
 /* A persistent-keepalive peer without an endpoint: the initiation its keepalive asks for
  * cannot go anywhere, so it is not counted as sent (wireguard-go shows tx 0 too). */
 static void test_no_endpoint_not_counted(void)
 {
 	node n;
 	uint8_t priv[32], pub[32];
-	wg_peer_change pc;
-	wg_config_change c;
-	wg_config_info info;
 	device_stats st;
 
 	node_init(&n);
 	CHECK_EQ_INT(device_start(n.dev), 0);
 	CHECK(crypto_x25519_generate(priv, pub) == 0);
-	memset(&c, 0, sizeof(c));
-	memset(&pc, 0, sizeof(pc));
-	/* Key and peer in one change, as `wg setconf` sends them. */
-	c.has_private_key = true;
-	memcpy(c.private_key, n.priv, 32);
-	memcpy(pc.public_key, pub, 32);
-	pc.has_persistent_keepalive = true;
-	pc.persistent_keepalive = 25;
-	c.peers = &pc;
-	c.n_peers = 1;
-	CHECK_EQ_INT(device_apply(n.dev, &c), 0);
+	apply_keepalive_peer(&n, pub, NULL);
 	st.tx_no_endpoint = 0;
 	for (int i = 0; i < 100 && st.tx_no_endpoint == 0; i++) {
 		usleep(10 * 1000);
 		device_get_stats(n.dev, &st);
 	}
 	CHECK(st.tx_no_endpoint >= 1); /* the keepalive did ask for an initiation */
-	CHECK_EQ_INT(device_get_info(n.dev, &info), 0);
-	CHECK(info.n_peers == 1);
-	if (info.n_peers == 1)
-		CHECK_EQ_U64(info.peers[0].tx_bytes, 0);
-	wg_config_info_clear(&info);
+	check_peer_tx_zero(&n);
 	crypto_wipe(priv, sizeof(priv));
 	node_free(&n);
 }
@@ -839,28 +858,17 @@ static void test_send_error_not_counted(void)
 {
 	node n;
 	uint8_t priv[32], pub[32];
-	wg_peer_change pc;
-	wg_config_change c;
-	wg_config_info info;
+	struct sockaddr_in bcast;
 	device_stats st;
 
 	node_init(&n);
 	CHECK_EQ_INT(device_start(n.dev), 0);
 	CHECK(crypto_x25519_generate(priv, pub) == 0);
-	memset(&c, 0, sizeof(c));
-	memset(&pc, 0, sizeof(pc));
-	c.has_private_key = true;
-	memcpy(c.private_key, n.priv, 32);
-	memcpy(pc.public_key, pub, 32);
-	pc.has_endpoint = true;
-	pc.endpoint.in4.sin_family = AF_INET;
-	pc.endpoint.in4.sin_port = htons(9);
-	pc.endpoint.in4.sin_addr.s_addr = htonl(INADDR_BROADCAST);
-	pc.has_persistent_keepalive = true;
-	pc.persistent_keepalive = 25; /* an initiation at once */
-	c.peers = &pc;
-	c.n_peers = 1;
-	CHECK_EQ_INT(device_apply(n.dev, &c), 0);
+	memset(&bcast, 0, sizeof(bcast));
+	bcast.sin_family = AF_INET;
+	bcast.sin_port = htons(9);
+	bcast.sin_addr.s_addr = htonl(INADDR_BROADCAST);
+	apply_keepalive_peer(&n, pub, &bcast);
 	st.tx_send_error = 0;
 	for (int i = 0; i < 100 && st.tx_send_error == 0; i++) {
 		usleep(10 * 1000);
@@ -868,11 +876,7 @@ static void test_send_error_not_counted(void)
 	}
 	CHECK(st.tx_send_error >= 1);
 	CHECK_EQ_U64(st.tx_no_endpoint, 0);
-	CHECK_EQ_INT(device_get_info(n.dev, &info), 0);
-	CHECK(info.n_peers == 1);
-	if (info.n_peers == 1)
-		CHECK_EQ_U64(info.peers[0].tx_bytes, 0);
-	wg_config_info_clear(&info);
+	check_peer_tx_zero(&n);
 	crypto_wipe(priv, sizeof(priv));
 	node_free(&n);
 }
