@@ -23,6 +23,12 @@ enum {
  * -1. Process-wide, once. */
 int crypto_init_lean(void);
 void crypto_wipe(void *p, size_t n);
+/* Overwrites CRYPTO_BURN_STACK_LEN bytes of stack below the caller's frame: the dead frames
+ * of the calls it just made, where copies of secrets the C code never sees stay behind
+ * (OpenSSL's X25519 field elements, registers a callee or a sanitizer runtime saved). Call it
+ * after a call chain that handled secrets, before returning to code that keeps running. */
+#define CRYPTO_BURN_STACK_LEN 8192
+void crypto_burn_stack(void);
 /* true if equal; time depends only on n. */
 bool crypto_equal(const void *a, const void *b, size_t n);
 /* true if all bytes are zero; time depends only on n. */

@@ -33,6 +33,16 @@ void crypto_wipe(void *p, size_t n)
 		OPENSSL_cleanse(p, n);
 }
 
+/* noinline: its frame must lie below the caller's, where the dead frames are; the wipe is
+ * an external call on the whole array, which no optimiser may drop. */
+__attribute__((noinline)) void crypto_burn_stack(void)
+{
+	uint8_t pad[CRYPTO_BURN_STACK_LEN];
+
+	crypto_wipe(pad, sizeof(pad));
+	__asm__ __volatile__("" : : "r"(pad) : "memory");
+}
+
 bool crypto_equal(const void *a, const void *b, size_t n)
 {
 	bool eq;

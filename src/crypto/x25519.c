@@ -79,19 +79,6 @@ static EVP_PKEY *derive_only_pkey(const uint8_t priv[CRYPTO_KEY_LEN])
 	return p;
 }
 
-/* OpenSSL's X25519 leaves the shared secret in its own dead stack frames (its reduced field
- * elements are the output bytes), where it outlives the secret (tests/unit/test_secrets.c
- * found the static-static DH there after the tunnel was freed). So after each call into it
- * the stack below ours is overwritten. 4 KiB covers OpenSSL's derive call chain with room to
- * spare; it costs far less than the X25519 itself. */
-__attribute__((noinline)) static void burn_stack(void)
-{
-	uint8_t pad[4096];
-
-	crypto_wipe(pad, sizeof(pad));
-	__asm__ __volatile__("" : : "r"(pad) : "memory");
-}
-
 /* out = X25519(sk, pub); -1 (out wiped) on failure or all-zero output. */
 static int dh_pkey(uint8_t out[CRYPTO_KEY_LEN], EVP_PKEY *sk, const uint8_t pub[CRYPTO_KEY_LEN])
 {
@@ -118,7 +105,11 @@ out:
 		ERR_clear_error();
 		crypto_wipe(out, CRYPTO_KEY_LEN);
 	}
-	burn_stack();
+	/* OpenSSL's X25519 leaves the shared secret in its own dead stack frames (its reduced
+	 * field elements are the output bytes), where it outlives the secret
+	 * (tests/unit/test_secrets.c found the static-static DH there after the tunnel was
+	 * freed); it costs far less than the X25519 itself. */
+	crypto_burn_stack();
 	return ret;
 }
 

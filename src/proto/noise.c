@@ -4,7 +4,10 @@
  *   -> e, es, s, ss, {payload1}
  *   <- e, ee, se, psk, {payload2}
  * Each message function computes into locals and copies into the handshake only after the
- * last check passed, so a failure never leaves a half-updated state. */
+ * last check passed, so a failure never leaves a half-updated state. Each wipes its locals
+ * and then the stack below it (crypto_burn_stack): the callees' dead frames may hold copies
+ * no local names (gcc's TSan runtime saves the vector registers, which held a chaining key
+ * for BLAKE2s, in a frame below b2s_compress: tests/unit/test_secrets.c found ck_se there). */
 #include "proto/noise.h"
 
 #include <string.h>
@@ -252,6 +255,7 @@ noise_result noise_write_message1(noise_handshake *hs, const wg_rng *rng,
 	ret = NOISE_OK;
 out:
 	crypto_wipe(&s, sizeof(s));
+	crypto_burn_stack();
 	return ret;
 }
 
@@ -295,6 +299,7 @@ noise_result noise_read_message1_static(const wg_identity *identity, const noise
 	ret = NOISE_OK;
 out:
 	crypto_wipe(&s, sizeof(s));
+	crypto_burn_stack();
 	return ret;
 }
 
@@ -328,6 +333,7 @@ static noise_result read_message1_payload(const noise_handshake *hs, const noise
 	ret = NOISE_OK;
 out:
 	crypto_wipe(key, sizeof(key));
+	crypto_burn_stack();
 	return ret;
 }
 
@@ -400,6 +406,7 @@ noise_result noise_write_message2(noise_handshake *hs, const wg_rng *rng,
 	ret = NOISE_OK;
 out:
 	crypto_wipe(&s, sizeof(s));
+	crypto_burn_stack();
 	return ret;
 }
 
@@ -444,6 +451,7 @@ noise_result noise_read_message2(noise_handshake *hs, const uint8_t *msg2, size_
 	ret = NOISE_OK;
 out:
 	crypto_wipe(&s, sizeof(s));
+	crypto_burn_stack();
 	return ret;
 }
 
@@ -585,5 +593,6 @@ noise_result noise_begin_session(noise_handshake *hs, noise_session_keys *keys)
 	crypto_wipe(t1, sizeof(t1));
 	crypto_wipe(t2, sizeof(t2));
 	noise_handshake_clear(hs);
+	crypto_burn_stack();
 	return NOISE_OK;
 }
