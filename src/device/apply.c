@@ -294,6 +294,21 @@ static void endpoint_set(wg_endpoint *dst, const wg_endpoint *src)
 	*dst = *src;
 }
 
+/* Same address, port (and IPv6 scope): what a datagram is sent to. */
+static bool endpoint_same(const wg_endpoint *a, const wg_endpoint *b)
+{
+	if (a->sa.sa_family != b->sa.sa_family)
+		return false;
+	if (a->sa.sa_family == AF_INET)
+		return a->in4.sin_port == b->in4.sin_port &&
+		       a->in4.sin_addr.s_addr == b->in4.sin_addr.s_addr;
+	if (a->sa.sa_family == AF_INET6)
+		return a->in6.sin6_port == b->in6.sin6_port &&
+		       a->in6.sin6_scope_id == b->in6.sin6_scope_id &&
+		       !memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, sizeof(a->in6.sin6_addr));
+	return true; /* both none */
+}
+
 static void apply_peer_fields(device *dev, const wg_peer_change *pc, peer *p, wg_time_ns now)
 {
 	if (!p->linked)
@@ -302,8 +317,14 @@ static void apply_peer_fields(device *dev, const wg_peer_change *pc, peer *p, wg
 		memcpy(p->preshared_key, pc->preshared_key, 32);
 		wg_tunnel_set_preshared_key(p->tun, pc->preshared_key);
 	}
-	if (pc->has_endpoint)
+	if (pc->has_endpoint) {
+		wg_endpoint was = p->endpoint;
+
 		endpoint_set(&p->endpoint, &pc->endpoint);
+		/* An initiation in flight went to the old address: resend it soon, not in 5 s. */
+		if (!endpoint_same(&was, &p->endpoint))
+			wg_tunnel_endpoint_changed(p->tun, now);
+	}
 	if (pc->has_persistent_keepalive && pc->persistent_keepalive != p->persistent_keepalive) {
 		p->persistent_keepalive = pc->persistent_keepalive;
 		/* Turning it on makes the tunnel send a keepalive at its next tick. */

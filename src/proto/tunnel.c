@@ -669,6 +669,15 @@ void wg_tunnel_set_mtu(wg_tunnel *t, uint32_t mtu)
 	t->mtu = mtu;
 }
 
+/* The initiation in flight cannot be answered: retransmit it as soon as the peer takes
+ * another, not after REKEY_TIMEOUT (a retry: the attempt count goes on, so a peer that never
+ * answers is still given up on). */
+static void tunnel_initiation_lost(wg_tunnel *t, wg_time_ns now)
+{
+	if (t->hs_index_live && t->hs.state == NOISE_STATE_INITIATION_CREATED)
+		timers_retransmit_soon(&t->timers, now);
+}
+
 void wg_tunnel_local_address_changed(wg_tunnel *t, wg_time_ns now)
 {
 	tunnel_seen(t, now);
@@ -680,11 +689,16 @@ void wg_tunnel_local_address_changed(wg_tunnel *t, wg_time_ns now)
 		t->flush_pending = true;
 		return;
 	}
-	/* An initiation in flight gets its response at the old port, which is gone: retransmit
-	 * it from the new one as soon as the peer takes it, not after REKEY_TIMEOUT (a retry:
-	 * the attempt count goes on, so a peer that never answers is still given up on). */
-	if (t->hs_index_live && t->hs.state == NOISE_STATE_INITIATION_CREATED)
-		timers_retransmit_soon(&t->timers, now);
+	/* An initiation in flight gets its response at the old port, which is gone. */
+	tunnel_initiation_lost(t, now);
+}
+
+void wg_tunnel_endpoint_changed(wg_tunnel *t, wg_time_ns now)
+{
+	tunnel_seen(t, now);
+	/* An initiation in flight went to the old endpoint: the peer at the new one never saw
+	 * it. A session needs nothing: its next packet goes to the new endpoint. */
+	tunnel_initiation_lost(t, now);
 }
 
 void wg_tunnel_identity_changed(wg_tunnel *t, wg_time_ns now)

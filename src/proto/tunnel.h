@@ -154,6 +154,10 @@ void wg_tunnel_set_mtu(wg_tunnel *t, uint32_t mtu);
  * packet; an initiation waiting for its response is retransmitted TIMERS_RESEND_GAP after
  * it (its response would go to the old port). Otherwise nothing (no new handshake). */
 void wg_tunnel_local_address_changed(wg_tunnel *t, wg_time_ns now);
+/* The peer's endpoint was set to a different address: an initiation waiting for its
+ * response (it went to the old address) is retransmitted TIMERS_RESEND_GAP after it, to the
+ * new one, as a retry. Otherwise nothing. */
+void wg_tunnel_endpoint_changed(wg_tunnel *t, wg_time_ns now);
 /* The identity's key changed: recompute the static-static DH, expire sessions, clear
  * handshakes. */
 void wg_tunnel_identity_changed(wg_tunnel *t, wg_time_ns now);

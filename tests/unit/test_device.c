@@ -1009,6 +1009,63 @@ static void pair_start(node *a, node *b, unsigned workers)
 	b->port = node_port(b);
 }
 
+/* `wg set a peer B endpoint ...` while a's initiation to B's old address is in flight: the
+ * initiation is sent again to the new address right away (TIMERS_RESEND_GAP after the first),
+ * not REKEY_TIMEOUT later. The old address is a socket that never answers. */
+static void test_endpoint_change_resends(void)
+{
+	node a, b, b_at_hole;
+	struct sockaddr_in h;
+	socklen_t hl = sizeof(h);
+	struct pollfd pf;
+	uint8_t pkt[256], got[2048];
+	wg_peer_change pc;
+	wg_config_change c;
+	wg_time_ns seen, done;
+	size_t len;
+	long n;
+	int hole = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	CHECK(hole >= 0);
+	memset(&h, 0, sizeof(h));
+	h.sin_family = AF_INET;
+	h.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK(bind(hole, (struct sockaddr *)&h, sizeof(h)) == 0);
+	CHECK(getsockname(hole, (struct sockaddr *)&h, &hl) == 0);
+	pair_start(&a, &b, 0);
+	b_at_hole = b;
+	b_at_hole.port = ntohs(h.sin_port);
+	CHECK_EQ_INT(add_peer(&a, &b_at_hole, "10.6.0.2", "fd06::2"), 0);
+	CHECK_EQ_INT(add_peer(&b, &a, "10.6.0.1", "fd06::1"), 0);
+	len = make_ping4(pkt, "10.6.0.1", "10.6.0.2", 1);
+	CHECK(send(a.app, pkt, len, 0) == (ssize_t)len);
+	pf = (struct pollfd){.fd = hole, .events = POLLIN};
+	CHECK(poll(&pf, 1, 10000) == 1);
+	seen = io_now();
+	n = recv(hole, got, sizeof(got), MSG_DONTWAIT);
+	CHECK_MSG(n == WG_MSG_INITIATION_LEN && got[0] == WG_MSG_INITIATION,
+		  "the old address got %ld bytes", n);
+	memset(&c, 0, sizeof(c));
+	memset(&pc, 0, sizeof(pc));
+	memcpy(pc.public_key, b.pub, 32);
+	pc.has_endpoint = true;
+	loopback(&pc.endpoint, b.port);
+	c.peers = &pc;
+	c.n_peers = 1;
+	CHECK_EQ_INT(device_apply(a.dev, &c), 0);
+	/* the staged ping arrives once the resent initiation's handshake is done */
+	n = app_recv(&b, got, sizeof(got), 10000);
+	done = io_now();
+	CHECK_MSG(n == (long)len && !memcmp(got, pkt, len), "the ping did not arrive (%ld)", n);
+	/* without the resend: >= REKEY_TIMEOUT after the first initiation */
+	CHECK_MSG(done - seen < WG_REKEY_TIMEOUT - WG_SEC(1), "through %.2f s after the first initiation",
+		  (double)(done - seen) / 1e9);
+	CHECK_EQ_INT(recv(hole, got, sizeof(got), MSG_DONTWAIT), -1); /* nothing more went there */
+	close(hole);
+	node_free(&a);
+	node_free(&b);
+}
+
 /* Bursts both ways at once through two devices with `workers` crypto threads: every packet
  * arrives, byte for byte, in the order it was sent (per peer), whatever the worker count. */
 static void test_parallel_order(unsigned workers)
@@ -1263,6 +1320,7 @@ int main(void)
 	test_no_endpoint_not_counted();
 	test_send_error_not_counted();
 	test_index_alloc_bounded();
+	test_endpoint_change_resends();
 	test_parallel_order(1);
 	test_parallel_order(2);
 	test_parallel_order(4);

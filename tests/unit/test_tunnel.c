@@ -1335,6 +1335,51 @@ static void test_local_address_changed(void)
 	teardown(&a, &b);
 }
 
+/* The peer's endpoint is set to a new address (wg set ... endpoint) while an initiation is
+ * in flight: it went to the old address, so it is sent again to the new one
+ * TIMERS_RESEND_GAP after it (not REKEY_TIMEOUT + jitter), counted as a retry. With a
+ * session, or without an initiation in flight, nothing changes. */
+static void test_endpoint_changed(void)
+{
+	peer a, b;
+	setup(&a, &b, 42);
+	g_now = WG_SEC(100);
+	start(&a, &b);
+	/* nothing in flight: no deadline, nothing sent */
+	wg_tunnel_endpoint_changed(a.t, g_now);
+	CHECK_EQ_U64(wg_tunnel_next_deadline(a.t), WG_TIME_NEVER);
+	run_until(&a, &b, g_now + WG_SEC(1));
+	CHECK_EQ_INT(a.inits, 0);
+	/* the first initiation goes to the old address: lost */
+	CHECK_EQ_INT(send_packet(&a, 60, 1), WG_TUN_WRITE_NETWORK);
+	CHECK_EQ_INT(a.inits, 1);
+	a.nq = 0;
+	wg_time_ns t1 = g_now;
+	CHECK(wg_tunnel_next_deadline(a.t) >= t1 + WG_REKEY_TIMEOUT);
+	g_now += MS(5);
+	wg_tunnel_endpoint_changed(a.t, g_now);
+	CHECK_EQ_U64(wg_tunnel_next_deadline(a.t), t1 + TIMERS_RESEND_GAP);
+	/* no other trigger sends sooner (the 5 s rule opens at the new deadline) */
+	CHECK_EQ_INT(send_packet(&a, 60, 2), WG_TUN_DONE);
+	CHECK_EQ_INT(a.inits, 1);
+	g_now = t1 + TIMERS_RESEND_GAP;
+	drain_tick(&a);
+	CHECK_EQ_INT(a.inits, 2);
+	CHECK_EQ_U64(stats(&a).handshake_attempts, 1); /* a retry */
+	deliver_all(&a, &b);
+	CHECK(stats(&a).has_session);
+	CHECK_EQ_INT(b.last_tun_id, 2);
+	CHECK_EQ_INT(b.tun_packets, 2);
+	/* with a session: no handshake, no keepalive, deadlines unchanged */
+	wg_time_ns d = wg_tunnel_next_deadline(a.t);
+	int k0 = a.keepalives;
+	wg_tunnel_endpoint_changed(a.t, g_now);
+	CHECK_EQ_U64(wg_tunnel_next_deadline(a.t), d);
+	CHECK_EQ_INT(a.inits, 2);
+	CHECK_EQ_INT(a.keepalives, k0);
+	teardown(&a, &b);
+}
+
 /* The churn battery's key flip: A's private key changes and is restored 0.3 s later while
  * B streams to A. B's session keeps working towards A throughout (A still receives on it);
  * A's own traffic waits for a handshake, the one A sends under the foreign key is dropped by
@@ -1405,6 +1450,7 @@ int main(void)
 	test_broken_rng();
 	test_deferred_crypto();
 	test_local_address_changed();
+	test_endpoint_changed();
 	test_key_flip_restored();
 	return test_finish("tunnel");
 }
