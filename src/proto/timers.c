@@ -154,6 +154,15 @@ void timers_retransmit_soon(wg_timers *t, wg_time_ns now)
 		t->has_sent_handshake = false;
 }
 
+void timers_on_initiation_failed(wg_timers *t, wg_time_ns now)
+{
+	wg_time_ns at = now + TIMERS_FAILED_RETRY;
+
+	if (!timers_pending(t, TIMER_RETRANSMIT_HANDSHAKE) ||
+	    at < t->deadline[TIMER_RETRANSMIT_HANDSHAKE])
+		timers_arm(t, TIMER_RETRANSMIT_HANDSHAKE, at);
+}
+
 bool timers_initiation_allowed(const wg_timers *t, wg_time_ns now)
 {
 	/* now < last can only come from a caller's clock going backwards: treat as "recent". */

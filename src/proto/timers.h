@@ -92,6 +92,12 @@ void timers_reset_handshake_rate(wg_timers *t);
  * after REKEY_TIMEOUT. No-op unless a retransmit is pending. */
 #define TIMERS_RESEND_GAP (2 * WG_INITIATION_MIN_INTERVAL)
 void timers_retransmit_soon(wg_timers *t, wg_time_ns now);
+/* An initiation was due but could not be made (the RNG failed, no receiver index): try again
+ * TIMERS_FAILED_RETRY later, as a retry (counted in handshake_attempts; given up on after
+ * WG_MAX_TIMER_HANDSHAKES like an unanswered one). Nothing else would: the 5 s rule was not
+ * stamped, but no retransmit was armed either. */
+#define TIMERS_FAILED_RETRY WG_SEC(1)
+void timers_on_initiation_failed(wg_timers *t, wg_time_ns now);
 
 /* ---- queries ---- */
 /* May an initiation be sent now (at most one per REKEY_TIMEOUT)? */

@@ -162,12 +162,17 @@ static wg_tun_result tunnel_send_initiation(wg_tunnel *t, wg_time_ns now, uint8_
 	if (!timers_initiation_allowed(&t->timers, now))
 		return WG_TUN_DONE;
 	tunnel_handshake_forget(t);
-	if (tunnel_index_alloc(t, &index) != 0)
+	/* Either failure is the RNG's (or a full index table): no retransmit would follow, and
+	 * without a new packet nothing else asks again, so a retry is armed. */
+	if (tunnel_index_alloc(t, &index) != 0) {
+		timers_on_initiation_failed(&t->timers, now);
 		return WG_TUN_ERR_NO_SESSION;
+	}
 	nr = noise_create_initiation(&t->hs, t->wall.now(t->wall.ctx), &t->rng, index,
 				     (wg_msg_initiation *)out);
 	if (nr != NOISE_OK) {
 		tunnel_index_release(t, index);
+		timers_on_initiation_failed(&t->timers, now);
 		return tunnel_map_noise(nr);
 	}
 	t->hs_index = index;

@@ -1148,6 +1148,87 @@ static void test_broken_rng(void)
 	teardown(&a, &b);
 }
 
+/* A random source that fails while *fails is set (counting the failed calls). */
+typedef struct {
+	test_rng rng;
+	bool fails;
+	int failed_calls;
+} flaky_rng;
+
+static int flaky_fill(void *ctx, void *out, size_t n)
+{
+	flaky_rng *f = ctx;
+
+	if (f->fails) {
+		f->failed_calls++;
+		memset(out, 0, n);
+		return -1;
+	}
+	test_rng_bytes(&f->rng, out, n);
+	return 0;
+}
+
+/* The RNG fails when the first initiation is due: the packet waits, and the tunnel tries
+ * again by itself TIMERS_FAILED_RETRY later (a counted retry), not only at the next packet.
+ * A source that never heals is given up on after WG_MAX_TIMER_HANDSHAKES retries: the
+ * staged packets go, and the timers fall silent. */
+static void test_initiation_rng_retry(void)
+{
+	peer a, b;
+	wg_tunnel_config cfg;
+	flaky_rng f;
+
+	for (int heals = 1; heals >= 0; heals--) {
+		setup(&a, &b, 43);
+		g_now = WG_SEC(100);
+		memset(&f, 0, sizeof(f));
+		test_rng_seed(&f.rng, 4300);
+		memset(&cfg, 0, sizeof(cfg));
+		cfg.identity = &a.id;
+		memcpy(cfg.peer_public_key, b.id.public_key, 32);
+		cfg.mtu = 1420;
+		cfg.rng = (wg_rng){flaky_fill, &f};
+		cfg.wall = (wg_wallclock){wall_now, NULL};
+		a.t = wg_tunnel_new(&cfg, g_now);
+		b.t = make_tunnel(&b, g_now);
+		CHECK(a.t && b.t);
+		f.fails = true;
+		CHECK_EQ_INT(send_packet(&a, 60, 1), WG_TUN_DONE); /* staged, no initiation */
+		CHECK(f.failed_calls > 0);
+		CHECK_EQ_INT(a.inits, 0);
+		CHECK_EQ_U64(wg_tunnel_staged_count(a.t), 1);
+		wg_time_ns t0 = g_now;
+		CHECK_EQ_U64(wg_tunnel_next_deadline(a.t), t0 + TIMERS_FAILED_RETRY);
+		/* still failing at the first retry: counted, armed again */
+		run_until(&a, &b, t0 + TIMERS_FAILED_RETRY);
+		CHECK_EQ_INT(a.inits, 0);
+		CHECK_EQ_U64(stats(&a).handshake_attempts, 1);
+		CHECK_EQ_U64(wg_tunnel_next_deadline(a.t), t0 + 2 * TIMERS_FAILED_RETRY);
+		if (heals) {
+			/* healed: the next retry brings the initiation, the packet goes through */
+			f.fails = false;
+			run_until(&a, &b, t0 + 2 * TIMERS_FAILED_RETRY);
+			CHECK_EQ_INT(a.inits, 1);
+			CHECK(stats(&a).has_session);
+			CHECK_EQ_INT(b.last_tun_id, 1);
+			CHECK_EQ_U64(stats(&a).handshake_attempts, 0);
+		} else {
+			int calls;
+			run_until(&a, &b, t0 + WG_SEC(60));
+			CHECK_EQ_INT(a.inits, 0);
+			CHECK_EQ_U64(wg_tunnel_staged_count(a.t), 0); /* given up */
+			CHECK_EQ_U64(stats(&a).handshake_attempts, WG_MAX_TIMER_HANDSHAKES + 1);
+			calls = f.failed_calls;
+			CHECK(calls <= 4 * (WG_MAX_TIMER_HANDSHAKES + 2));
+			/* silent from now on: only the key-zeroing timer is left, once */
+			run_until(&a, &b, t0 + WG_SEC(3600));
+			CHECK_EQ_INT(f.failed_calls, calls);
+			CHECK_EQ_U64(wg_tunnel_next_deadline(a.t), WG_TIME_NEVER);
+		}
+		teardown(&a, &b);
+	}
+}
+
 static void test_config_checks(void)
 {
 	peer a, b;
@@ -1448,6 +1529,7 @@ int main(void)
 	test_prepared_initiation();
 	test_cookie_for_response();
 	test_broken_rng();
+	test_initiation_rng_retry();
 	test_deferred_crypto();
 	test_local_address_changed();
 	test_endpoint_changed();
