@@ -29,6 +29,11 @@ void crypto_wipe(void *p, size_t n);
  * after a call chain that handled secrets, before returning to code that keeps running. */
 #define CRYPTO_BURN_STACK_LEN 8192
 void crypto_burn_stack(void);
+/* The same over CRYPTO_BURN_STACK_DEEP bytes, for a thread's top frame after its callees
+ * handled keys that died (a register save of the lazy binder or a signal frame may hold a
+ * copy, deep below big frames). */
+#define CRYPTO_BURN_STACK_DEEP (64 * 1024)
+void crypto_burn_stack_deep(void);
 /* true if equal; time depends only on n. */
 bool crypto_equal(const void *a, const void *b, size_t n);
 /* true if all bytes are zero; time depends only on n. */

@@ -365,6 +365,8 @@ static void plan_commit(apply_plan *pl)
 	if (c->has_fwmark)
 		dev->fwmark = c->fwmark;
 	pl->mark_set = false;
+	if (pl->nremoved || pl->key_changed)
+		atomic_store(&dev->burn_stack, true); /* the loop's stack may hold their keys */
 	for (size_t i = 0; i < pl->nremoved; i++)
 		device_peer_remove(dev, pl->removed[i]);
 	pl->nremoved = 0;
@@ -427,7 +429,7 @@ int device_apply(device *dev, const wg_config_change *c)
 	udp_bind_init(&pl.bind);
 	pl.dev = dev;
 	pl.c = c;
-	pl.now = io_now();
+	pl.now = device_now(dev);
 	pthread_rwlock_wrlock(&dev->cfg_lock);
 	ret = plan_prepare(&pl);
 	if (ret == 0)

@@ -433,7 +433,7 @@ static void tun_first_out(device *dev, int i)
 
 int device_handle_tun(device *dev, bool error_reported)
 {
-	wg_time_ns now = io_now();
+	wg_time_ns now = device_now(dev);
 	int handled = 0;
 
 	for (int i = 0; i < DEVICE_TUN_BATCH && handled < DEVICE_TUN_BATCH; i++) {
@@ -730,7 +730,7 @@ void device_handle_udp(device *dev, int fd)
 			device_log(dev, DEVICE_LOG_DEBUG, "UDP receive failed (%d)", n);
 		return;
 	}
-	now = io_now();
+	now = device_now(dev);
 	mem_note(dev, &dev->mem_rx_hwm, (unsigned)n);
 	for (int i = 0; i < n; i++) {
 		size_t top = (size_t)i * DEVICE_SLOT_SIZE + dev->rx.msg[i].msg_len;

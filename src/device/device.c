@@ -60,6 +60,12 @@ static uint32_t device_read_mtu(const device *dev)
 	return mtu > 0 ? (uint32_t)mtu : DEVICE_DEFAULT_MTU;
 }
 
+static wg_time_ns device_io_clock(void *ctx)
+{
+	(void)ctx;
+	return io_now();
+}
+
 /* The device's wg_rng: the source (the OS CSPRNG; tests inject others) with every failure
  * counted and logged (1st, 2nd, 4th, ... so a broken source cannot flood the log). The
  * operation that asked fails; nothing goes on with unfilled bytes. Any thread. */
@@ -183,6 +189,7 @@ device *device_new(const device_params *p)
 	dev->rng_source = (wg_rng){io_rng_fill, NULL};
 	dev->rng = (wg_rng){device_rng_fill, dev};
 	dev->wall.now = io_wall_now;
+	dev->clock.now = device_io_clock;
 	/* Writers first: a loop that keeps re-taking the lock shared must not starve apply. */
 	pthread_rwlockattr_init(&attr);
 	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
@@ -244,6 +251,18 @@ static void device_signal_stop(device *dev, int reason)
 		    reason);
 }
 
+/* A deadline of the device's clock on io_now's, for the loop's wait (the same unless a test
+ * put in another clock). 0 and WG_TIME_NEVER keep their meaning. */
+static wg_time_ns device_io_time(const device *dev, wg_time_ns t)
+{
+	wg_time_ns now;
+
+	if (dev->clock.now == device_io_clock || t == 0 || t == WG_TIME_NEVER)
+		return t;
+	now = device_now(dev);
+	return t <= now ? 0 : io_now() + (t - now);
+}
+
 /* Busy poll (docs/latency.md): only after a round that sent packets from the TUN out while
  * nothing went to the TUN in the window before, i.e. a request of ours whose answer is on its
  * way, not our answer to the peer's request (a responder would spin for a next request that
@@ -251,7 +270,7 @@ static void device_signal_stop(device *dev, int reason)
  * anyway). The window ends by the clock. Loop thread. */
 static wg_time_ns device_spin_until(device *dev, wg_time_ns spin)
 {
-	wg_time_ns now = io_now();
+	wg_time_ns now = device_now(dev);
 	bool request = dev->round_from_tun && !dev->round_to_tun &&
 		       (!dev->last_to_tun || now - dev->last_to_tun > spin);
 
@@ -268,10 +287,10 @@ static void *device_loop(void *arg)
 	int stop = 0;
 
 	while (!atomic_load(&dev->stop_requested) && !stop) {
-		wg_time_ns deadline;
+		wg_time_ns deadline, now;
 		uint64_t polls = 0;
 		peer *top;
-		bool woken, polled;
+		bool woken, polled, burn;
 		int n;
 
 		pthread_rwlock_rdlock(&dev->cfg_lock);
@@ -286,9 +305,10 @@ static void *device_loop(void *arg)
 		pthread_rwlock_unlock(&dev->cfg_lock);
 		/* Buffers busy a while ago and nothing due soon: their pages go back now, so an
 		 * idle device does not keep a burst's footprint (and costs no wakeup for it). */
-		device_mem_idle(dev, io_now(), deadline);
+		device_mem_idle(dev, device_now(dev), deadline);
 
-		n = io_loop_wait(dev->loop, deadline, spin_until, ev, &woken, &polls, &polled);
+		n = io_loop_wait(dev->loop, device_io_time(dev, deadline),
+				 device_io_time(dev, spin_until), ev, &woken, &polls, &polled);
 		DEVICE_STAT_INC(dev, loop_wakeups);
 		if (polls)
 			__atomic_fetch_add(&dev->stats.busy_polls, polls, __ATOMIC_RELAXED);
@@ -323,11 +343,20 @@ static void *device_loop(void *arg)
 			}
 		}
 		/* After the round's data packets, a bounded share of the handshake queue. */
-		(void)device_handshake_run(dev, io_now(), DEVICE_HANDSHAKE_BUDGET);
-		device_shed_update(dev, io_now());
-		device_handle_timers(dev, io_now());
+		(void)device_handshake_run(dev, device_now(dev), DEVICE_HANDSHAKE_BUDGET);
+		device_shed_update(dev, device_now(dev));
+		now = device_now(dev);
+		top = device_heap_top(dev);
+		burn = top && top->deadline <= now;
+		device_handle_timers(dev, now);
 		device_tx_flush(dev);
 		pthread_rwlock_unlock(&dev->cfg_lock);
+		/* Timers may have zeroed keys (expiry, give-up), or apply removed some: copies of
+		 * them may lie in this thread's dead frames, where registers were saved (the lazy
+		 * binder's XSAVE under sendmmsg held a send key: test_secrets_device, ASan build).
+		 * Rare (timer rounds), and far cheaper than the crypto the keys did. */
+		if (burn || atomic_exchange(&dev->burn_stack, false))
+			crypto_burn_stack_deep();
 		spin_until = spin ? device_spin_until(dev, spin) : 0;
 	}
 	if (stop)

@@ -71,6 +71,13 @@
  * wakeup past it (with no traffic, the passive keepalive's, 10 s after the last data). */
 #define DEVICE_MEM_IDLE WG_SEC(1)
 
+/* The monotonic clock every device decision reads (io_now; a test may put a virtual one in
+ * before device_start, as it may the rng_source: test_secrets_device advances it by 541 s). */
+typedef struct {
+	wg_time_ns (*now)(void *ctx);
+	void *ctx;
+} device_clock;
+
 typedef struct peer peer;
 /* A received data message between prepare (in order) and finish (in order), opened in between
  * on any crypto worker. */
@@ -159,6 +166,7 @@ struct device {
 	wg_rng rng;        /* rng_source, failures counted and logged (device.c) */
 	wg_rng rng_source; /* the OS CSPRNG (tests inject failing ones) */
 	wg_wallclock wall;
+	device_clock clock;
 	io_loop *loop;
 	int stop_fd; /* eventfd, readable once stopped on its own */
 	int link_fd; /* rtnetlink link events for ifname, or -1 */
@@ -192,6 +200,9 @@ struct device {
 	pthread_t thread;
 	bool thread_started;
 	atomic_bool stop_requested;
+	/* Keys died off the loop thread (peers removed, our key changed): its next round ends
+	 * with a deep stack burn, as a round with due timers does (device_loop). */
+	atomic_bool burn_stack;
 	atomic_bool stopped;
 	atomic_int stop_reason;
 	wg_time_ns under_load_until;
@@ -244,6 +255,11 @@ enum { DEVICE_TAG_TUN = 1, DEVICE_TAG_UDP4 = 2, DEVICE_TAG_UDP6 = 3, DEVICE_TAG_
 int device_bind_open(device *dev, udp_bind *out, uint16_t port, uint32_t fwmark);
 /* Removes the sockets from the loop and closes them. */
 void device_bind_close(device *dev, udp_bind *b);
+
+static inline wg_time_ns device_now(const device *dev)
+{
+	return dev->clock.now(dev->clock.ctx);
+}
 
 #define DEVICE_STAT_INC(dev, field) __atomic_fetch_add(&(dev)->stats.field, 1, __ATOMIC_RELAXED)
 

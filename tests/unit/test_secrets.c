@@ -7,32 +7,30 @@
  * from them tests/support/noise_chain.h recomputes the whole Noise chain (DH results,
  * chaining keys, tau, handshake AEAD keys, the transport keys). Then this process's own
  * readable memory (/proc/self/maps + /proc/self/mem) is scanned for each secret, without
- * the test holding any of them in clear: needles are stored XOR a random mask and compared
- * as (byte ^ mask) == masked; every clear temporary is wiped at once.
+ * the test holding any of them in clear (tests/support/memscan.h); every clear temporary is
+ * wiped at once.
  *   - live session: both transport keys found (the scanner's positive control), every
  *     handshake temporary and both ephemeral private keys already gone;
  *   - 541 s later (virtual), after the timers ran: the transport keys gone too;
  *   - a second session, then wgtun_tunnel_free of both: everything gone.
  * Not under valgrind (its own memory would be in the maps and the scan would take minutes):
  * there the test does the handshakes and checks the answers only.
- * SECRETS_WHERE=1 prints the mapping and address of every copy found (for diagnosis). */
+ * SECRETS_WHERE=1 prints the mapping and address of every copy found (for diagnosis).
+ * test_secrets_device.c does the same for the expiry in a running device. */
+#include "memscan.h"
 #include "noise_chain.h"
 #include "test.h"
 #include "wgtun.h"
 
-#include <fcntl.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 #include <sys/random.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <valgrind/valgrind.h>
 
 #define CAP 2048
 #define SEC 1000000000ULL
 #define MAX_REC 64
 
-static uint8_t mask[32];
+static memscan_set set; /* the mask, and the needles of the current session */
 static struct {
 	uint8_t masked[MAX_REC][32];
 	int n;
@@ -40,8 +38,7 @@ static struct {
 
 static void mask_in_place(uint8_t v[32])
 {
-	for (int i = 0; i < 32; i++)
-		v[i] ^= mask[i];
+	memscan_mask(&set, v);
 }
 
 static int app_random(void *ctx, void *out, size_t n)
@@ -56,74 +53,7 @@ static int app_random(void *ctx, void *out, size_t n)
 	return 0;
 }
 
-/* ---- the scanner ---- */
-enum { NEEDLES = CHAIN_N + 4, SCAN_CHUNK = 1 << 20 };
-static const char *needle_name[NEEDLES];
-static uint8_t needle[NEEDLES][32]; /* masked */
-static int nneedles;
-
-/* Counts occurrences of each needle in this process's readable memory (mappings up to
- * 1 GiB: sanitizer shadow regions are larger and hold no user bytes). */
-static void scan(int counts[NEEDLES], size_t *scanned)
-{
-	static uint8_t *buf;
-	FILE *maps = fopen("/proc/self/maps", "r");
-	int mem = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
-	char line[512];
-
-	bool first[256] = {false};
-
-	/* one clear byte per needle is no secret worth hiding; it makes the scan ~10x faster */
-	for (int k = 0; k < nneedles; k++)
-		first[needle[k][0] ^ mask[0]] = true;
-	memset(counts, 0, sizeof(int) * NEEDLES);
-	*scanned = 0;
-	if (getenv("SECRETS_WHERE"))
-		fprintf(stderr, "scan:\n");
-	if (!buf)
-		buf = mmap(NULL, SCAN_CHUNK + 32, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	CHECK(maps && mem >= 0 && buf != MAP_FAILED);
-	if (!maps || mem < 0 || buf == MAP_FAILED)
-		goto out;
-	while (fgets(line, sizeof(line), maps)) {
-		unsigned long lo, hi;
-		char perms[8] = "", path[256] = "";
-
-		if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %255s", &lo, &hi, perms, path) < 3)
-			continue;
-		if (perms[0] != 'r' || hi - lo > (1UL << 30) || !strcmp(path, "[vvar]") ||
-		    !strcmp(path, "[vsyscall]") || (uint8_t *)lo == buf)
-			continue;
-		for (unsigned long at = lo; at < hi; at += SCAN_CHUNK) {
-			size_t want = hi - at > SCAN_CHUNK + 31 ? SCAN_CHUNK + 31 : hi - at;
-			ssize_t got = pread(mem, buf, want, (off_t)at);
-
-			if (got < 32)
-				continue;
-			*scanned += (size_t)got;
-			for (ssize_t i = 0; i + 32 <= got; i++) {
-				if (!first[buf[i]])
-					continue; /* no needle starts with this byte */
-				for (int k = 0; k < nneedles; k++) {
-					int j = 0;
-					while (j < 32 && (uint8_t)(buf[i + j] ^ mask[j]) == needle[k][j])
-						j++;
-					counts[k] += j == 32;
-					if (j == 32 && getenv("SECRETS_WHERE"))
-						fprintf(stderr, "  %s at %#lx in %s\n", needle_name[k],
-							at + (unsigned long)i, line);
-				}
-			}
-		}
-		memset(buf, 0, SCAN_CHUNK + 32);
-	}
-out:
-	if (maps)
-		fclose(maps);
-	if (mem >= 0)
-		close(mem);
-}
+enum { NEEDLES = CHAIN_N + 4 };
 
 /* ---- two tunnels ---- */
 typedef struct {
@@ -165,7 +95,7 @@ static void pair_new(pair *p)
 	__asm__ __volatile__("" ::"r"(&ci), "r"(&cr) : "memory");
 }
 
-static void derive_needles(pair *p);
+static void derive_needles(memscan_set *s, void *arg);
 
 /* Handshake and one packet each way; fills the needles for this session. */
 static void pair_handshake(pair *p)
@@ -199,48 +129,18 @@ static void pair_handshake(pair *p)
 		CHECK_EQ_INT(wgtun_tunnel_read(b, g_now, out, n, tun, CAP, &tl, NULL),
 			     WGTUN_TUNNEL_WRITE_TUN_V4);
 	}
-	{
-		int fds[2];
-		pid_t pid;
-		int status = 0;
-		size_t got = 0;
-
-		CHECK(pipe(fds) == 0);
-		fflush(NULL);
-		pid = fork();
-		if (pid == 0) {
-			close(fds[0]);
-			nneedles = 0;
-			derive_needles(p);
-			if (write(fds[1], &nneedles, sizeof(nneedles)) != sizeof(nneedles) ||
-			    write(fds[1], needle, sizeof(needle)) != (ssize_t)sizeof(needle) ||
-			    write(fds[1], needle_name, sizeof(needle_name)) != (ssize_t)sizeof(needle_name))
-				_exit(1);
-			_exit(0);
-		}
-		close(fds[1]);
-		CHECK(read(fds[0], &nneedles, sizeof(nneedles)) == sizeof(nneedles));
-		while (got < sizeof(needle)) {
-			ssize_t m = read(fds[0], (uint8_t *)needle + got, sizeof(needle) - got);
-			if (m <= 0)
-				break;
-			got += (size_t)m;
-		}
-		CHECK(got == sizeof(needle));
-		/* the names are pointers into the same binary image: valid here too */
-		CHECK(read(fds[0], needle_name, sizeof(needle_name)) == (ssize_t)sizeof(needle_name));
-		close(fds[0]);
-		CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
-		CHECK_EQ_INT(nneedles, NEEDLES);
-	}
+	set.n = 0;
+	CHECK_EQ_INT(memscan_derive_in_child(&set, derive_needles, p), 0);
+	CHECK_EQ_INT(set.n, NEEDLES);
 }
 
 /* The derivation, run in a forked child so that no clear copy it makes (stack frames of
  * the crypto calls included) can end up in the memory this process scans; the child sends
  * the masked needles back through a pipe. */
-static void derive_needles(pair *p)
+static void derive_needles(memscan_set *s, void *arg)
 {
 	uint8_t e[32], pub[32], chain[CHAIN_N][32], psk[32], spriv[32], spub[32];
+	const pair *p = arg;
 	int found = -1;
 
 	/* which recorded value is the initiator's ephemeral (its public key is in bytes 8..40) */
@@ -263,15 +163,13 @@ static void derive_needles(pair *p)
 	memcpy(spub, p->s_pub_r, 32);
 	mask_in_place(spub);
 	if (noise_chain(chain, e, spriv, p->init + 8, spub, p->resp + 12, psk))
-		nneedles = -1000;
+		return; /* no needles: the parent's count check fails */
 	crypto_wipe(e, 32);
 	crypto_wipe(psk, 32);
 	crypto_wipe(spriv, 32);
-	nneedles = 0;
 	for (int k = 0; k < CHAIN_N; k++) {
 		mask_in_place(chain[k]);
-		memcpy(needle[nneedles], chain[k], 32);
-		needle_name[nneedles++] = chain_names[k];
+		memscan_add_masked(s, chain_names[k], chain[k]);
 	}
 	crypto_wipe(chain, sizeof(chain));
 	/* the two ephemeral private keys as drawn and clamped: the initiator's, and the
@@ -286,22 +184,19 @@ static void derive_needles(pair *p)
 			is_r = crypto_x25519_public(pub, e) == 0 && !memcmp(pub, p->resp + 12, 32);
 		if (is_i || is_r) {
 			mask_in_place(e);
-			memcpy(needle[nneedles], rec.masked[k], 32);
-			needle_name[nneedles++] = is_i ? "initiator_ephemeral" : "responder_ephemeral";
-			memcpy(needle[nneedles], e, 32);
-			needle_name[nneedles++] = is_i ? "initiator_ephemeral_clamped"
-						       : "responder_ephemeral_clamped";
+			memscan_add_masked(s, is_i ? "initiator_ephemeral" : "responder_ephemeral",
+					   rec.masked[k]);
+			memscan_add_masked(s, is_i ? "initiator_ephemeral_clamped"
+						   : "responder_ephemeral_clamped",
+					   e);
 		}
 		crypto_wipe(e, 32);
 	}
 }
 
-static int count_of(const int counts[NEEDLES], const char *name)
+static int count_of(const int counts[MEMSCAN_MAX], const char *name)
 {
-	for (int k = 0; k < nneedles; k++)
-		if (!strcmp(needle_name[k], name))
-			return counts[k];
-	return -1;
+	return memscan_count_of(&set, counts, name);
 }
 
 static bool is_transport(const char *name)
@@ -324,12 +219,12 @@ static void run_ticks(pair *p)
 
 int main(void)
 {
-	int counts[NEEDLES];
+	int counts[MEMSCAN_MAX];
 	size_t scanned = 0;
 	bool do_scan = !RUNNING_ON_VALGRIND;
 	pair p;
 
-	CHECK_EQ_INT(getrandom(mask, sizeof(mask), 0), 32);
+	memscan_init(&set);
 	if (!do_scan)
 		printf("secrets: under valgrind: handshakes only, no memory scan\n");
 
@@ -337,15 +232,15 @@ int main(void)
 	pair_new(&p);
 	pair_handshake(&p);
 	if (do_scan) {
-		scan(counts, &scanned);
+		memscan_run(&set, counts, &scanned);
 		CHECK(scanned > 100000);
-		for (int k = 0; k < nneedles; k++) {
-			if (is_transport(needle_name[k]))
+		for (int k = 0; k < set.n; k++) {
+			if (is_transport(set.name[k]))
 				CHECK_MSG(counts[k] >= 2, "live %s: %d copies, want >= 2 (one per side)",
-					  needle_name[k], counts[k]);
-			else if (strcmp(needle_name[k], "dh_ss") != 0) /* cached per peer */
+					  set.name[k], counts[k]);
+			else if (strcmp(set.name[k], "dh_ss") != 0) /* cached per peer */
 				CHECK_MSG(counts[k] == 0, "%s still in memory after the handshake (%d)",
-					  needle_name[k], counts[k]);
+					  set.name[k], counts[k]);
 		}
 		printf("secrets: live: send %d recv %d dh_ss %d copies, %zu bytes scanned\n",
 		       count_of(counts, "initiator_send_key"), count_of(counts, "initiator_recv_key"),
@@ -354,11 +249,11 @@ int main(void)
 	g_now += 541 * SEC;
 	run_ticks(&p);
 	if (do_scan) {
-		scan(counts, &scanned);
-		for (int k = 0; k < nneedles; k++)
-			if (strcmp(needle_name[k], "dh_ss") != 0)
+		memscan_run(&set, counts, &scanned);
+		for (int k = 0; k < set.n; k++)
+			if (strcmp(set.name[k], "dh_ss") != 0)
 				CHECK_MSG(counts[k] == 0, "%s still in memory 541 s after the handshake (%d)",
-					  needle_name[k], counts[k]);
+					  set.name[k], counts[k]);
 		printf("secrets: after 541 s: transport keys %d/%d copies\n",
 		       count_of(counts, "initiator_send_key"), count_of(counts, "initiator_recv_key"));
 	}
@@ -379,18 +274,18 @@ int main(void)
 	pair_new(&p);
 	pair_handshake(&p);
 	if (do_scan) {
-		scan(counts, &scanned);
+		memscan_run(&set, counts, &scanned);
 		CHECK(count_of(counts, "initiator_send_key") >= 2); /* control */
 		CHECK(count_of(counts, "initiator_recv_key") >= 2);
 	}
 	wgtun_tunnel_free(p.i);
 	wgtun_tunnel_free(p.r);
 	if (do_scan) {
-		scan(counts, &scanned);
-		for (int k = 0; k < nneedles; k++)
+		memscan_run(&set, counts, &scanned);
+		for (int k = 0; k < set.n; k++)
 			CHECK_MSG(counts[k] == 0, "%s still in memory after wgtun_tunnel_free (%d)",
-				  needle_name[k], counts[k]);
-		printf("secrets: after free: all %d secrets 0 copies\n", nneedles);
+				  set.name[k], counts[k]);
+		printf("secrets: after free: all %d secrets 0 copies\n", set.n);
 	}
 	return test_finish("secrets");
 }
