@@ -1,11 +1,16 @@
 /* Crypto layer: known answers for every vector in tests/vectors/crypto/, plus behaviour
  * (in place, context vs one-shot, tampering, encodings and their rejection tables). */
 #include "crypto/crypto.h"
+#include "crypto/crypto_ossl.h"
 #include "test.h"
 #include "tjson.h"
 #include "wgtun.h"
 
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/provider.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Decodes member `key` of obj; *len gets its length. Caller frees. */
 static uint8_t *hexm(const tjson *obj, const char *key, size_t *len)
@@ -900,6 +905,35 @@ static void test_public_keys(void)
 	CHECK_EQ_INT(wgtun_key_generate(NULL), -1);
 }
 
+/* The crypto layer's own OpenSSL context is really in use (no silent fallback to the
+ * process-wide one) and offers nothing but the three algorithms: a fetch of any other
+ * algorithm, which would build that operation's whole method table, fails. */
+static void test_lean_ctx(void)
+{
+	OSSL_LIB_CTX *ctx = crypto_ossl_libctx();
+	const EVP_CIPHER *c = crypto_ossl_chacha20poly1305();
+	EVP_CIPHER *aes;
+	EVP_MD *sha;
+	EVP_KEYMGMT *ed, *x;
+
+	CHECK(ctx != NULL);
+	CHECK(c != NULL);
+	if (ctx == NULL || c == NULL)
+		return;
+	CHECK(strcmp(OSSL_PROVIDER_get0_name(EVP_CIPHER_get0_provider(c)), "wgtun-lean") == 0);
+	aes = EVP_CIPHER_fetch(ctx, "AES-128-GCM", NULL);
+	sha = EVP_MD_fetch(ctx, "SHA256", NULL);
+	ed = EVP_KEYMGMT_fetch(ctx, "ED25519", NULL);
+	x = EVP_KEYMGMT_fetch(ctx, "X25519", NULL);
+	CHECK(aes == NULL && sha == NULL && ed == NULL);
+	CHECK(x != NULL);
+	EVP_CIPHER_free(aes);
+	EVP_MD_free(sha);
+	EVP_KEYMGMT_free(ed);
+	EVP_KEYMGMT_free(x);
+	ERR_clear_error();
+}
+
 int main(void)
 {
 	test_util();
@@ -914,5 +948,6 @@ int main(void)
 	test_encodings_random();
 	test_encodings_reject();
 	test_public_keys();
+	test_lean_ctx();
 	return test_finish("crypto");
 }

@@ -1294,7 +1294,8 @@ static void test_mem_release_batch(void)
 	memset(&dev->tx, 0x5a, sizeof(dev->tx));
 	CHECK_EQ_INT((int)resident_pages(rx_tail, rx_tail_len, &rx_whole), (int)rx_whole);
 	CHECK_EQ_INT((int)resident_pages(&dev->tx, sizeof(dev->tx), &tx_whole), (int)tx_whole);
-	CHECK(rx_whole >= 4 && tx_whole >= 4);
+	/* 19.8 and 22 KiB: at least 3 and 4 whole pages wherever the struct lies. */
+	CHECK(rx_whole >= 3 && tx_whole >= 4);
 
 	device_get_stats(dev, &st0);
 	/* Not busy: nothing goes back however long idle. */
