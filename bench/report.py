@@ -306,6 +306,9 @@ def main(argv):
     print("wgtun benchmark %s on %s (%s CPUs), load avg %s -> %s; %s round(s), medians" % (
         meta.get("date", "?"), meta.get("cpu_model", "?"), meta.get("nproc", "?"),
         meta.get("loadavg_start", "?"), meta.get("loadavg_end", "?"), meta.get("rounds", "?")))
+    if meta.get("pin") == "1":
+        print("pinned (--pin): namespace A on CPU %s, B on CPU %s" % tuple(
+            (meta.get("pin_cpus", "?,?").split(",") + ["?", "?"])[:2]))
     print()
     head = ["metric", "unit"] + [impl_name(i) for i in present]
     head += ["%s / wg-go" % impl_name(i) for i in all_ratios]

@@ -129,9 +129,10 @@ typedef struct {
 	 * wireguard-go) and removed when the device stops. NULL = none. */
 	const char *uapi_path;
 	/* Added in 0.2 (apps built before leave it 0 through struct_size). Threads that encrypt
-	 * and decrypt packets, the data-path thread included: 0 = one per online CPU (at most
-	 * 64), 1 = all crypto on the data-path thread; > 64 is refused (-EINVAL). Each peer's
-	 * packets keep their order whatever the count (docs/parallel.md). */
+	 * and decrypt packets, the data-path thread included: 0 = one per CPU the creating
+	 * thread may run on (its affinity, e.g. under taskset; at most 64), 1 = all crypto on
+	 * the data-path thread; > 64 is refused (-EINVAL). Each peer's packets keep their order
+	 * whatever the count (docs/parallel.md). */
 	unsigned crypto_workers;
 	/* Added in 0.2 (apps built before leave it 0 through struct_size). Nonzero: no
 	 * offloads (docs/offloads.md): a TUN the device creates has no vnet header, a tun_fd

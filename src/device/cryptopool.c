@@ -1,7 +1,9 @@
 /* Crypto workers: see cryptopool.h. */
+#define _GNU_SOURCE
 #include "device/cryptopool.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,9 +19,13 @@ static inline void pool_relax(void)
 #endif
 }
 
+/* The CPUs this thread may run on (its affinity, e.g. under taskset or a cgroup cpuset), else
+ * the online ones: more workers than CPUs only take turns on them. */
 static unsigned pool_default_workers(void)
 {
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t set;
+	long n = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set)
+							       : sysconf(_SC_NPROCESSORS_ONLN);
 
 	return n < 1 ? 1 : n > CRYPTO_POOL_MAX_WORKERS ? CRYPTO_POOL_MAX_WORKERS : (unsigned)n;
 }

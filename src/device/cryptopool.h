@@ -19,7 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Threads doing crypto, the loop thread included (the config's 0 = online CPUs, capped). */
+/* Threads doing crypto, the loop thread included (the config's 0 = the CPUs the
+ * creating thread may run on, capped). */
 #define CRYPTO_POOL_MAX_WORKERS 64
 /* Batches this small run on the loop thread without waking anyone (a helper's wakeup costs
  * more than sealing a few packets). */
@@ -69,7 +70,7 @@ struct crypto_pool {
 	uint64_t waits;         /* batches whose end the loop thread slept for (atomic) */
 };
 
-/* workers: 0 = online CPUs. Allocates the contexts; starts no thread. 0 / -ENOMEM. */
+/* workers: 0 = the CPUs this thread may run on (sched_getaffinity). Allocates the contexts; starts no thread. 0 / -ENOMEM. */
 int crypto_pool_init(crypto_pool *p, unsigned workers);
 /* Starts the helpers; one that cannot start leaves fewer (logged by the caller from
  * crypto_pool_threads). Never fails: the loop thread alone still works. */

@@ -205,6 +205,12 @@ device *device_new(const device_params *p)
 			goto fail;
 		}
 	}
+	if (dev->has_ifname) {
+		/* Our TUN's queue is the smallest buffer on the way out; no failure: an app's TUN
+		 * (no CAP_NET_ADMIN) keeps the kernel's. */
+		int q = tun_txqueuelen_raise(dev->ifname, DEVICE_TUN_TXQUEUE);
+		device_log(dev, DEVICE_LOG_DEBUG, "TUN txqueuelen %d", q);
+	}
 	dev->loop = io_loop_new();
 	if (!dev->loop) {
 		err = errno;
