@@ -21,14 +21,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import chart  # noqa: E402  (bench/chart.py, next to this file)
 
 # fixed order; wgtun-wN variants follow, by N; wgtun-base is another build (run.sh --base)
-IMPLS = ["raw", "wggo", "wgtun-base", "wgtun"]
+IMPLS = ["raw", "wggo", "wgtun-base", "wgtun", "wgtun-static"]
 IMPL_NAMES = {"raw": "raw veth", "wggo": "wireguard-go", "wgtun": "wgtun",
-              "wgtun-base": "wgtun (base build)"}
-IMPL_RE = r"raw|wggo|wgtun-base|wgtun(?:-w[1-9][0-9]?)?"
+              "wgtun-static": "wgtun static crypto", "wgtun-base": "wgtun (base build)"}
+IMPL_RE = r"raw|wggo|wgtun-base|wgtun(?:-w[1-9][0-9]?|-static)?"
 
 
 def impl_key(impl):
-    """Sort key: raw, wggo, wgtun-base, wgtun, then wgtun-w1, wgtun-w2, ..."""
+    """Sort key: raw, wggo, wgtun-base, wgtun, wgtun-static, then wgtun-w1, wgtun-w2, ..."""
     if impl in IMPLS:
         return (IMPLS.index(impl), 0)
     return (len(IMPLS), int(impl.split("-w")[1]))
