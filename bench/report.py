@@ -20,13 +20,14 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import chart  # noqa: E402  (bench/chart.py, next to this file)
 
-IMPLS = ["raw", "wggo", "wgtun"]  # fixed order; wgtun-wN variants follow, by N
-IMPL_NAMES = {"raw": "raw veth", "wggo": "wireguard-go", "wgtun": "wgtun"}
-IMPL_RE = r"raw|wggo|wgtun(?:-w[1-9][0-9]?)?"
+IMPLS = ["raw", "wggo", "wgtun", "wgtun-static"]  # fixed order; wgtun-wN variants follow, by N
+IMPL_NAMES = {"raw": "raw veth", "wggo": "wireguard-go", "wgtun": "wgtun",
+              "wgtun-static": "wgtun static crypto"}
+IMPL_RE = r"raw|wggo|wgtun(?:-w[1-9][0-9]?|-static)?"
 
 
 def impl_key(impl):
-    """Sort key: raw, wggo, wgtun, then wgtun-w1, wgtun-w2, ..."""
+    """Sort key: raw, wggo, wgtun, wgtun-static, then wgtun-w1, wgtun-w2, ..."""
     if impl in IMPLS:
         return (IMPLS.index(impl), 0)
     return (len(IMPLS), int(impl.split("-w")[1]))

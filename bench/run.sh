@@ -10,7 +10,11 @@
 #                       tunnel impls in alternating order (odd rounds as listed, even rounds
 #                       reversed; raw always first)
 #     --duration S      seconds per iperf3 test (default 10)
-#     --impls LIST      comma list of raw, wggo, wgtun and wgtun-wN (default raw,wggo,wgtun);
+#     --impls LIST      comma list of raw, wggo, wgtun, wgtun-static and wgtun-wN (default
+#                       raw,wggo,wgtun); wgtun-static is wgtun built with
+#                       -DWGTUN_STATIC_CRYPTO=ON in <build>-static (libcrypto.a linked in: the
+#                       figure of an app that ships its crypto inside its own library;
+#                       docs/memory.md); both daemons map the same binary, so compare PSS;
 #                       wgtun-wN is wgtun with WGTUN_CRYPTO_WORKERS=N (N = 1..64), its own
 #                       column: e.g. raw,wggo,wgtun,wgtun-w1 compares the default pool with one
 #                       thread per device in the same alternating run
@@ -94,8 +98,9 @@ TUNNEL_IMPLS=()  # the tunnel impls in the order given (raw runs first in every 
 for i in "${IMPL_LIST[@]}"; do
   case "$i" in
     raw|wggo|wgtun) ;;
+    wgtun-static) ;;
     wgtun-w[1-9]|wgtun-w[1-9][0-9]) [ "${i#wgtun-w}" -le 64 ] || die "impl '$i': N is 1..64" ;;
-    *) die "unknown impl '$i' (raw, wggo, wgtun, wgtun-wN)" ;;
+    *) die "unknown impl '$i' (raw, wggo, wgtun, wgtun-static, wgtun-wN)" ;;
   esac
   [ "$i" = raw ] || TUNNEL_IMPLS+=("$i")
 done
@@ -134,6 +139,15 @@ if has_wgtun; then
     fi
   fi
   [ -x "$WGTUN" ] || die "wgtun binary $WGTUN not found"
+fi
+WGTUN_STATIC="$BUILD-static/wgtun"
+if has_impl wgtun-static; then
+  if [ "$DO_BUILD" = 1 ]; then
+    echo "bench: building wgtun with static libcrypto (cmake Release in $BUILD-static)"
+    cmake -S "$SRC" -B "$BUILD-static" -DCMAKE_BUILD_TYPE=Release -DWGTUN_STATIC_CRYPTO=ON >/dev/null
+    cmake --build "$BUILD-static" -j2 --target wgtun >/dev/null
+  fi
+  [ -x "$WGTUN_STATIC" ] || die "wgtun-static binary $WGTUN_STATIC not found"
 fi
 
 # ---- names (unique per run: several runs or tests may share the machine) ---------------------
@@ -219,6 +233,7 @@ start_daemon() {
   [ "$ns" = "$NS_B" ] && pin=("${PIN_B[@]}")
   case "$impl" in
     wgtun) bin=$WGTUN ;;
+    wgtun-static) bin=$WGTUN_STATIC ;;
     wgtun-w*) bin=$WGTUN env+=("WGTUN_CRYPTO_WORKERS=${impl#wgtun-w}") ;;
   esac
   "${env[@]}" WG_PROCESS_FOREGROUND=1 LOG_LEVEL=error \
@@ -364,7 +379,7 @@ run_impl() {  # IMPL ROUND
   else
     dst=$T_B
     local pre=go
-    case "$impl" in wgtun) pre=wt ;; wgtun-w*) pre="w${impl#wgtun-w}-" ;; esac
+    case "$impl" in wgtun) pre=wt ;; wgtun-static) pre=ws ;; wgtun-w*) pre="w${impl#wgtun-w}-" ;; esac
     ia="$NP$pre${ID}a" ib="$NP$pre${ID}b"    # e.g. go1234a / wt1234b / w1-1234a (<= 15 chars)
     IFACES+=("$ia" "$ib")
     local t0; t0=$(now_ns)
