@@ -35,6 +35,12 @@
 #     --keep            keep the scratch dir (raw iperf3/ping outputs) and print its path
 #     --prefix P        put P (up to 3 characters a-z0-9) in front of every namespace, veth and
 #                       interface name (default none), e.g. to tell parallel runs apart
+#     --base DIR        a second wgtun build to compare against in the same alternating run:
+#                       DIR is its build dir (holding wgtun) or the binary itself; enables the
+#                       impl wgtun-base (e.g. --impls wgtun-base,wgtun --base ../main/build-release).
+#                       The report adds the ratio of every other wgtun column over wgtun-base
+#     --tcp-only        per round and impl only ping, TCP 1 stream (with CPU per GB) and TCP 4
+#                       streams: no idle windows, no UDP tests, 1 s settle (A/B speed runs)
 #     --pin             two machines on one: namespace A's daemon (all its threads) and its
 #                       iperf3/ping ends on one CPU, B's daemon and its iperf3 servers on
 #                       another (taskset; the first two CPUs this script may use), so the two
@@ -64,6 +70,7 @@ SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROUNDS=3 DURATION=10 IMPLS=raw,wggo,wgtun SETTLE=12 IDLE=20 QUIET=30 PINGS=100
 UDP_SENDERS=2 UDP_STEP=3
 BUILD="$SRC/build-release" DO_BUILD=1 WGTUN="" OUT="$SRC/bench/results" KEEP=0 SMOKE=0 NP="" PIN=0
+BASE="" BASE_WGTUN="" TCP_ONLY=0
 
 die() { echo "bench: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
@@ -83,6 +90,8 @@ while [ $# -gt 0 ]; do
     --out) OUT=${2:?}; shift 2 ;;
     --keep) KEEP=1; shift ;;
     --prefix) NP=${2?}; shift 2 ;;
+    --base) BASE=${2:?}; shift 2 ;;
+    --tcp-only) TCP_ONLY=1; shift ;;
     --pin) PIN=1; shift ;;
     --smoke) SMOKE=1 ROUNDS=1 DURATION=1 SETTLE=1 IDLE=1 QUIET=1 PINGS=10 UDP_STEP=1; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -98,9 +107,10 @@ TUNNEL_IMPLS=()  # the tunnel impls in the order given (raw runs first in every 
 for i in "${IMPL_LIST[@]}"; do
   case "$i" in
     raw|wggo|wgtun) ;;
+    wgtun-base) [ -n "$BASE" ] || die "impl wgtun-base needs --base DIR" ;;
     wgtun-static) ;;
     wgtun-w[1-9]|wgtun-w[1-9][0-9]) [ "${i#wgtun-w}" -le 64 ] || die "impl '$i': N is 1..64" ;;
-    *) die "unknown impl '$i' (raw, wggo, wgtun, wgtun-static, wgtun-wN)" ;;
+    *) die "unknown impl '$i' (raw, wggo, wgtun, wgtun-static, wgtun-wN, wgtun-base)" ;;
   esac
   [ "$i" = raw ] || TUNNEL_IMPLS+=("$i")
 done
@@ -139,6 +149,12 @@ if has_wgtun; then
     fi
   fi
   [ -x "$WGTUN" ] || die "wgtun binary $WGTUN not found"
+fi
+if [ -n "$BASE" ]; then
+  if [ -d "$BASE" ]; then BASE_WGTUN=$BASE/wgtun; else BASE_WGTUN=$BASE; fi
+  BASE_WGTUN=$(realpath "$BASE_WGTUN" 2>/dev/null) || die "--base: no wgtun at $BASE"
+  [ -x "$BASE_WGTUN" ] || die "--base: $BASE_WGTUN is not executable"
+  has_impl wgtun-base || echo "bench: --base given but wgtun-base not in --impls: it is not run" >&2
 fi
 WGTUN_STATIC="$BUILD-static/wgtun"
 if has_impl wgtun-static; then
@@ -233,6 +249,7 @@ start_daemon() {
   [ "$ns" = "$NS_B" ] && pin=("${PIN_B[@]}")
   case "$impl" in
     wgtun) bin=$WGTUN ;;
+    wgtun-base) bin=$BASE_WGTUN ;;
     wgtun-static) bin=$WGTUN_STATIC ;;
     wgtun-w*) bin=$WGTUN env+=("WGTUN_CRYPTO_WORKERS=${impl#wgtun-w}") ;;
   esac
@@ -379,7 +396,7 @@ run_impl() {  # IMPL ROUND
   else
     dst=$T_B
     local pre=go
-    case "$impl" in wgtun) pre=wt ;; wgtun-static) pre=ws ;; wgtun-w*) pre="w${impl#wgtun-w}-" ;; esac
+    case "$impl" in wgtun) pre=wt ;; wgtun-base) pre=bs ;; wgtun-static) pre=ws ;; wgtun-w*) pre="w${impl#wgtun-w}-" ;; esac
     ia="$NP$pre${ID}a" ib="$NP$pre${ID}b"    # e.g. go1234a / wt1234b / w1-1234a (<= 15 chars)
     IFACES+=("$ia" "$ib")
     local t0; t0=$(now_ns)
@@ -398,6 +415,7 @@ run_impl() {  # IMPL ROUND
       wg set "$ia" peer "$PUB_B" endpoint "$U_B:$PORT_B" allowed-ips "$T_B/32" \
       >"$dir/firstreply.json" || echo "bench: $impl: no reply through the tunnel" >&2
     pina python3 "$SRC/bench/probe.py" "$T_B" --timeout 5 >"$dir/probefloor.json" || true
+    if [ "$TCP_ONLY" = 1 ]; then sleep 1; else
     sleep "$SETTLE"     # past the passive keepalive (10 s after the last data received)
     mem_kv "$pa" a idle >>"$kv"; mem_kv "$pb" b idle >>"$kv"
     cat "/proc/$pa/smaps" >"$dir/smaps_idle_a.txt" 2>/dev/null || true  # per mapping (README)
@@ -411,6 +429,7 @@ run_impl() {  # IMPL ROUND
     nsa sysctl -qw "net.ipv6.conf.$ia.disable_ipv6=1"; nsb sysctl -qw "net.ipv6.conf.$ib.disable_ipv6=1"
     sleep 2
     idle_window quiet "$QUIET" "$pa" "$pb"
+    fi
   fi
 
   pina ping -q -c "$PINGS" -i 0.01 -W 1 "$dst" >"$dir/ping.txt" 2>&1 || true
@@ -430,8 +449,10 @@ run_impl() {  # IMPL ROUND
   echo "tcp1_busy_jiffies=$((b1 - b0))" >>"$kv"; echo "tcp1_total_jiffies=$((c1 - c0))" >>"$kv"
 
   iperf "$dst" "$dir/tcp4.json" -P 4
-  iperf "$dst" "$dir/udp64.json" -u -l 64 -b 10G
-  udp_search "$dst"
+  if [ "$TCP_ONLY" = 0 ]; then
+    iperf "$dst" "$dir/udp64.json" -u -l 64 -b 10G
+    udp_search "$dst"
+  fi
 
   if [ "$impl" != raw ]; then
     echo "peak_rss_a_kb=$(status_kb "$pa" VmHWM)" >>"$kv"
@@ -439,7 +460,7 @@ run_impl() {  # IMPL ROUND
     mem_kv "$pa" a after >>"$kv"; mem_kv "$pb" b after >>"$kv"  # right after the traffic
     # Idle again: past the passive keepalive, whose wakeup is where wgtun gives its batch
     # buffers back (docs/memory.md); what stays resident after a burst.
-    sleep "$SETTLE"
+    [ "$TCP_ONLY" = 1 ] || sleep "$SETTLE"
     mem_kv "$pa" a reidle >>"$kv"; mem_kv "$pb" b reidle >>"$kv"
     cat "/proc/$pa/smaps" >"$dir/smaps_reidle_a.txt" 2>/dev/null || true
     cat "/proc/$pb/smaps" >"$dir/smaps_reidle_b.txt" 2>/dev/null || true
@@ -468,6 +489,10 @@ stamp=$(date -u +%Y-%m-%dT%H%M%SZ)        # the results' file name: when the run
   echo "wg_tools_version=$(wg --version 2>/dev/null | awk '{ print $2 }')"
   echo "iperf3_version=$(iperf3 --version | head -1 | awk '{ print $2 }')"
   [ -n "$WGTUN" ] && echo "wgtun_binary=$WGTUN"
+  [ -n "$BASE_WGTUN" ] && echo "wgtun_base_binary=$BASE_WGTUN"
+  [ -n "$BASE_WGTUN" ] && echo "wgtun_base_sha256=$(sha256sum "$BASE_WGTUN" | cut -c1-16)"
+  [ -n "$WGTUN" ] && echo "wgtun_sha256=$(sha256sum "$WGTUN" | cut -c1-16)"
+  echo "tcp_only=$TCP_ONLY"
   echo "wakeups_method=proc_task_ctxsw"; echo "perf_syscalls=$HAVE_PERF_SYSCALLS"
 } >"$W/meta"
 

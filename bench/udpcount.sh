@@ -151,7 +151,7 @@ for ri in "${!RL[@]}"; do
   for k in "${cpids[@]}"; do wait "$k" || true; done
   for k in "${spids[@]}"; do kill "$k" 2>/dev/null || true; wait "$k" 2>/dev/null || true; done
   read -r b_in1 b_err1 b_rcv1 < <(snmp nsb)
-  echo "== $IMPL rate $rate pps, $SECS s, $SENDERS senders$( [ "$PIN" = 1 ] && echo ', pinned'), A TUN txqueuelen $( [ -n "$PA" ] && nsa cat "/sys/class/net/$IA/tx_queue_len")"
+  echo "== $IMPL rate $rate pps, $SECS s, $SENDERS senders$( [ "$PIN" = 1 ] && echo ', pinned')$( [ -n "$PA" ] && echo ", A TUN txqueuelen $(nsa cat "/sys/class/net/$IA/tx_queue_len")")"
   python3 "$SRC/bench/udpsum.py" "$rate" "${files[@]}" | awk '{ printf "offered %d/s delivered %d/s loss %s%% ok %s\n", $1, $2, $3, $4 }'
   dl=$(python3 -c 'import json,sys
 t=0

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <openssl/crypto.h>
+#include <string.h>
 #include <sys/random.h>
 
 /* The constant-time check (tests/unit/test_consttime.c under valgrind, docs/constant-time.md)
@@ -36,9 +37,24 @@ bool crypto_equal(const void *a, const void *b, size_t n)
 {
 	bool eq;
 
+	const uint8_t *x = a, *y = b;
+	uint64_t d = 0;
+	size_t i = 0;
+
 	if (n == 0)
 		return true;
-	eq = CRYPTO_memcmp(a, b, n) == 0;
+	/* Word at a time, no early exit: the data path compares keys three times per packet
+	 * (CRYPTO_memcmp goes byte by byte, ~230 instructions for 32 bytes). */
+	for (; i + 8 <= n; i += 8) {
+		uint64_t u, v;
+		memcpy(&u, x + i, 8);
+		memcpy(&v, y + i, 8);
+		d |= u ^ v;
+	}
+	for (; i < n; i++)
+		d |= (uint64_t)(x[i] ^ y[i]);
+	/* Branch-free verdict: d | -d has its top bit set exactly when d != 0. */
+	eq = (bool)(1 ^ ((d | (0 - d)) >> 63));
 	crypto_declassify(&eq, sizeof(eq));
 	return eq;
 }

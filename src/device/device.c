@@ -396,6 +396,12 @@ void device_free(device *dev)
 		io_loop_wake(dev->loop);
 		pthread_join(dev->thread, NULL);
 		crypto_pool_stop(&dev->crypto);
+		device_log(dev, DEVICE_LOG_DEBUG,
+			   "crypto: %llu batches (%llu jobs) with helpers, %llu jobs by helpers, %llu waits",
+			   (unsigned long long)dev->crypto.parallel_runs,
+			   (unsigned long long)dev->crypto.parallel_jobs,
+			   (unsigned long long)dev->crypto.helper_jobs,
+			   (unsigned long long)dev->crypto.waits);
 	}
 	device_destroy(dev);
 }
