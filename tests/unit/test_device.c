@@ -1290,6 +1290,9 @@ static void test_mem_release_batch(void)
 	dev = a.dev;
 	rx_tail = (uint8_t *)&dev->rx + sizeof(dev->rx.iov);
 	rx_tail_len = sizeof(dev->rx) - sizeof(dev->rx.iov);
+	/* A new device has not touched them (the struct's calloc did; the init gave them back). */
+	CHECK_EQ_INT((int)resident_pages(rx_tail, rx_tail_len, &rx_whole), 0);
+	CHECK_EQ_INT((int)resident_pages(&dev->tx, sizeof(dev->tx), &tx_whole), 0);
 	memset(rx_tail, 0x5a, rx_tail_len);
 	memset(&dev->tx, 0x5a, sizeof(dev->tx));
 	CHECK_EQ_INT((int)resident_pages(rx_tail, rx_tail_len, &rx_whole), (int)rx_whole);
