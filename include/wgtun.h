@@ -25,11 +25,13 @@ extern "C" {
 WGTUN_API const char *wgtun_version(void);
 
 /* Optional, only for a process that owns all of its OpenSSL use (the wgtun daemon does):
- * initialises OpenSSL without reading its configuration file (openssl.cnf) and without
- * loading its error strings, which keeps about 0.5 MB of OpenSSL's pages out of memory
- * (bench/README.md). It affects the whole process and cannot be undone, so an app that uses
- * OpenSSL elsewhere, or relies on openssl.cnf (e.g. to load a FIPS provider), must not call
- * it. Call it before any other wgtun or OpenSSL call. 0, or -1 if OpenSSL refused. */
+ * initialises OpenSSL without reading its configuration file (openssl.cnf), without
+ * loading its error strings and without registering the legacy cipher and digest names (so
+ * EVP_get_cipherbyname/EVP_get_digestbyname find nothing afterwards), which keeps about
+ * 0.5 MB of OpenSSL's pages out of memory (docs/memory.md). It affects the whole process and
+ * cannot be undone, so an app that uses OpenSSL elsewhere, or relies on openssl.cnf (e.g. to
+ * load a FIPS provider), must not call it. (The library's own crypto never depends on it: it
+ * uses a private OpenSSL library context of its own either way.) Call it before any other wgtun or OpenSSL call. 0, or -1 if OpenSSL refused. */
 WGTUN_API int wgtun_crypto_init_lean(void);
 
 /* ==== Keys (begin) ==================================================================
