@@ -12,7 +12,8 @@ import sys
 from xml.sax.saxutils import escape
 
 COLORS = {"raw": "#9e9e9e", "wggo": "#e07b39", "wgtun": "#2f6db5"}
-NAMES = {"raw": "raw veth", "wggo": "wireguard-go", "wgtun": "wgtun"}
+NAMES = {"raw": "raw veth", "wggo": "wireguard-go", "wgtun": "wgtun",
+         "wgtun-static": "wgtun static crypto", "wgtun-base": "wgtun (base)"}
 VARIANT_COLORS = ["#6fa0dc", "#1d4580", "#8fb8e8", "#0f2d57"]  # wgtun-wN, lighter/darker blues
 
 

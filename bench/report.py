@@ -20,13 +20,15 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import chart  # noqa: E402  (bench/chart.py, next to this file)
 
-IMPLS = ["raw", "wggo", "wgtun"]  # fixed order; wgtun-wN variants follow, by N
-IMPL_NAMES = {"raw": "raw veth", "wggo": "wireguard-go", "wgtun": "wgtun"}
-IMPL_RE = r"raw|wggo|wgtun(?:-w[1-9][0-9]?)?"
+# fixed order; wgtun-wN variants follow, by N; wgtun-base is another build (run.sh --base)
+IMPLS = ["raw", "wggo", "wgtun-base", "wgtun", "wgtun-static"]
+IMPL_NAMES = {"raw": "raw veth", "wggo": "wireguard-go", "wgtun": "wgtun",
+              "wgtun-static": "wgtun static crypto", "wgtun-base": "wgtun (base build)"}
+IMPL_RE = r"raw|wggo|wgtun-base|wgtun(?:-w[1-9][0-9]?|-static)?"
 
 
 def impl_key(impl):
-    """Sort key: raw, wggo, wgtun, then wgtun-w1, wgtun-w2, ..."""
+    """Sort key: raw, wggo, wgtun-base, wgtun, wgtun-static, then wgtun-w1, wgtun-w2, ..."""
     if impl in IMPLS:
         return (IMPLS.index(impl), 0)
     return (len(IMPLS), int(impl.split("-w")[1]))
@@ -280,9 +282,19 @@ def main(argv):
                     a, b = medians["wggo"].get(k), medians[i].get(k)
                     all_ratios[i][k] = b / a if a not in (None, 0) and b is not None else None
     ratios = all_ratios.get("wgtun", {})
+    # A/B (run.sh --base): every other wgtun column against the base build, same rounds.
+    base_ratios = {}
+    if "wgtun-base" in medians:
+        for i in present:
+            if i.startswith("wgtun") and i != "wgtun-base":
+                base_ratios[i] = {}
+                for k in keys:
+                    a, b = medians["wgtun-base"].get(k), medians[i].get(k)
+                    base_ratios[i][k] = b / a if a not in (None, 0) and b is not None else None
 
     result = {"meta": meta, "impls": present, "rounds": rounds, "medians": medians,
               "ratio_wgtun_over_wggo": ratios, "ratios_over_wggo": all_ratios,
+              "ratios_over_base": base_ratios,
               "metrics": [{"key": k, "label": lab, "unit": u, "better": bt}
                           for k, lab, u, _, bt in METRICS]}
     with open(out_json, "w") as f:
@@ -294,16 +306,21 @@ def main(argv):
     print("wgtun benchmark %s on %s (%s CPUs), load avg %s -> %s; %s round(s), medians" % (
         meta.get("date", "?"), meta.get("cpu_model", "?"), meta.get("nproc", "?"),
         meta.get("loadavg_start", "?"), meta.get("loadavg_end", "?"), meta.get("rounds", "?")))
+    if meta.get("pin") == "1":
+        print("pinned (--pin): namespace A on CPU %s, B on CPU %s" % tuple(
+            (meta.get("pin_cpus", "?,?").split(",") + ["?", "?"])[:2]))
     print()
     head = ["metric", "unit"] + [impl_name(i) for i in present]
     head += ["%s / wg-go" % impl_name(i) for i in all_ratios]
+    head += ["%s / base" % impl_name(i) for i in base_ratios]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for key, label, unit, dec, _ in METRICS:
         row = [label.strip(), unit] + [fmt(medians[i].get(key), dec) for i in present]
-        for i in all_ratios:
-            r = all_ratios[i].get(key)
-            row.append("–" if r is None else "%.2f×" % r)
+        for rs in (all_ratios, base_ratios):
+            for i in rs:
+                r = rs[i].get(key)
+                row.append("–" if r is None else "%.2f×" % r)
         if all(c == "–" for c in row[2:2 + len(present)]):
             continue
         print("| " + " | ".join(row) + " |")

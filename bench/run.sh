@@ -10,7 +10,11 @@
 #                       tunnel impls in alternating order (odd rounds as listed, even rounds
 #                       reversed; raw always first)
 #     --duration S      seconds per iperf3 test (default 10)
-#     --impls LIST      comma list of raw, wggo, wgtun and wgtun-wN (default raw,wggo,wgtun);
+#     --impls LIST      comma list of raw, wggo, wgtun, wgtun-static and wgtun-wN (default
+#                       raw,wggo,wgtun); wgtun-static is wgtun built with
+#                       -DWGTUN_STATIC_CRYPTO=ON in <build>-static (libcrypto.a linked in: the
+#                       figure of an app that ships its crypto inside its own library;
+#                       docs/memory.md); both daemons map the same binary, so compare PSS;
 #                       wgtun-wN is wgtun with WGTUN_CRYPTO_WORKERS=N (N = 1..64), its own
 #                       column: e.g. raw,wggo,wgtun,wgtun-w1 compares the default pool with one
 #                       thread per device in the same alternating run
@@ -31,6 +35,17 @@
 #     --keep            keep the scratch dir (raw iperf3/ping outputs) and print its path
 #     --prefix P        put P (up to 3 characters a-z0-9) in front of every namespace, veth and
 #                       interface name (default none), e.g. to tell parallel runs apart
+#     --base DIR        a second wgtun build to compare against in the same alternating run:
+#                       DIR is its build dir (holding wgtun) or the binary itself; enables the
+#                       impl wgtun-base (e.g. --impls wgtun-base,wgtun --base ../main/build-release).
+#                       The report adds the ratio of every other wgtun column over wgtun-base
+#     --tcp-only        per round and impl only ping, TCP 1 stream (with CPU per GB) and TCP 4
+#                       streams: no idle windows, no UDP tests, 1 s settle (A/B speed runs)
+#     --pin             two machines on one: namespace A's daemon (all its threads) and its
+#                       iperf3/ping ends on one CPU, B's daemon and its iperf3 servers on
+#                       another (taskset; the first two CPUs this script may use), so the two
+#                       tunnel ends do not compete for a core. The kernel still runs each
+#                       packet's veth receive in the sender's softirq (on the sender's CPU)
 #     --smoke           --rounds 1 --duration 1 --settle 1 --idle 1 --quiet 1 --pings 10
 #                       --udp-step 1
 #
@@ -54,7 +69,8 @@ set -euo pipefail
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROUNDS=3 DURATION=10 IMPLS=raw,wggo,wgtun SETTLE=12 IDLE=20 QUIET=30 PINGS=100
 UDP_SENDERS=2 UDP_STEP=3
-BUILD="$SRC/build-release" DO_BUILD=1 WGTUN="" OUT="$SRC/bench/results" KEEP=0 SMOKE=0 NP="" 
+BUILD="$SRC/build-release" DO_BUILD=1 WGTUN="" OUT="$SRC/bench/results" KEEP=0 SMOKE=0 NP="" PIN=0
+BASE="" BASE_WGTUN="" TCP_ONLY=0
 
 die() { echo "bench: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
@@ -74,6 +90,9 @@ while [ $# -gt 0 ]; do
     --out) OUT=${2:?}; shift 2 ;;
     --keep) KEEP=1; shift ;;
     --prefix) NP=${2?}; shift 2 ;;
+    --base) BASE=${2:?}; shift 2 ;;
+    --tcp-only) TCP_ONLY=1; shift ;;
+    --pin) PIN=1; shift ;;
     --smoke) SMOKE=1 ROUNDS=1 DURATION=1 SETTLE=1 IDLE=1 QUIET=1 PINGS=10 UDP_STEP=1; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
@@ -88,12 +107,25 @@ TUNNEL_IMPLS=()  # the tunnel impls in the order given (raw runs first in every 
 for i in "${IMPL_LIST[@]}"; do
   case "$i" in
     raw|wggo|wgtun) ;;
+    wgtun-base) [ -n "$BASE" ] || die "impl wgtun-base needs --base DIR" ;;
+    wgtun-static) ;;
     wgtun-w[1-9]|wgtun-w[1-9][0-9]) [ "${i#wgtun-w}" -le 64 ] || die "impl '$i': N is 1..64" ;;
-    *) die "unknown impl '$i' (raw, wggo, wgtun, wgtun-wN)" ;;
+    *) die "unknown impl '$i' (raw, wggo, wgtun, wgtun-static, wgtun-wN, wgtun-base)" ;;
   esac
   [ "$i" = raw ] || TUNNEL_IMPLS+=("$i")
 done
 [ "$(printf '%s\n' "${IMPL_LIST[@]}" | sort | uniq -d)" = "" ] || die "--impls lists an impl twice"
+
+# --pin: PIN_A / PIN_B prefix every command of namespace A / B (empty without --pin).
+PIN_A=() PIN_B=() PIN_CPUS=""
+if [ "$PIN" = 1 ]; then
+  command -v taskset >/dev/null || die "--pin needs taskset (util-linux)"
+  # the CPUs this script may run on, expanded from taskset's list form (0-1,4 -> 0 1 4)
+  read -r -a cpus < <(taskset -pc $$ | sed 's/.*: //' | tr ',' '\n' |
+    awk -F- '{ e = NF > 1 ? $2 : $1; for (c = $1; c <= e; c++) printf "%d ", c } END { print "" }')
+  [ "${#cpus[@]}" -ge 2 ] || die "--pin needs at least 2 CPUs (have ${#cpus[@]})"
+  PIN_A=(taskset -c "${cpus[0]}") PIN_B=(taskset -c "${cpus[1]}") PIN_CPUS="${cpus[0]},${cpus[1]}"
+fi
 
 has_impl() { [[ ",$IMPLS," == *",$1,"* ]]; }
 has_wgtun() { [[ ",$IMPLS," == *",wgtun"[,-]* ]]; }   # wgtun or any wgtun-wN
@@ -117,6 +149,21 @@ if has_wgtun; then
     fi
   fi
   [ -x "$WGTUN" ] || die "wgtun binary $WGTUN not found"
+fi
+if [ -n "$BASE" ]; then
+  if [ -d "$BASE" ]; then BASE_WGTUN=$BASE/wgtun; else BASE_WGTUN=$BASE; fi
+  BASE_WGTUN=$(realpath "$BASE_WGTUN" 2>/dev/null) || die "--base: no wgtun at $BASE"
+  [ -x "$BASE_WGTUN" ] || die "--base: $BASE_WGTUN is not executable"
+  has_impl wgtun-base || echo "bench: --base given but wgtun-base not in --impls: it is not run" >&2
+fi
+WGTUN_STATIC="$BUILD-static/wgtun"
+if has_impl wgtun-static; then
+  if [ "$DO_BUILD" = 1 ]; then
+    echo "bench: building wgtun with static libcrypto (cmake Release in $BUILD-static)"
+    cmake -S "$SRC" -B "$BUILD-static" -DCMAKE_BUILD_TYPE=Release -DWGTUN_STATIC_CRYPTO=ON >/dev/null
+    cmake --build "$BUILD-static" -j2 --target wgtun >/dev/null
+  fi
+  [ -x "$WGTUN_STATIC" ] || die "wgtun-static binary $WGTUN_STATIC not found"
 fi
 
 # ---- names (unique per run: several runs or tests may share the machine) ---------------------
@@ -150,6 +197,9 @@ trap 'exit 130' INT TERM
 
 nsa() { ip netns exec "$NS_A" "$@"; }
 nsb() { ip netns exec "$NS_B" "$@"; }
+# the same, on the namespace's CPU with --pin (traffic ends and daemons)
+pina() { "${PIN_A[@]}" ip netns exec "$NS_A" "$@"; }
+pinb() { "${PIN_B[@]}" ip netns exec "$NS_B" "$@"; }
 
 ip netns add "$NS_A"
 ip netns add "$NS_B"
@@ -194,13 +244,17 @@ now_ns() { date +%s%N; }
 # wgtun-wN: wgtun with WGTUN_CRYPTO_WORKERS=N; plain wgtun runs with the variable unset (its
 # default), whatever the caller's environment holds.
 start_daemon() {
-  local impl=$1 ns=$2 ifc=$3 bin=wireguard-go env=(env -u WGTUN_CRYPTO_WORKERS)
+  local impl=$1 ns=$2 ifc=$3 bin=wireguard-go env=(env -u WGTUN_CRYPTO_WORKERS) pin=()
+  [ "$ns" = "$NS_A" ] && pin=("${PIN_A[@]}")
+  [ "$ns" = "$NS_B" ] && pin=("${PIN_B[@]}")
   case "$impl" in
     wgtun) bin=$WGTUN ;;
+    wgtun-base) bin=$BASE_WGTUN ;;
+    wgtun-static) bin=$WGTUN_STATIC ;;
     wgtun-w*) bin=$WGTUN env+=("WGTUN_CRYPTO_WORKERS=${impl#wgtun-w}") ;;
   esac
   "${env[@]}" WG_PROCESS_FOREGROUND=1 LOG_LEVEL=error \
-    ip netns exec "$ns" "$bin" -f "$ifc" >"$W/$ifc.log" 2>&1 &
+    "${pin[@]}" ip netns exec "$ns" "$bin" -f "$ifc" >"$W/$ifc.log" 2>&1 &
   DPID=$!; PIDS+=("$DPID")
 }
 wait_socket() {  # PID IFACE: the UAPI socket appears when the daemon is ready for `wg`
@@ -247,11 +301,11 @@ idle_window() {
 # iperf DST OUTFILE ARGS...: one-shot server in B bound to DST, client in A, JSON to OUTFILE.
 iperf() {
   local dst=$1 out=$2 spid i; shift 2
-  nsb iperf3 -s -1 -B "$dst" >/dev/null 2>&1 & spid=$!; PIDS+=("$spid")
+  pinb iperf3 -s -1 -B "$dst" >/dev/null 2>&1 & spid=$!; PIDS+=("$spid")
   for i in $(seq 1 100); do
     nsb ss -Htln "sport = :5201" | grep -q . && break; sleep 0.02
   done
-  timeout $((DURATION + 30)) ip netns exec "$NS_A" iperf3 -c "$dst" -t "$DURATION" -J "$@" \
+  timeout $((DURATION + 30)) "${PIN_A[@]}" ip netns exec "$NS_A" iperf3 -c "$dst" -t "$DURATION" -J "$@" \
     >"$out" 2>&1 || echo "bench: iperf3 $* to $dst failed (see report)" >&2
   kill "$spid" 2>/dev/null || true; wait "$spid" 2>/dev/null || true
 }
@@ -283,7 +337,7 @@ udp_step() {
   bits=$(( pps * 64 * 8 / UDP_SENDERS ))    # iperf3 -b counts payload bits
   for k in $(seq 1 "$UDP_SENDERS"); do
     port=$((5210 + k))
-    nsb iperf3 -s -1 -B "$dst" -p "$port" >/dev/null 2>&1 & spids+=($!); PIDS+=($!)
+    pinb iperf3 -s -1 -B "$dst" -p "$port" >/dev/null 2>&1 & spids+=($!); PIDS+=($!)
   done
   for i in $(seq 1 100); do
     [ "$(nsb ss -Htln "sport >= :5211 and sport <= :$((5210 + UDP_SENDERS))" | wc -l)" -ge "$UDP_SENDERS" ] && break
@@ -292,7 +346,7 @@ udp_step() {
   read -r -a d0 < <(drop_counters)
   for k in $(seq 1 "$UDP_SENDERS"); do
     port=$((5210 + k)); files+=("$pre-s$k.json")
-    timeout $((UDP_STEP + 20)) ip netns exec "$NS_A" iperf3 -c "$dst" -p "$port" -u -l 64 \
+    timeout $((UDP_STEP + 20)) "${PIN_A[@]}" ip netns exec "$NS_A" iperf3 -c "$dst" -p "$port" -u -l 64 \
       -w 2M -b "$bits" -t "$UDP_STEP" -J >"$pre-s$k.json" 2>&1 & cpids+=($!); PIDS+=($!)
   done
   for k in "${cpids[@]}"; do wait "$k" 2>/dev/null || true; done
@@ -342,7 +396,7 @@ run_impl() {  # IMPL ROUND
   else
     dst=$T_B
     local pre=go
-    case "$impl" in wgtun) pre=wt ;; wgtun-w*) pre="w${impl#wgtun-w}-" ;; esac
+    case "$impl" in wgtun) pre=wt ;; wgtun-base) pre=bs ;; wgtun-static) pre=ws ;; wgtun-w*) pre="w${impl#wgtun-w}-" ;; esac
     ia="$NP$pre${ID}a" ib="$NP$pre${ID}b"    # e.g. go1234a / wt1234b / w1-1234a (<= 15 chars)
     IFACES+=("$ia" "$ib")
     local t0; t0=$(now_ns)
@@ -357,10 +411,11 @@ run_impl() {  # IMPL ROUND
     nsb wg set "$ib" private-key "$W/key_b" listen-port "$PORT_B" peer "$PUB_A" allowed-ips "$T_A/32"
     nsa wg set "$ia" private-key "$W/key_a" listen-port "$PORT_A"
     # Time from the peer's `wg set` on A to the first echo reply through the tunnel.
-    nsa python3 "$SRC/bench/probe.py" "$T_B" --timeout 10 -- \
+    pina python3 "$SRC/bench/probe.py" "$T_B" --timeout 10 -- \
       wg set "$ia" peer "$PUB_B" endpoint "$U_B:$PORT_B" allowed-ips "$T_B/32" \
       >"$dir/firstreply.json" || echo "bench: $impl: no reply through the tunnel" >&2
-    nsa python3 "$SRC/bench/probe.py" "$T_B" --timeout 5 >"$dir/probefloor.json" || true
+    pina python3 "$SRC/bench/probe.py" "$T_B" --timeout 5 >"$dir/probefloor.json" || true
+    if [ "$TCP_ONLY" = 1 ]; then sleep 1; else
     sleep "$SETTLE"     # past the passive keepalive (10 s after the last data received)
     mem_kv "$pa" a idle >>"$kv"; mem_kv "$pb" b idle >>"$kv"
     cat "/proc/$pa/smaps" >"$dir/smaps_idle_a.txt" 2>/dev/null || true  # per mapping (README)
@@ -374,9 +429,10 @@ run_impl() {  # IMPL ROUND
     nsa sysctl -qw "net.ipv6.conf.$ia.disable_ipv6=1"; nsb sysctl -qw "net.ipv6.conf.$ib.disable_ipv6=1"
     sleep 2
     idle_window quiet "$QUIET" "$pa" "$pb"
+    fi
   fi
 
-  nsa ping -q -c "$PINGS" -i 0.01 -W 1 "$dst" >"$dir/ping.txt" 2>&1 || true
+  pina ping -q -c "$PINGS" -i 0.01 -W 1 "$dst" >"$dir/ping.txt" 2>&1 || true
 
   # TCP 1 stream, with daemon CPU and whole-machine busy time around it.
   read -r b0 c0 < <(busy_jiffies)
@@ -393,8 +449,10 @@ run_impl() {  # IMPL ROUND
   echo "tcp1_busy_jiffies=$((b1 - b0))" >>"$kv"; echo "tcp1_total_jiffies=$((c1 - c0))" >>"$kv"
 
   iperf "$dst" "$dir/tcp4.json" -P 4
-  iperf "$dst" "$dir/udp64.json" -u -l 64 -b 10G
-  udp_search "$dst"
+  if [ "$TCP_ONLY" = 0 ]; then
+    iperf "$dst" "$dir/udp64.json" -u -l 64 -b 10G
+    udp_search "$dst"
+  fi
 
   if [ "$impl" != raw ]; then
     echo "peak_rss_a_kb=$(status_kb "$pa" VmHWM)" >>"$kv"
@@ -402,7 +460,7 @@ run_impl() {  # IMPL ROUND
     mem_kv "$pa" a after >>"$kv"; mem_kv "$pb" b after >>"$kv"  # right after the traffic
     # Idle again: past the passive keepalive, whose wakeup is where wgtun gives its batch
     # buffers back (docs/memory.md); what stays resident after a burst.
-    sleep "$SETTLE"
+    [ "$TCP_ONLY" = 1 ] || sleep "$SETTLE"
     mem_kv "$pa" a reidle >>"$kv"; mem_kv "$pb" b reidle >>"$kv"
     cat "/proc/$pa/smaps" >"$dir/smaps_reidle_a.txt" 2>/dev/null || true
     cat "/proc/$pb/smaps" >"$dir/smaps_reidle_b.txt" 2>/dev/null || true
@@ -424,13 +482,17 @@ stamp=$(date -u +%Y-%m-%dT%H%M%SZ)        # the results' file name: when the run
   echo "rounds=$ROUNDS"; echo "duration_s=$DURATION"; echo "settle_s=$SETTLE"
   echo "idle_s=$IDLE"; echo "quiet_s=$QUIET"; echo "pings=$PINGS"; echo "impls=$IMPLS"
   echo "smoke=$SMOKE"; echo "udp_senders=$UDP_SENDERS"; echo "udp_step_s=$UDP_STEP"
-  echo "clk_tck=$CLK_TCK"
+  echo "clk_tck=$CLK_TCK"; echo "pin=$PIN"; echo "pin_cpus=$PIN_CPUS"
   echo "git_rev=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)$(
     git -C "$SRC" diff --quiet HEAD 2>/dev/null || echo -dirty)"
   echo "wireguard_go_version=$(wireguard-go --version 2>/dev/null | head -1 | awk '{ print $2 }')"
   echo "wg_tools_version=$(wg --version 2>/dev/null | awk '{ print $2 }')"
   echo "iperf3_version=$(iperf3 --version | head -1 | awk '{ print $2 }')"
   [ -n "$WGTUN" ] && echo "wgtun_binary=$WGTUN"
+  [ -n "$BASE_WGTUN" ] && echo "wgtun_base_binary=$BASE_WGTUN"
+  [ -n "$BASE_WGTUN" ] && echo "wgtun_base_sha256=$(sha256sum "$BASE_WGTUN" | cut -c1-16)"
+  [ -n "$WGTUN" ] && echo "wgtun_sha256=$(sha256sum "$WGTUN" | cut -c1-16)"
+  echo "tcp_only=$TCP_ONLY"
   echo "wakeups_method=proc_task_ctxsw"; echo "perf_syscalls=$HAVE_PERF_SYSCALLS"
 } >"$W/meta"
 

@@ -6,7 +6,7 @@
  * Environment (as wireguard-go): WG_TUN_FD / WG_UAPI_FD (inherited TUN and listening UAPI
  * socket), WG_PROCESS_FOREGROUND=1 (same as -f), LOG_LEVEL or WG_LOG_LEVEL (silent, error,
  * verbose or debug; default error). Ours: WGTUN_CRYPTO_WORKERS=N, threads for packet crypto
- * (0 or unset = one per online CPU, 1 = the data-path thread alone; docs/parallel.md);
+ * (0 or unset = one per CPU the daemon may run on, 1 = the data-path thread alone; docs/parallel.md);
  * WGTUN_BUSY_POLL_US=N, busy poll of the data-path loop for N microseconds after traffic (0 or
  * unset = off, at most 1000; docs/latency.md); WGTUN_USER=USER (same as --user, which wins).
  *

@@ -25,11 +25,13 @@ extern "C" {
 WGTUN_API const char *wgtun_version(void);
 
 /* Optional, only for a process that owns all of its OpenSSL use (the wgtun daemon does):
- * initialises OpenSSL without reading its configuration file (openssl.cnf) and without
- * loading its error strings, which keeps about 0.5 MB of OpenSSL's pages out of memory
- * (bench/README.md). It affects the whole process and cannot be undone, so an app that uses
- * OpenSSL elsewhere, or relies on openssl.cnf (e.g. to load a FIPS provider), must not call
- * it. Call it before any other wgtun or OpenSSL call. 0, or -1 if OpenSSL refused. */
+ * initialises OpenSSL without reading its configuration file (openssl.cnf), without
+ * loading its error strings and without registering the legacy cipher and digest names (so
+ * EVP_get_cipherbyname/EVP_get_digestbyname find nothing afterwards), which keeps about
+ * 0.5 MB of OpenSSL's pages out of memory (docs/memory.md). It affects the whole process and
+ * cannot be undone, so an app that uses OpenSSL elsewhere, or relies on openssl.cnf (e.g. to
+ * load a FIPS provider), must not call it. (The library's own crypto never depends on it: it
+ * uses a private OpenSSL library context of its own either way.) Call it before any other wgtun or OpenSSL call. 0, or -1 if OpenSSL refused. */
 WGTUN_API int wgtun_crypto_init_lean(void);
 
 /* ==== Keys (begin) ==================================================================
@@ -129,9 +131,10 @@ typedef struct {
 	 * wireguard-go) and removed when the device stops. NULL = none. */
 	const char *uapi_path;
 	/* Added in 0.2 (apps built before leave it 0 through struct_size). Threads that encrypt
-	 * and decrypt packets, the data-path thread included: 0 = one per online CPU (at most
-	 * 64), 1 = all crypto on the data-path thread; > 64 is refused (-EINVAL). Each peer's
-	 * packets keep their order whatever the count (docs/parallel.md). */
+	 * and decrypt packets, the data-path thread included: 0 = one per CPU the creating
+	 * thread may run on (its affinity, e.g. under taskset; at most 64), 1 = all crypto on
+	 * the data-path thread; > 64 is refused (-EINVAL). Each peer's packets keep their order
+	 * whatever the count (docs/parallel.md). */
 	unsigned crypto_workers;
 	/* Added in 0.2 (apps built before leave it 0 through struct_size). Nonzero: no
 	 * offloads (docs/offloads.md): a TUN the device creates has no vnet header, a tun_fd

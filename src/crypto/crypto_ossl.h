@@ -9,4 +9,9 @@
  * so concurrent use from any thread is safe. */
 const EVP_CIPHER *crypto_ossl_chacha20poly1305(void);
 
+/* The library context every EVP call of src/crypto/ passes: wgtun's own, whose one provider
+ * offers only ChaCha20-Poly1305 and X25519 (key management and key exchange), or NULL (the
+ * process-wide context) if it could not be set up. Same once-only rules as above. */
+OSSL_LIB_CTX *crypto_ossl_libctx(void);
+
 #endif

@@ -1,5 +1,6 @@
 /* X25519 (RFC 7748) on OpenSSL's EVP_PKEY raw keys. */
 #include "crypto.h"
+#include "crypto_ossl.h"
 
 #include <openssl/core_names.h>
 #include <openssl/err.h>
@@ -27,7 +28,7 @@ static EVP_PKEY *priv_pkey(const uint8_t priv[CRYPTO_KEY_LEN])
 
 	memcpy(k, priv, sizeof(k));
 	crypto_x25519_clamp(k);
-	p = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, k, sizeof(k));
+	p = EVP_PKEY_new_raw_private_key_ex(crypto_ossl_libctx(), "X25519", NULL, k, sizeof(k));
 	crypto_wipe(k, sizeof(k));
 	return p;
 }
@@ -59,7 +60,7 @@ static EVP_PKEY *derive_only_pkey(const uint8_t priv[CRYPTO_KEY_LEN])
 {
 	uint8_t k[CRYPTO_KEY_LEN];
 	uint8_t placeholder[CRYPTO_KEY_LEN] = {9};
-	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_name(NULL, "X25519", NULL);
+	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_name(crypto_ossl_libctx(), "X25519", NULL);
 	EVP_PKEY *p = NULL;
 	OSSL_PARAM params[3];
 
@@ -82,14 +83,15 @@ static EVP_PKEY *derive_only_pkey(const uint8_t priv[CRYPTO_KEY_LEN])
 /* out = X25519(sk, pub); -1 (out wiped) on failure or all-zero output. */
 static int dh_pkey(uint8_t out[CRYPTO_KEY_LEN], EVP_PKEY *sk, const uint8_t pub[CRYPTO_KEY_LEN])
 {
-	EVP_PKEY *pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, pub, CRYPTO_KEY_LEN);
+	EVP_PKEY *pk = EVP_PKEY_new_raw_public_key_ex(crypto_ossl_libctx(), "X25519", NULL, pub,
+						     CRYPTO_KEY_LEN);
 	EVP_PKEY_CTX *c = NULL;
 	size_t len = CRYPTO_KEY_LEN;
 	int ret = -1;
 
 	if (sk == NULL || pk == NULL)
 		goto out;
-	c = EVP_PKEY_CTX_new_from_pkey(NULL, sk, NULL);
+	c = EVP_PKEY_CTX_new_from_pkey(crypto_ossl_libctx(), sk, NULL);
 	/* No peer validation: every 32-byte string is a valid X25519 u-coordinate; low-order
 	 * points are caught by the all-zero check (OpenSSL's derive also refuses them). */
 	if (c == NULL || EVP_PKEY_derive_init(c) != 1 || EVP_PKEY_derive_set_peer_ex(c, pk, 0) != 1 ||

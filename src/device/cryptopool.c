@@ -1,15 +1,31 @@
 /* Crypto workers: see cryptopool.h. */
+#define _GNU_SOURCE
 #include "device/cryptopool.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+/* One step of a spin wait (the CPU's pause hint where there is one). */
+static inline void pool_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/* The CPUs this thread may run on (its affinity, e.g. under taskset or a cgroup cpuset), else
+ * the online ones: more workers than CPUs only take turns on them. */
 static unsigned pool_default_workers(void)
 {
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t set;
+	long n = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set)
+							       : sysconf(_SC_NPROCESSORS_ONLN);
 
 	return n < 1 ? 1 : n > CRYPTO_POOL_MAX_WORKERS ? CRYPTO_POOL_MAX_WORKERS : (unsigned)n;
 }
@@ -65,6 +81,8 @@ static void pool_work(crypto_pool *p, crypto_aead_worker *w, uint32_t seq, unsig
 	while ((take = pool_claim(p, seq, n, &first)) != 0) {
 		for (unsigned i = first; i < first + take; i++)
 			fn(ctx, w, i);
+		if (helper)
+			__atomic_fetch_add(&p->helper_jobs, take, __ATOMIC_RELAXED);
 		if (__atomic_add_fetch(&p->done, take, __ATOMIC_ACQ_REL) == n && helper) {
 			/* The last chunk: the loop thread may be waiting. */
 			pthread_mutex_lock(&p->lock);
@@ -180,6 +198,7 @@ void crypto_pool_run(crypto_pool *p, unsigned n, size_t bytes, crypto_pool_fn fn
 		return;
 	}
 	__atomic_fetch_add(&p->parallel_runs, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&p->parallel_jobs, n, __ATOMIC_RELAXED);
 	chunks = (n + CRYPTO_POOL_CHUNK - 1) / CRYPTO_POOL_CHUNK;
 	helpers = chunks - 1 < p->nthreads ? chunks - 1 : p->nthreads;
 	pthread_mutex_lock(&p->lock);
@@ -190,11 +209,20 @@ void crypto_pool_run(crypto_pool *p, unsigned n, size_t bytes, crypto_pool_fn fn
 	__atomic_store_n(&p->done, 0, __ATOMIC_RELAXED);
 	/* Publishes the batch (the jobs were written before): helpers claim from here. */
 	__atomic_store_n(&p->claim, (uint64_t)seq << 32, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&p->lock);
+	/* After the unlock: a helper woken while we still held the lock would only block on
+	 * it again (a second futex round trip and context switch per batch). It rechecks seq
+	 * under the lock, so no wakeup is lost. */
 	for (unsigned i = 0; i < helpers; i++)
 		pthread_cond_signal(&p->wake);
-	pthread_mutex_unlock(&p->lock);
 	pool_work(p, p->own, seq, n, fn, ctx, false);
+	/* A helper still on its last chunk (at most CRYPTO_POOL_CHUNK jobs, a few us) is
+	 * waited for spinning, briefly: sleeping costs a futex wait here plus a wake there. */
+	for (unsigned i = 0; i < CRYPTO_POOL_SPIN && __atomic_load_n(&p->done, __ATOMIC_ACQUIRE) != n;
+	     i++)
+		pool_relax();
 	if (__atomic_load_n(&p->done, __ATOMIC_ACQUIRE) != n) {
+		__atomic_fetch_add(&p->waits, 1, __ATOMIC_RELAXED);
 		pthread_mutex_lock(&p->lock);
 		while (__atomic_load_n(&p->done, __ATOMIC_ACQUIRE) != n)
 			pthread_cond_wait(&p->idle, &p->lock);

@@ -6,7 +6,7 @@
  * - Small batches (<= CRYPTO_POOL_INLINE_MAX jobs, or < CRYPTO_POOL_PARALLEL_MIN_BYTES) run on the caller alone: a ping never
  *   waits for another thread to wake.
  * - Helpers sleep on a condition variable between batches, never spin: an idle device makes
- *   no wakeups.
+ *   no wakeups. The loop thread spins briefly (CRYPTO_POOL_SPIN) for a helper's last chunk.
  * - No allocation per batch; each thread has its own AEAD context (crypto_aead_worker).
  * Thread-safety: crypto_pool_run from one thread at a time (the loop thread). */
 #ifndef WGTUN_DEVICE_CRYPTOPOOL_H
@@ -19,7 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Threads doing crypto, the loop thread included (the config's 0 = online CPUs, capped). */
+/* Threads doing crypto, the loop thread included (the config's 0 = the CPUs the
+ * creating thread may run on, capped). */
 #define CRYPTO_POOL_MAX_WORKERS 64
 /* Batches this small run on the loop thread without waking anyone (a helper's wakeup costs
  * more than sealing a few packets). */
@@ -30,6 +31,10 @@
 #define CRYPTO_POOL_PARALLEL_MIN_BYTES (32 * 1024)
 /* Jobs a thread claims at a time. */
 #define CRYPTO_POOL_CHUNK 8
+/* Pause steps the loop thread spins for a helper's last chunk before it sleeps on the
+ * condition variable (~10-20 us; a chunk of 1420-byte packets takes ~8 us). Only ever at the
+ * end of a batch the helpers took part in: an idle device never spins. */
+#define CRYPTO_POOL_SPIN 512
 
 /* Runs job i of the batch with w (the running thread's context). */
 typedef void (*crypto_pool_fn)(void *ctx, crypto_aead_worker *w, unsigned i);
@@ -60,9 +65,12 @@ struct crypto_pool {
 	uint64_t claim;
 	unsigned done; /* jobs finished in this batch, atomic */
 	uint64_t parallel_runs; /* batches handed to helpers (atomic; tests, diagnosis) */
+	uint64_t parallel_jobs; /* jobs in those batches (atomic; diagnosis) */
+	uint64_t helper_jobs;   /* of them, the ones the helpers ran (atomic; diagnosis) */
+	uint64_t waits;         /* batches whose end the loop thread slept for (atomic) */
 };
 
-/* workers: 0 = online CPUs. Allocates the contexts; starts no thread. 0 / -ENOMEM. */
+/* workers: 0 = the CPUs this thread may run on (sched_getaffinity). Allocates the contexts; starts no thread. 0 / -ENOMEM. */
 int crypto_pool_init(crypto_pool *p, unsigned workers);
 /* Starts the helpers; one that cannot start leaves fewer (logged by the caller from
  * crypto_pool_threads). Never fails: the loop thread alone still works. */

@@ -28,6 +28,17 @@ static size_t gro_give_back(device *dev)
 				    offsetof(offload_gro, coalesced) - offsetof(offload_gro, items));
 }
 
+/* The two batch descriptor arrays (2 x 22 KiB inside the device struct) hold one round's
+ * scratch: what udp_recv_batch and device_tx_queue fill before each use. Only the receive
+ * iovecs (first in udp_batch: they point at the slots for good) must survive. */
+static size_t batch_give_back(device *dev)
+{
+	_Static_assert(offsetof(udp_batch, iov) == 0, "udp_batch: iov must come first");
+	return device_mem_give_back(dev, (uint8_t *)&dev->rx + sizeof(dev->rx.iov),
+				    sizeof(dev->rx) - sizeof(dev->rx.iov)) +
+	       device_mem_give_back(dev, &dev->tx, sizeof(dev->tx));
+}
+
 int device_datapath_init(device *dev)
 {
 	dev->rx_mem = malloc((size_t)DEVICE_BATCH * DEVICE_SLOT_SIZE);
@@ -52,6 +63,8 @@ int device_datapath_init(device *dev)
 		dev->rx.iov[i].iov_base = dev->rx_mem + (size_t)i * DEVICE_SLOT_SIZE;
 		dev->rx.iov[i].iov_len = DEVICE_SLOT_SIZE;
 	}
+	/* The device struct's calloc zeroed the descriptor arrays (44 KB): untouched until used. */
+	(void)batch_give_back(dev);
 	return 0;
 }
 
@@ -127,6 +140,7 @@ void device_mem_idle(device *dev, wg_time_ns now, wg_time_ns deadline)
 		bytes += gro_give_back(dev);
 	}
 	bytes += device_handshake_give_back(dev);
+	bytes += batch_give_back(dev);
 	dev->mem_tx_hwm = dev->mem_rx_hwm = dev->mem_jobs_hwm = dev->mem_hsq_hwm = 0;
 	dev->mem_rx_bytes = 0;
 	dev->mem_busy = false;

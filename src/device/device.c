@@ -212,6 +212,12 @@ device *device_new(const device_params *p)
 			goto fail;
 		}
 	}
+	if (dev->has_ifname) {
+		/* Our TUN's queue is the smallest buffer on the way out; no failure: an app's TUN
+		 * (no CAP_NET_ADMIN) keeps the kernel's. */
+		int q = tun_txqueuelen_raise(dev->ifname, DEVICE_TUN_TXQUEUE);
+		device_log(dev, DEVICE_LOG_DEBUG, "TUN txqueuelen %d", q);
+	}
 	dev->loop = io_loop_new();
 	if (!dev->loop) {
 		err = errno;
@@ -419,6 +425,12 @@ void device_free(device *dev)
 		io_loop_wake(dev->loop);
 		pthread_join(dev->thread, NULL);
 		crypto_pool_stop(&dev->crypto);
+		device_log(dev, DEVICE_LOG_DEBUG,
+			   "crypto: %llu batches (%llu jobs) with helpers, %llu jobs by helpers, %llu waits",
+			   (unsigned long long)dev->crypto.parallel_runs,
+			   (unsigned long long)dev->crypto.parallel_jobs,
+			   (unsigned long long)dev->crypto.helper_jobs,
+			   (unsigned long long)dev->crypto.waits);
 	}
 	device_destroy(dev);
 }

@@ -28,6 +28,12 @@
  * one read yields many: reading stops once this many packets were handled). */
 #define DEVICE_BATCH UDP_BATCH_MAX
 #define DEVICE_TUN_BATCH 128
+/* The TUN's transmit queue we ask for (packets the kernel holds until the loop reads them;
+ * its default is 500, 3.3 ms of 64-byte packets at 150 k/s): the receive side's socket
+ * buffer holds thousands, so a loop thread kept off its CPU for a few ms dropped here first
+ * (bench/README.md, small packets). About Ethernet's default (1000), and the kernel
+ * WireGuard's crypt queue bound. Never lowered: a longer one set by the user stays. */
+#define DEVICE_TUN_TXQUEUE 1024
 /* The handshake queue (handshake.c): received handshake messages (types 1 and 2) waiting
  * for the loop. Full: the newest is dropped (counted rx_handshake_queue_full). wireguard-go's
  * QueueHandshakeSize. Under load while its depth reached 1/8 of it within the last

@@ -27,6 +27,13 @@ basic_scenario() {
 	if [ "$mode" = b_init ]; then first_ns=$NS_B first_dst=$T4_A; else first_ns=$NS_A first_dst=$T4_B; fi
 	wgi_log "$impl_a ($IF_A) <-> $impl_b ($IF_B), mode $mode: first ping"
 	wgi_ping "$first_ns" "$first_dst"
+	# wgtun deepens its TUN's transmit queue (DEVICE_TUN_TXQUEUE; the kernel's default is 500).
+	local ifc q
+	for ifc in "$IF_A" "$IF_B"; do
+		[ "${WGI_IMPL_OF[$ifc]}" = wgtun ] || continue
+		q=$(ip netns exec "${WGI_NS_OF[$ifc]}" cat "/sys/class/net/$ifc/tx_queue_len")
+		[ "$q" = 1024 ] || wgi_fail "$ifc txqueuelen $q, want 1024"
+	done
 	wgi_wait_handshake "$IF_A" "$PUB_B" 10
 	wgi_wait_handshake "$IF_B" "$PUB_A" 10
 	# latest-handshake is wall-clock time.

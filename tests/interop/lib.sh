@@ -40,6 +40,15 @@
 #   WGI_PID_OF[IFACE] WGI_IMPL_OF[IFACE] WGI_NS_OF[IFACE]   daemon PID, implementation, netns
 #   PY                               Debian's python3 (not a pyenv shim)
 #   wgi_log MSG / wgi_fail MSG       progress line / failure (prints daemon logs, exit 1)
+#   wgi_on_cleanup FN                the cleanup trap calls FN first (for what a test made that
+#                                    the trap does not know: daemons that forked away, wg-quick)
+#   wgi_pid_of IFACE                 PID of the wgtun / wireguard-go process whose last argument
+#                                    is IFACE (also one that daemonized), empty if none
+#   wgi_check WHAT CMD...            for tests that report every check and fail at the end (run
+#                                    with `set +e` after sourcing): runs CMD and counts it, printing
+#                                    "  ok   WHAT" or "  FAIL WHAT"; wgi_ok MSG / wgi_bad MSG count
+#                                    one result; wgi_summary NAME prints the counts and returns
+#                                    non-zero if any check failed
 #
 # Addresses used by wgi_pair: underlay 10.201.0.1/.2 and fd01:201::1/::2 on the veth;
 # tunnel 10.202.0.1/.2 and fd01:202::1/::2 on the WireGuard interfaces.
@@ -53,6 +62,8 @@ WGI_PIDS=()
 WGI_IFACES=()
 WGI_TMP=
 WGI_VETH_N=0
+WGI_ON_CLEANUP=()
+WGI_PASS=0 WGI_FAILED=0
 declare -A WGI_PID_OF=() WGI_IMPL_OF=() WGI_NS_OF=()
 
 U4_A=10.201.0.1 U4_B=10.201.0.2 U6_A=fd01:201::1 U6_B=fd01:201::2
@@ -72,8 +83,11 @@ wgi_fail() {
 }
 
 wgi_cleanup() {
-	local rc=$? pid ns i
+	local rc=$? pid ns i fn
 	trap - EXIT INT TERM
+	for fn in "${WGI_ON_CLEANUP[@]}"; do
+		"$fn" || true
+	done
 	for pid in "${WGI_PIDS[@]}"; do
 		kill -TERM "$pid" 2>/dev/null || true
 	done
@@ -114,7 +128,7 @@ wgi_init() {
 
 wgi_ns() {
 	local ns=$WGI_TAG$1
-	ip netns add "$ns"
+	ip netns add "$ns" || return
 	WGI_NETNS+=("$ns")
 	ip -n "$ns" link set lo up
 	WGI_NS=$ns
@@ -123,7 +137,7 @@ wgi_ns() {
 wgi_veth() {
 	local ns1=$1 ns2=$2 a=${WGI_TAG}v${WGI_VETH_N}a b=${WGI_TAG}v${WGI_VETH_N}b
 	WGI_VETH_N=$((WGI_VETH_N + 1))
-	ip link add "$a" type veth peer name "$b"
+	ip link add "$a" type veth peer name "$b" || return
 	ip link set "$a" netns "$ns1"
 	ip link set "$b" netns "$ns2"
 	ip -n "$ns1" link set "$a" up
@@ -137,6 +151,24 @@ wgi_veth() {
 		ip -n "$ns2" addr add "$6/64" dev "$b" nodad
 	fi
 	WGI_VETH_1=$a WGI_VETH_2=$b
+}
+
+wgi_on_cleanup() { WGI_ON_CLEANUP+=("$1"); }
+
+wgi_pid_of() {
+	ps -eo pid=,args= | awk -v i="$1" '$NF == i && $0 ~ /(wgtun|wireguard-go) / { print $1; exit }'
+}
+
+wgi_ok() { WGI_PASS=$((WGI_PASS + 1)); echo "  ok   $*"; }
+wgi_bad() { WGI_FAILED=$((WGI_FAILED + 1)); echo "  FAIL $*"; }
+wgi_check() {
+	local what=$1
+	shift
+	if "$@"; then wgi_ok "$what"; else wgi_bad "$what"; fi
+}
+wgi_summary() {
+	echo "$1: $WGI_PASS passed, $WGI_FAILED failed"
+	[ "$WGI_FAILED" = 0 ]
 }
 
 wgi_wait_for() {

@@ -5,87 +5,72 @@
 # WG_PROCESS_FOREGROUND, LOG_LEVEL/WG_LOG_LEVEL, -l), and clean exits on SIGTERM, SIGINT,
 # interface deletion and socket-file removal. Usage: t_daemon_cli.sh BUILD_DIR (as root).
 set -uo pipefail
-build=$(cd "${1:?usage: t_daemon_cli.sh BUILD_DIR}" && pwd)
-wgtun=$build/wgtun
-[ -x "$wgtun" ] || { echo "t_daemon_cli: no $wgtun"; exit 1; }
-command -v wireguard-go >/dev/null || { echo "t_daemon_cli: wireguard-go missing (scripts/deps.sh)"; exit 1; }
-
-tag=$$
-ns=wgd-cli$tag
-tmp=$(mktemp -d /tmp/wgd-cli.XXXXXX)
+. "$(dirname "$0")/lib.sh"
+set +e # every check is counted (wgi_check) and the test fails at the end, not at the first
+wgi_init "${1:?usage: t_daemon_cli.sh BUILD_DIR}"
+wgtun=$WGTUN
+tmp=$WGI_TMP
 sockdir=/var/run/wireguard
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "  ok   $*"; }
-bad() { fail=$((fail + 1)); echo "  FAIL $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+# Interface names are ${WGI_TAG}d<x> (the letter keeps one PID's tag from matching another's).
+tag=${WGI_TAG}d
 
-# Everything this test may create carries $tag: interfaces wgd<x><tag>, sockets of those names.
-cleanup() {
+# The daemons fork away from us: the cleanup trap finds them by their interface names.
+cli_cleanup() {
   local p
   for p in $(daemon_pids); do kill -TERM "$p" 2>/dev/null; done
   sleep 0.3
   for p in $(daemon_pids); do kill -KILL "$p" 2>/dev/null; done
-  ip netns del "$ns" 2>/dev/null
-  rm -f "$sockdir"/wgd*"$tag".sock
-  rm -rf "$tmp"
+  rm -f "$sockdir/$tag"*.sock
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+wgi_on_cleanup cli_cleanup
 
 # pids of wgtun / wireguard-go processes whose last argument is one of our interface names
 daemon_pids() {
-  ps -eo pid=,comm=,args= | awk -v t="$tag" '($2 == "wgtun" || $2 == "wireguard-go" || $2 == "exe") && $NF ~ ("^wgd.*" t "$") { print $1 }'
+  ps -eo pid=,comm=,args= | awk -v t="$tag" '($2 == "wgtun" || $2 == "wireguard-go" || $2 == "exe") && index($NF, t) == 1 { print $1 }'
 }
-pid_of() { ps -eo pid=,args= | awk -v i="$1" '$NF == i && $0 ~ /(wgtun|wireguard-go) / { print $1; exit }'; }
 nsx() { ip netns exec "$ns" "$@"; }
 link_exists() { nsx ip link show dev "$1" >/dev/null 2>&1; }
 sock_exists() { [ -S "$sockdir/$1.sock" ]; }
-# wait_until SECONDS CMD...: polls CMD every 0.1 s
-wait_until() {
-  local n=$(($1 * 10)); shift
-  while [ "$n" -gt 0 ]; do "$@" && return 0; sleep 0.1; n=$((n - 1)); done
-  return 1
-}
-gone() { ! link_exists "$1" && ! sock_exists "$1" && [ -z "$(pid_of "$1")" ]; }
+gone() { ! link_exists "$1" && ! sock_exists "$1" && [ -z "$(wgi_pid_of "$1")" ]; }
 not() { ! "$@"; }
 
-ip netns add "$ns" || { echo "t_daemon_cli: cannot create netns"; exit 1; }
-nsx ip link set lo up
+wgi_ns cli || { echo "t_daemon_cli: cannot create netns"; exit 1; }
+ns=$WGI_NS
 
 echo "== flags and exit codes (wgtun)"
 out=$("$wgtun" --help 2>&1); rc=$?
-check "--help exits 0 with usage" test "$rc" = 0 -a -n "$(grep -E '^Usage: wgtun .*INTERFACE' <<<"$out")"
+wgi_check "--help exits 0 with usage" test "$rc" = 0 -a -n "$(grep -E '^Usage: wgtun .*INTERFACE' <<<"$out")"
 out=$("$wgtun" --version 2>&1); rc=$?
-check "--version exits 0 with a version" test "$rc" = 0 -a -n "$(grep -E '^wgtun v[0-9]+\.[0-9]+\.[0-9]+' <<<"$out")"
+wgi_check "--version exits 0 with a version" test "$rc" = 0 -a -n "$(grep -E '^wgtun v[0-9]+\.[0-9]+\.[0-9]+' <<<"$out")"
 badflag() { # args... : exit 2, exactly one line on stderr, nothing on stdout, nothing created
   local err rc
   err=$(nsx "$wgtun" "$@" 2>&1 >"$tmp/stdout"); rc=$?
   if [ "$rc" = 2 ] && [ "$(printf '%s\n' "$err" | wc -l)" = 1 ] && [ -n "$err" ] && [ ! -s "$tmp/stdout" ] &&
-     ! link_exists "wgdb$tag" && ! sock_exists "wgdb$tag"; then
-    ok "bad usage '$*' -> exit 2, one line: $err"
+     ! link_exists "${tag}b" && ! sock_exists "${tag}b"; then
+    wgi_ok "bad usage '$*' -> exit 2, one line: $err"
   else
-    bad "bad usage '$*' -> rc=$rc stderr=[$err]"
+    wgi_bad "bad usage '$*' -> rc=$rc stderr=[$err]"
   fi
 }
-badflag --bogus "wgdb$tag"
-badflag -x "wgdb$tag"
+badflag --bogus "${tag}b"
+badflag -x "${tag}b"
 badflag
-badflag "wgdb$tag" extra
-badflag -v nonsense "wgdb$tag"
-badflag "wgdb$tag" -l
-badflag --foreground=yes "wgdb$tag"
-out=$(nsx "$wgtun" "wgtoolongname$tag" 2>&1); rc=$?
-check "too-long interface name fails (rc=$rc): $out" test "$rc" = 1 -a "$(wc -l <<<"$out")" = 1
-check "invalid WG_TUN_FD is refused" bash -c "! WG_TUN_FD=abc ip netns exec $ns $wgtun -f wgdb$tag 2>/dev/null"
+badflag "${tag}b" extra
+badflag -v nonsense "${tag}b"
+badflag "${tag}b" -l
+badflag --foreground=yes "${tag}b"
+out=$(nsx "$wgtun" "${tag}toolongname" 2>&1); rc=$?
+wgi_check "too-long interface name fails (rc=$rc): $out" test "$rc" = 1 -a "$(wc -l <<<"$out")" = 1
+wgi_check "invalid WG_TUN_FD is refused" bash -c "! WG_TUN_FD=abc ip netns exec $ns $wgtun -f ${tag}b 2>/dev/null"
 for v in 1001 -1 abc; do
-  check "WGTUN_BUSY_POLL_US=$v is refused" bash -c "! WGTUN_BUSY_POLL_US=$v timeout 10 ip netns exec $ns $wgtun -f wgdb$tag 2>/dev/null"
+  wgi_check "WGTUN_BUSY_POLL_US=$v is refused" bash -c "! WGTUN_BUSY_POLL_US=$v timeout 10 ip netns exec $ns $wgtun -f ${tag}b 2>/dev/null"
 done
 
 # lifecycle IMPL KIND: start in the background, check readiness and modes, then stop it by KIND
 # (term|int|linkdel|sockrm) and check that nothing is left.
 lifecycle() {
   local impl=$1 kind=$2 ifc bin pid rc t0 t1 mode
-  ifc=wgd${impl:0:1}${kind:0:1}$tag
+  ifc=$tag${impl:0:1}${kind:0:1}
   if [ "$impl" = wgtun ]; then bin=$wgtun; else bin=wireguard-go; fi
   t0=$(date +%s%N)
   # $(...) as wg-quick would not return if the daemon kept our stdout open
@@ -93,33 +78,33 @@ lifecycle() {
   t1=$(date +%s%N)
   # no waiting here: wg-quick calls `wg setconf` right after the command returns
   if [ "$rc" = 0 ] && link_exists "$ifc" && sock_exists "$ifc" && nsx wg show "$ifc" >/dev/null 2>&1; then
-    ok "$impl $kind: returns 0 in $(((t1 - t0) / 1000000)) ms with link up and socket answering"
+    wgi_ok "$impl $kind: returns 0 in $(((t1 - t0) / 1000000)) ms with link up and socket answering"
   else
-    bad "$impl $kind: after start rc=$rc link=$(link_exists "$ifc" && echo y) sock=$(sock_exists "$ifc" && echo y): $(cat "$tmp/start.out")"
+    wgi_bad "$impl $kind: after start rc=$rc link=$(link_exists "$ifc" && echo y) sock=$(sock_exists "$ifc" && echo y): $(cat "$tmp/start.out")"
   fi
-  pid=$(pid_of "$ifc")
-  check "$impl $kind: runs in the background as '$impl' (pid ${pid:-none})" \
+  pid=$(wgi_pid_of "$ifc")
+  wgi_check "$impl $kind: runs in the background as '$impl' (pid ${pid:-none})" \
     test -n "$pid" -a "$(ps -o comm= -p "${pid:-0}" 2>/dev/null)" = "$impl"
   mode=$(stat -c '%a %U %F' "$sockdir/$ifc.sock" 2>/dev/null)
-  check "$impl $kind: socket mode 700 root socket ($mode)" test "$mode" = "700 root socket"
+  wgi_check "$impl $kind: socket mode 700 root socket ($mode)" test "$mode" = "700 root socket"
   mode=$(stat -c '%a %U' "$sockdir")
-  check "$impl $kind: $sockdir mode 755 root ($mode)" test "$mode" = "755 root"
+  wgi_check "$impl $kind: $sockdir mode 755 root ($mode)" test "$mode" = "755 root"
   mode=$(nsx cat "/sys/class/net/$ifc/mtu" 2>/dev/null)
-  check "$impl $kind: default MTU 1420 ($mode)" test "$mode" = 1420
-  check "$impl $kind: a second instance on the same interface fails" \
+  wgi_check "$impl $kind: default MTU 1420 ($mode)" test "$mode" = 1420
+  wgi_check "$impl $kind: a second instance on the same interface fails" \
     bash -c "! timeout 10 ip netns exec $ns $bin $ifc >/dev/null 2>&1"
-  check "$impl $kind: the first instance still answers" bash -c "ip netns exec $ns wg show $ifc >/dev/null 2>&1"
+  wgi_check "$impl $kind: the first instance still answers" bash -c "ip netns exec $ns wg show $ifc >/dev/null 2>&1"
   case $kind in
     term) kill -TERM "$pid" ;;
     int) kill -INT "$pid" ;;
     linkdel) nsx ip link del dev "$ifc" ;;
     sockrm) rm -f "$sockdir/$ifc.sock" ;;
   esac
-  if wait_until 5 gone "$ifc"; then
-    ok "$impl $kind: exits, interface and socket removed"
+  if wgi_wait_for 5 gone "$ifc"; then
+    wgi_ok "$impl $kind: exits, interface and socket removed"
   else
-    bad "$impl $kind: left link=$(link_exists "$ifc" && echo y) sock=$(sock_exists "$ifc" && echo y) pid=$(pid_of "$ifc")"
-    [ -n "$(pid_of "$ifc")" ] && kill -KILL "$(pid_of "$ifc")"
+    wgi_bad "$impl $kind: left link=$(link_exists "$ifc" && echo y) sock=$(sock_exists "$ifc" && echo y) pid=$(wgi_pid_of "$ifc")"
+    [ -n "$(wgi_pid_of "$ifc")" ] && kill -KILL "$(wgi_pid_of "$ifc")"
   fi
 }
 echo "== lifecycle in the background: wgtun, then wireguard-go for comparison"
@@ -129,53 +114,53 @@ done
 
 echo "== foreground, logging, environment (wgtun)"
 # -f: the process we started is the daemon; -v verbose logs to stderr
-ifc=wgdf$tag
+ifc=${tag}f
 ip netns exec "$ns" "$wgtun" -f -v verbose "$ifc" >"$tmp/fg.out" 2>"$tmp/fg.err" &
 fpid=$!
-check "-f: link and socket appear" wait_until 5 sock_exists "$ifc"
-check "-f: the started process itself keeps running" kill -0 "$fpid"
+wgi_check "-f: link and socket appear" wgi_wait_for 5 sock_exists "$ifc"
+wgi_check "-f: the started process itself keeps running" kill -0 "$fpid"
 kill -TERM "$fpid"; wait "$fpid"; rc=$?
-check "-f: SIGTERM -> exit 0 (rc=$rc)" test "$rc" = 0
-check "-f: nothing left" gone "$ifc"
-check "-v verbose: logs to stderr with the interface name" grep -q "($ifc).*shutting down" "$tmp/fg.err"
+wgi_check "-f: SIGTERM -> exit 0 (rc=$rc)" test "$rc" = 0
+wgi_check "-f: nothing left" gone "$ifc"
+wgi_check "-v verbose: logs to stderr with the interface name" grep -q "($ifc).*shutting down" "$tmp/fg.err"
 
 # WG_PROCESS_FOREGROUND=1 acts as -f; WG_LOG_LEVEL=silent prints nothing; -l FILE gets the log
-ifc=wgde$tag
+ifc=${tag}e
 WG_PROCESS_FOREGROUND=1 WG_LOG_LEVEL=silent ip netns exec "$ns" "$wgtun" "$ifc" >"$tmp/e.out" 2>&1 &
 fpid=$!
-check "WG_PROCESS_FOREGROUND=1: stays in the foreground" wait_until 5 sock_exists "$ifc"
-check "WG_PROCESS_FOREGROUND=1: is the daemon" test "$(pid_of "$ifc")" = "$fpid"
+wgi_check "WG_PROCESS_FOREGROUND=1: stays in the foreground" wgi_wait_for 5 sock_exists "$ifc"
+wgi_check "WG_PROCESS_FOREGROUND=1: is the daemon" test "$(wgi_pid_of "$ifc")" = "$fpid"
 kill -INT "$fpid"; wait "$fpid"
-check "WG_LOG_LEVEL=silent: no output" test ! -s "$tmp/e.out"
-check "WG_PROCESS_FOREGROUND=1: nothing left" gone "$ifc"
+wgi_check "WG_LOG_LEVEL=silent: no output" test ! -s "$tmp/e.out"
+wgi_check "WG_PROCESS_FOREGROUND=1: nothing left" gone "$ifc"
 
-ifc=wgdl$tag
+ifc=${tag}l
 LOG_LEVEL=debug ip netns exec "$ns" "$wgtun" -l "$tmp/log" "$ifc" >"$tmp/l.out" 2>&1; rc=$?
-check "-l FILE in background: started (rc=$rc)" test "$rc" = 0
+wgi_check "-l FILE in background: started (rc=$rc)" test "$rc" = 0
 nsx wg set "$ifc" listen-port 0 private-key <(wg genkey)
 nsx ip link del dev "$ifc"
-wait_until 5 gone "$ifc"
-check "-l FILE: the log file has the start and the shutdown" \
+wgi_wait_for 5 gone "$ifc"
+wgi_check "-l FILE: the log file has the start and the shutdown" \
   bash -c "grep -q 'UAPI listening' '$tmp/log' && grep -q 'interface was deleted' '$tmp/log'"
-check "-l FILE: nothing on the terminal" test ! -s "$tmp/l.out"
+wgi_check "-l FILE: nothing on the terminal" test ! -s "$tmp/l.out"
 
 # LOG_LEVEL=error (default) in the background: the daemon's stdout/stderr do not keep a pipe
-ifc=wgdp$tag
+ifc=${tag}p
 out=$(timeout 10 ip netns exec "$ns" "$wgtun" "$ifc" 2>&1); rc=$?
-check "\$(wgtun IF) returns (rc=$rc, not a timeout)" test "$rc" = 0
-nsx ip link del dev "$ifc"; wait_until 5 gone "$ifc"
+wgi_check "\$(wgtun IF) returns (rc=$rc, not a timeout)" test "$rc" = 0
+nsx ip link del dev "$ifc"; wgi_wait_for 5 gone "$ifc"
 
 # The background daemon does not keep the caller's other fds open.
-ifc=wgdc$tag
+ifc=${tag}c
 timeout 10 ip netns exec "$ns" "$wgtun" "$ifc" 9>"$tmp/marker"; rc=$?
-pid=$(pid_of "$ifc")
-check "no inherited fds in the background daemon (rc=$rc)" \
+pid=$(wgi_pid_of "$ifc")
+wgi_check "no inherited fds in the background daemon (rc=$rc)" \
   bash -c "[ -n '$pid' ] && ! ls -l /proc/$pid/fd/ | grep -q '$tmp/marker'"
-nsx ip link del dev "$ifc"; wait_until 5 gone "$ifc"
+nsx ip link del dev "$ifc"; wgi_wait_for 5 gone "$ifc"
 
 # WG_TUN_FD + WG_UAPI_FD: a parent that made the TUN and the listening socket hands them over
 # (what wireguard-go's own re-exec does, and what a supervisor may do).
-ifc=wgdi$tag
+ifc=${tag}i
 cat >"$tmp/handover.py" <<'PY'
 import fcntl, os, socket, struct, subprocess, sys
 ifc, wgtun, fg = sys.argv[1], sys.argv[2], sys.argv[3] == "fg"
@@ -195,28 +180,27 @@ sys.exit(p.wait() if not fg else 0)
 PY
 nsx python3 "$tmp/handover.py" "$ifc" "$wgtun" fg >"$tmp/h.pid" &
 hpid=$!
-check "WG_TUN_FD/WG_UAPI_FD -f: the socket answers" wait_until 5 bash -c "ip netns exec $ns wg set $ifc listen-port 0 private-key <(wg genkey) 2>/dev/null && ip netns exec $ns wg show $ifc public-key >/dev/null"
+wgi_check "WG_TUN_FD/WG_UAPI_FD -f: the socket answers" wgi_wait_for 5 bash -c "ip netns exec $ns wg set $ifc listen-port 0 private-key <(wg genkey) 2>/dev/null && ip netns exec $ns wg show $ifc public-key >/dev/null"
 wait "$hpid"
 dpid=$(cat "$tmp/h.pid")
-check "WG_TUN_FD/WG_UAPI_FD -f: daemon uses the inherited TUN (one $ifc link)" test "$(nsx ip -o link show | grep -c " $ifc:")" = 1
+wgi_check "WG_TUN_FD/WG_UAPI_FD -f: daemon uses the inherited TUN (one $ifc link)" test "$(nsx ip -o link show | grep -c " $ifc:")" = 1
 kill -TERM "$dpid" 2>/dev/null
-check "WG_TUN_FD/WG_UAPI_FD -f: SIGTERM removes link and socket" wait_until 5 gone "$ifc"
+wgi_check "WG_TUN_FD/WG_UAPI_FD -f: SIGTERM removes link and socket" wgi_wait_for 5 gone "$ifc"
 
-ifc=wgdj$tag
+ifc=${tag}j
 timeout 10 ip netns exec "$ns" python3 "$tmp/handover.py" "$ifc" "$wgtun" bg >/dev/null; rc=$?
-check "WG_TUN_FD/WG_UAPI_FD in the background: parent exits 0 (rc=$rc) and the socket answers" \
+wgi_check "WG_TUN_FD/WG_UAPI_FD in the background: parent exits 0 (rc=$rc) and the socket answers" \
   bash -c "[ $rc = 0 ] && ip netns exec $ns wg show $ifc >/dev/null 2>&1"
 rm -f "$sockdir/$ifc.sock"
-check "WG_TUN_FD/WG_UAPI_FD: removing the socket file stops it" wait_until 5 gone "$ifc"
+wgi_check "WG_TUN_FD/WG_UAPI_FD: removing the socket file stops it" wgi_wait_for 5 gone "$ifc"
 
 # A stale socket file (nobody listening) is replaced, like wireguard-go does.
-ifc=wgds$tag
+ifc=${tag}s
 python3 -c "import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])" "$sockdir/$ifc.sock"
-check "stale socket file present before start" sock_exists "$ifc"
+wgi_check "stale socket file present before start" sock_exists "$ifc"
 timeout 10 ip netns exec "$ns" "$wgtun" "$ifc"; rc=$?
-check "stale socket file is replaced (rc=$rc)" bash -c "[ $rc = 0 ] && ip netns exec $ns wg show $ifc >/dev/null 2>&1"
-kill -TERM "$(pid_of "$ifc")"; wait_until 5 gone "$ifc"
-check "stale case: nothing left" gone "$ifc"
+wgi_check "stale socket file is replaced (rc=$rc)" bash -c "[ $rc = 0 ] && ip netns exec $ns wg show $ifc >/dev/null 2>&1"
+kill -TERM "$(wgi_pid_of "$ifc")"; wgi_wait_for 5 gone "$ifc"
+wgi_check "stale case: nothing left" gone "$ifc"
 
-echo "t_daemon_cli: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+wgi_summary t_daemon_cli

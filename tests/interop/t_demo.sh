@@ -5,15 +5,13 @@
 # everything. After each run: no namespace, veth, interface, socket file or process is left.
 # Usage: t_demo.sh BUILD_DIR (as root).
 set -uo pipefail
+. "$(dirname "$0")/lib.sh" # for the counted checks only: demo.sh makes and removes its own names
+set +e # every check is counted (wgi_check) and the test fails at the end, not at the first
 build=$(cd "${1:?usage: t_demo.sh BUILD_DIR}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 demo=$here/../../scripts/demo.sh
 tmp=$(mktemp -d /tmp/wgd-demo-test.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "  ok   $*"; }
-bad() { fail=$((fail + 1)); echo "  FAIL $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 has() { grep -Eq -- "$1" "$2"; }
 
 # left_behind OUTFILE: prints what the run described by OUTFILE left behind (nothing = clean)
@@ -41,20 +39,20 @@ for peer in wgtun wireguard-go; do
   out=$tmp/demo-$peer.out
   timeout 120 bash "$demo" --build-dir "$build" --peer "$peer" --iperf-seconds 1 >"$out" 2>&1
   rc=$?
-  check "$peer: exit 0 (rc=$rc)" test "$rc" = 0
-  check "$peer: reused the build (nothing rebuilt)" has "reusing the build in $build" "$out"
-  check "$peer: both daemons started" has "wgd-b-[0-9]+: $peer wgdb[0-9]+ \(pid [0-9]+\)" "$out"
-  check "$peer: handshake shown" has "handshake: done in [0-9]+ ms \(wgtun initiated, $peer responded\)" "$out"
-  check "$peer: IPv4 and IPv6 pings all answered" \
+  wgi_check "$peer: exit 0 (rc=$rc)" test "$rc" = 0
+  wgi_check "$peer: reused the build (nothing rebuilt)" has "reusing the build in $build" "$out"
+  wgi_check "$peer: both daemons started" has "wgd-b-[0-9]+: $peer wgdb[0-9]+ \(pid [0-9]+\)" "$out"
+  wgi_check "$peer: handshake shown" has "handshake: done in [0-9]+ ms \(wgtun initiated, $peer responded\)" "$out"
+  wgi_check "$peer: IPv4 and IPv6 pings all answered" \
     test "$(grep -c '3 packets transmitted, 3 received, 0% packet loss' "$out")" = 2
-  check "$peer: iperf3 moved data" has "^    iperf3: [0-9.]+ Mbit/s" "$out"
-  check "$peer: iperf3 rate is not zero" bash -c "! grep -q '^    iperf3: 0\.00 Mbit/s' '$out'"
-  check "$peer: wg show of both ends, with handshake and transfer" \
+  wgi_check "$peer: iperf3 moved data" has "^    iperf3: [0-9.]+ Mbit/s" "$out"
+  wgi_check "$peer: iperf3 rate is not zero" bash -c "! grep -q '^    iperf3: 0\.00 Mbit/s' '$out'"
+  wgi_check "$peer: wg show of both ends, with handshake and transfer" \
     test "$(grep -Ec '^      (latest handshake: [0-9]+ seconds? ago|latest handshake: Now)' "$out")" -ge 2 -a \
     "$(grep -Ec '^      transfer: .* received, .* sent' "$out")" = 2
-  check "$peer: finished" has "==> demo finished" "$out"
+  wgi_check "$peer: finished" has "==> demo finished" "$out"
   lb=$(left_behind "$out")
-  check "$peer: nothing left behind${lb:+: $lb}" test -z "$lb"
+  wgi_check "$peer: nothing left behind${lb:+: $lb}" test -z "$lb"
   [ "$rc" = 0 ] || sed 's/^/      | /' "$out"
 done
 
@@ -74,16 +72,15 @@ interrupt() {
   if [ "$how" = group ]; then kill "-$sig" -- "-$pid"; else kill "-$sig" "$pid"; fi
   n=0
   while kill -0 "$pid" 2>/dev/null && [ $n -lt 300 ]; do sleep 0.1; n=$((n + 1)); done
-  if kill -0 "$pid" 2>/dev/null; then bad "SIG$sig: demo still running after 30 s"; kill -KILL -- "-$pid"; fi
+  if kill -0 "$pid" 2>/dev/null; then wgi_bad "SIG$sig: demo still running after 30 s"; kill -KILL -- "-$pid"; fi
   wait "$pid"; rc=$?
-  check "SIG$sig ($how): interrupted during iperf3 and exited non-zero (rc=$rc)" \
+  wgi_check "SIG$sig ($how): interrupted during iperf3 and exited non-zero (rc=$rc)" \
     bash -c "grep -q '==> iperf3 for' '$out' && [ $rc != 0 ] && ! grep -q '==> demo finished' '$out'"
-  check "SIG$sig ($how): cleanup ran" has "==> cleaning up" "$out"
+  wgi_check "SIG$sig ($how): cleanup ran" has "==> cleaning up" "$out"
   lb=$(left_behind "$out")
-  check "SIG$sig ($how): nothing left behind${lb:+: $lb}" test -z "$lb"
+  wgi_check "SIG$sig ($how): nothing left behind${lb:+: $lb}" test -z "$lb"
 }
 interrupt INT group
 interrupt TERM script
 
-echo "t_demo: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+wgi_summary t_demo

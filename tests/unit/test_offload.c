@@ -166,6 +166,37 @@ static void test_csum(void)
 	}
 	memset(buf, 0xff, sizeof(buf));
 	CHECK_EQ_INT(offload_csum_fold(offload_csum_add(0, buf, 3000)), 0xffff);
+	/* Unaligned starts, and sums carried across calls (even pieces, the odd one last), as
+	 * the split and the coalescer chain them (pseudo-header, then header, then payload). */
+	for (int t = 0; t < 3000; t++) {
+		size_t off = (size_t)t % 8, n = (size_t)(t * 7) % (sizeof(buf) - 8), cut;
+		uint64_t sum;
+		test_rng_bytes(&r, buf, sizeof(buf));
+		cut = (n / 2) & ~(size_t)1;
+		sum = offload_csum_add(offload_csum_add(0, buf + off, cut), buf + off + cut, n - cut);
+		CHECK_EQ_INT(offload_csum_fold(sum), naive_fold(naive_add(0, buf + off, n)));
+		/* A large running sum going in (an earlier call over 2 KB of 0xff bytes); the
+		 * reference sums the same bytes in one go. */
+		{
+			static uint8_t pre[2048 + 3000];
+			uint32_t ref;
+			memset(pre, 0xff, 2048);
+			memcpy(pre + 2048, buf + off, n);
+			sum = offload_csum_add(offload_csum_add(0, pre, 2048), buf + off, n);
+			ref = naive_add(0, pre, 2048 + n);
+			CHECK_EQ_INT(offload_csum_fold(sum), naive_fold(ref));
+		}
+	}
+	/* Every 64-bit add carries: all-ones over a whole super-packet, and 0xff..fe words. */
+	{
+		static uint8_t huge[65536];
+		memset(huge, 0xff, sizeof(huge));
+		CHECK_EQ_INT(offload_csum_fold(offload_csum_add(0, huge, sizeof(huge))), 0xffff);
+		for (size_t i = 0; i < sizeof(huge); i += 2)
+			huge[i + 1] = 0xfe;
+		CHECK_EQ_INT(offload_csum_fold(offload_csum_add(0, huge + 1, 65533)),
+			     naive_fold(naive_add(0, huge + 1, 65533)));
+	}
 }
 
 /* ---- split ---- */

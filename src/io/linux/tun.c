@@ -90,6 +90,24 @@ int tun_ifindex(const char *name)
 	return ret < 0 ? ret : ifr.ifr_ifindex;
 }
 
+int tun_txqueuelen_raise(const char *name, int want)
+{
+	struct ifreq ifr;
+	int ret = tun_ifreq(name, SIOCGIFTXQLEN, &ifr), s;
+
+	if (ret < 0)
+		return ret;
+	if (ifr.ifr_qlen >= want)
+		return ifr.ifr_qlen; /* set by the user (or already ours): left alone */
+	ifr.ifr_qlen = want;
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -errno;
+	ret = ioctl(s, SIOCSIFTXQLEN, &ifr) < 0 ? -errno : want;
+	close(s);
+	return ret;
+}
+
 int tun_exists(const char *name)
 {
 	struct ifreq ifr;

@@ -21,6 +21,11 @@ int tun_mtu(const char *name);
 /* ifindex of the interface `name` (> 0), or -errno (-ENODEV if it does not exist). */
 int tun_ifindex(const char *name);
 
+/* Raises the interface's transmit queue (for a TUN: the packets the kernel holds for our
+ * reads, txqueuelen, default 500) to want if it is shorter; a longer one is left alone.
+ * The queue length now (> 0), or -errno (-EPERM without CAP_NET_ADMIN). */
+int tun_txqueuelen_raise(const char *name, int want);
+
 /* 1 if an interface called `name` exists, 0 if it does not, -errno if that cannot be told. */
 int tun_exists(const char *name);
 

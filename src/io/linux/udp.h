@@ -51,10 +51,12 @@ void udp_bind_close(udp_bind *b);
 /* Sets SO_MARK on both sockets; on failure the previous mark is restored. 0 / -errno. */
 int udp_bind_set_mark(udp_bind *b, uint32_t fwmark);
 
-/* A batch of datagram descriptors. The caller points iov[i] at its buffers. */
+/* A batch of datagram descriptors. The caller points iov[i] at its buffers. iov comes first:
+ * everything after it is rewritten by every call (or by the kernel), so a caller may give
+ * those pages back between calls and keep only the iovecs (device_mem_idle). */
 typedef struct {
-	struct mmsghdr msg[UDP_BATCH_MAX];
 	struct iovec iov[UDP_BATCH_MAX];
+	struct mmsghdr msg[UDP_BATCH_MAX];
 	udp_addr addr[UDP_BATCH_MAX];
 	/* Receive: UDP_GRO segment size of datagram i (0 = one datagram, not coalesced). */
 	uint16_t seg[UDP_BATCH_MAX];
