@@ -34,26 +34,21 @@ void crypto_wipe(void *p, size_t n)
 }
 
 /* noinline: its frame must lie below the caller's, where the dead frames are; the wipe is
- * an external call on the whole array, which no optimiser may drop. n frames deep: the
- * recursive call comes first, so it is no tail call and each frame lies below the last. */
-__attribute__((noinline)) static void burn_frames(unsigned n)
+ * an external call on the whole array, which no optimiser may drop. */
+__attribute__((noinline)) void crypto_burn_stack(void)
 {
 	uint8_t pad[CRYPTO_BURN_STACK_LEN];
 
-	if (n > 1)
-		burn_frames(n - 1);
 	crypto_wipe(pad, sizeof(pad));
 	__asm__ __volatile__("" : : "r"(pad) : "memory");
 }
 
-void crypto_burn_stack(void)
+__attribute__((noinline)) void crypto_burn_stack_deep(void)
 {
-	burn_frames(1);
-}
+	uint8_t pad[CRYPTO_BURN_STACK_DEEP];
 
-void crypto_burn_stack_deep(void)
-{
-	burn_frames(CRYPTO_BURN_STACK_DEEP / CRYPTO_BURN_STACK_LEN);
+	crypto_wipe(pad, sizeof(pad));
+	__asm__ __volatile__("" : : "r"(pad) : "memory");
 }
 
 bool crypto_equal(const void *a, const void *b, size_t n)
