@@ -385,6 +385,20 @@ static inline void st32(uint8_t *p, uint32_t v)
 	} while (0)
 /* NOLINTEND(bugprone-macro-parentheses) */
 
+void crypto_chacha20_rounds(uint32_t x[16])
+{
+	for (int r = 0; r < 10; r++) {
+		QR(x[0], x[4], x[8], x[12]);
+		QR(x[1], x[5], x[9], x[13]);
+		QR(x[2], x[6], x[10], x[14]);
+		QR(x[3], x[7], x[11], x[15]);
+		QR(x[0], x[5], x[10], x[15]);
+		QR(x[1], x[6], x[11], x[12]);
+		QR(x[2], x[7], x[8], x[13]);
+		QR(x[3], x[4], x[9], x[14]);
+	}
+}
+
 void crypto_hchacha20(uint8_t out[32], const uint8_t key[32], const uint8_t nonce16[16])
 {
 	uint32_t x[16];
@@ -399,16 +413,7 @@ void crypto_hchacha20(uint8_t out[32], const uint8_t key[32], const uint8_t nonc
 		x[4 + i] = ld32(key + 4 * i);
 	for (int i = 0; i < 4; i++)
 		x[12 + i] = ld32(nonce16 + 4 * i);
-	for (int r = 0; r < 10; r++) {
-		QR(x[0], x[4], x[8], x[12]);
-		QR(x[1], x[5], x[9], x[13]);
-		QR(x[2], x[6], x[10], x[14]);
-		QR(x[3], x[7], x[11], x[15]);
-		QR(x[0], x[5], x[10], x[15]);
-		QR(x[1], x[6], x[11], x[12]);
-		QR(x[2], x[7], x[8], x[13]);
-		QR(x[3], x[4], x[9], x[14]);
-	}
+	crypto_chacha20_rounds(x);
 	/* No feed-forward: the output is rows 0 and 3 of the permuted state. */
 	for (int i = 0; i < 4; i++) {
 		st32(out + 4 * i, x[i]);

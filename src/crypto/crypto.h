@@ -136,6 +136,9 @@ int crypto_aead_worker_open(crypto_aead_worker *w, const uint8_t key[CRYPTO_KEY_
 			    size_t len, uint64_t counter);
 
 /* ---- XChaCha20-Poly1305 (cookie replies) ---- */
+/* The ChaCha20 permutation of state x in place (20 rounds, no feed-forward): HChaCha20's
+ * core, and the DAITA generator's block function (daita/rng.c) adds the feed-forward. */
+void crypto_chacha20_rounds(uint32_t x[16]);
 void crypto_hchacha20(uint8_t out[32], const uint8_t key[32], const uint8_t nonce16[16]);
 void crypto_xaead_seal(uint8_t *dst, const uint8_t *src, size_t len, const void *ad, size_t adlen,
 		       const uint8_t nonce[CRYPTO_XAEAD_NONCE_LEN],

@@ -5,17 +5,6 @@
 
 #include <string.h>
 
-#define ROTL32(v, n) (((v) << (n)) | ((v) >> (32 - (n))))
-/* NOLINTBEGIN(bugprone-macro-parentheses): a..d are always plain state words (lvalues) */
-#define QR(a, b, c, d)                                                                     \
-	do {                                                                               \
-		a += b; d ^= a; d = ROTL32(d, 16);                                         \
-		c += d; b ^= c; b = ROTL32(b, 12);                                         \
-		a += b; d ^= a; d = ROTL32(d, 8);                                          \
-		c += d; b ^= c; b = ROTL32(b, 7);                                          \
-	} while (0)
-/* NOLINTEND(bugprone-macro-parentheses) */
-
 static uint32_t load_le32(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -46,16 +35,7 @@ void daita_chacha20_block(uint8_t out[64], const uint32_t key[8], uint32_t count
 	in[14] = nonce[1];
 	in[15] = nonce[2];
 	memcpy(x, in, sizeof(x));
-	for (i = 0; i < 10; i++) {
-		QR(x[0], x[4], x[8], x[12]);
-		QR(x[1], x[5], x[9], x[13]);
-		QR(x[2], x[6], x[10], x[14]);
-		QR(x[3], x[7], x[11], x[15]);
-		QR(x[0], x[5], x[10], x[15]);
-		QR(x[1], x[6], x[11], x[12]);
-		QR(x[2], x[7], x[8], x[13]);
-		QR(x[3], x[4], x[9], x[14]);
-	}
+	crypto_chacha20_rounds(x);
 	for (i = 0; i < 16; i++)
 		store_le32(out + 4 * i, x[i] + in[i]);
 	crypto_wipe(x, sizeof(x));

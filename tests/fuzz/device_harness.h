@@ -18,6 +18,7 @@
 #include "../../src/device/datapath.c"
 
 #include "crypto/crypto.h"
+#include "fuzz_lcg.h"
 #include "io/linux/loop.h"
 
 #include <arpa/inet.h>
@@ -37,22 +38,6 @@
 #define FH_MAXDGRAM 2048 /* longest datagram kept in a queue */
 
 typedef struct {
-	uint64_t s;
-} fh_rng;
-
-static inline int fh_rng_fill(void *ctx, void *out, size_t n)
-{
-	fh_rng *r = ctx;
-	uint8_t *o = out;
-
-	for (size_t i = 0; i < n; i++) {
-		r->s = r->s * 6364136223846793005ULL + 1442695040888963407ULL;
-		o[i] = (uint8_t)(r->s >> 56);
-	}
-	return 0;
-}
-
-typedef struct {
 	size_t len;
 	uint8_t data[FH_MAXDGRAM];
 } fh_dgram;
@@ -68,7 +53,7 @@ typedef struct {
 	wg_identity id_a;  /* the harness peer */
 	wg_identity id_d;  /* the device's identity (mac1 key for recomputing MACs) */
 	wg_tunnel *a;
-	fh_rng rng_a, rng_d;
+	fuzz_lcg rng_a, rng_d;
 	wg_time_ns now;    /* the virtual monotonic clock both sides see */
 	wg_time_ns base;
 	wg_endpoint ep_a;  /* where A "lives" */
@@ -382,7 +367,7 @@ static inline void fh_init(fh *h, uint64_t seed)
 	CHECK_OR_TRAP(h->dev);
 	h->rng_d.s = seed ^ 0x9e3779b97f4a7c15ULL;
 	h->rng_a.s = seed;
-	h->dev->rng = (wg_rng){fh_rng_fill, &h->rng_d};
+	h->dev->rng = (wg_rng){fuzz_lcg_fill, &h->rng_d};
 	h->dev->wall = (wg_wallclock){fh_wall, h};
 
 	CHECK_OR_TRAP(wg_identity_set(&h->id_a, fh_priv_a) == 0);
@@ -425,7 +410,7 @@ static inline void fh_init(fh *h, uint64_t seed)
 	tc.identity = &h->id_a;
 	memcpy(tc.peer_public_key, h->id_d.public_key, 32);
 	tc.mtu = 1420;
-	tc.rng = (wg_rng){fh_rng_fill, &h->rng_a};
+	tc.rng = (wg_rng){fuzz_lcg_fill, &h->rng_a};
 	tc.wall = (wg_wallclock){fh_wall, h};
 	h->a = wg_tunnel_new(&tc, h->now);
 	CHECK_OR_TRAP(h->a);

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "crypto/crypto.h"
+#include "fuzz_lcg.h"
 #include "proto/identity.h"
 #include "proto/messages.h"
 #include "proto/tunnel.h"
@@ -36,22 +37,6 @@
 #define HEAD WG_DATA_HEADER_LEN
 #define CAP 4096
 
-typedef struct {
-	uint64_t s;
-} fuzz_rng;
-
-static int rng_fill(void *ctx, void *out, size_t n)
-{
-	fuzz_rng *r = ctx;
-	uint8_t *o = out;
-
-	for (size_t i = 0; i < n; i++) {
-		r->s = r->s * 6364136223846793005ULL + 1442695040888963407ULL;
-		o[i] = (uint8_t)(r->s >> 56);
-	}
-	return 0;
-}
-
 static wg_time_ns g_now;
 
 static uint64_t wall(void *ctx)
@@ -61,7 +46,7 @@ static uint64_t wall(void *ctx)
 }
 
 static wg_identity g_ida, g_idb;
-static fuzz_rng g_rnga, g_rngb;
+static fuzz_lcg g_rnga, g_rngb;
 
 typedef struct {
 	wg_tunnel *a, *b;
@@ -70,7 +55,7 @@ typedef struct {
 	uint8_t out[CAP];
 } harness;
 
-static wg_tunnel *make(const wg_identity *self, const wg_identity *peer, fuzz_rng *r)
+static wg_tunnel *make(const wg_identity *self, const wg_identity *peer, fuzz_lcg *r)
 {
 	wg_tunnel_config cfg;
 
@@ -78,7 +63,7 @@ static wg_tunnel *make(const wg_identity *self, const wg_identity *peer, fuzz_rn
 	cfg.identity = self;
 	memcpy(cfg.peer_public_key, peer->public_key, 32);
 	cfg.mtu = 1420;
-	cfg.rng = (wg_rng){rng_fill, r};
+	cfg.rng = (wg_rng){fuzz_lcg_fill, r};
 	cfg.wall = (wg_wallclock){wall, NULL};
 	return wg_tunnel_new(&cfg, g_now);
 }
@@ -322,10 +307,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!init) {
 		uint8_t k[32];
-		fuzz_rng seed = {42};
-		rng_fill(&seed, k, 32);
+		fuzz_lcg seed = {42};
+		fuzz_lcg_fill(&seed, k, 32);
 		CHECK_OR_TRAP(wg_identity_set(&g_ida, k) == 0);
-		rng_fill(&seed, k, 32);
+		fuzz_lcg_fill(&seed, k, 32);
 		CHECK_OR_TRAP(wg_identity_set(&g_idb, k) == 0);
 		init = true;
 	}

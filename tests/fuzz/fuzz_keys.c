@@ -3,6 +3,7 @@
  * - a decoder accepts exactly what a naive reference decoder accepts, with the same bytes;
  * - whatever decodes re-encodes to the input (hex: up to letter case);
  * - on rejection the output key is wiped. */
+#include "../support/keyref.h"
 #include "crypto/crypto.h"
 #include "wgtun.h"
 
@@ -11,38 +12,18 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static int ref_hexval(uint8_t c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static int ref_from_hex(uint8_t key[32], const uint8_t *s, size_t len)
 {
 	if (len != 64)
 		return -1;
 	for (int i = 0; i < 32; i++) {
-		int hi = ref_hexval(s[2 * i]), lo = ref_hexval(s[2 * i + 1]);
+		int hi = keyref_hexval(s[2 * i]), lo = keyref_hexval(s[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return -1;
 		key[i] = (uint8_t)(hi << 4 | lo);
 	}
 	return 0;
-}
-
-static int ref_b64val(uint8_t c)
-{
-	const char *p = c ? memchr(alpha, c, 64) : NULL;
-
-	return p ? (int)(p - alpha) : -1;
 }
 
 static int ref_from_b64(uint8_t key[32], const uint8_t *s, size_t len)
@@ -53,7 +34,7 @@ static int ref_from_b64(uint8_t key[32], const uint8_t *s, size_t len)
 	if (len != 44 || s[43] != '=')
 		return -1;
 	for (int i = 0; i < 43; i++)
-		if ((v[i] = ref_b64val(s[i])) < 0)
+		if ((v[i] = keyref_b64val(s[i])) < 0)
 			return -1;
 	v[43] = 0;
 	if (v[42] & 3)

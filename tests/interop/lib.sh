@@ -35,6 +35,8 @@
 #                                    several pairs; the variables describe the last one. With
 #                                    WGI_PSK set (base64), both peers use it as preshared key.
 #   wgi_addr NS IFACE ADDR4 ADDR6    tunnel addresses (/24, /64) on IFACE and link up
+#   wgi_side_by_side                 wgtun and wireguard-go each alone in a namespace (t, g), not
+#                                    peers, for comparing the two; sets NS_T NS_G IF_T IF_G
 #   wgi_logfile IFACE                the daemon log of IFACE (verbose; shown by wgi_fail)
 #   WGI_PIDS+=("$!")                 register a background process for the cleanup trap
 #   WGI_PID_OF[IFACE] WGI_IMPL_OF[IFACE] WGI_NS_OF[IFACE]   daemon PID, implementation, netns
@@ -298,4 +300,13 @@ wgi_addr() {
 	ip -n "$1" addr add "$3/24" dev "$2"
 	ip -n "$1" addr add "$4/64" dev "$2" nodad
 	ip -n "$1" link set "$2" up
+}
+
+# wgi_side_by_side: see the header.
+wgi_side_by_side() {
+	wgi_ns t; NS_T=$WGI_NS
+	wgi_ns g; NS_G=$WGI_NS
+	IF_T=${WGI_TAG}t IF_G=${WGI_TAG}g
+	wgi_start wgtun "$NS_T" "$IF_T"
+	wgi_start wggo "$NS_G" "$IF_G"
 }

@@ -18,11 +18,7 @@
 . "$(dirname "$0")/lib.sh"
 wgi_init "$1"
 
-wgi_ns t; NS_T=$WGI_NS
-wgi_ns g; NS_G=$WGI_NS
-IF_T=${WGI_TAG}t IF_G=${WGI_TAG}g
-wgi_start wgtun "$NS_T" "$IF_T"
-wgi_start wggo "$NS_G" "$IF_G"
+wgi_side_by_side
 
 key() { wgi_genkey; }
 P1=$(wgi_pubkey "$(key)") P2=$(wgi_pubkey "$(key)") P3=$(wgi_pubkey "$(key)") P4=$(wgi_pubkey "$(key)")

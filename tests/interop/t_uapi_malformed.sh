@@ -5,11 +5,7 @@
 # wgtun keeps its old port, still working.
 . "$(dirname "$0")/lib.sh"
 wgi_init "$1"
-wgi_ns t; NS_T=$WGI_NS
-wgi_ns g; NS_G=$WGI_NS
-IF_T=${WGI_TAG}t IF_G=${WGI_TAG}g
-wgi_start wgtun "$NS_T" "$IF_T"
-wgi_start wggo "$NS_G" "$IF_G"
+wgi_side_by_side
 KEY=$(wgi_genkey)
 PEER=$(wgi_pubkey "$(wgi_genkey)")
 PEER_HEX=$(printf '%s' "$PEER" | base64 -d | od -An -tx1 -v | tr -d ' \n')

@@ -1,5 +1,7 @@
 #include "test.h"
 
+#include "keyref.h"
+
 #include <stdarg.h>
 #include <stdlib.h>
 
@@ -41,24 +43,13 @@ int test_finish(const char *name)
 	return test_failures == 0 ? 0 : 1;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 long test_unhex(uint8_t *out, size_t cap, const char *hex)
 {
 	size_t n = strlen(hex);
 	if (n % 2 || n / 2 > cap)
 		return -1;
 	for (size_t i = 0; i < n / 2; i++) {
-		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+		int hi = keyref_hexval(hex[2 * i]), lo = keyref_hexval(hex[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return -1;
 		out[i] = (uint8_t)(hi << 4 | lo);

@@ -1,15 +1,14 @@
 /* Crypto layer: key encodings (hex, base64) against naive references and their rejection
  * tables; the public key helpers of include/wgtun.h. */
 #include "crypto/crypto.h"
+#include "keyref.h"
 #include "test.h"
 #include "wgtun.h"
 
 #include <stdlib.h>
 
-/* Deliberately naive references (table lookups, branches) to compare against. */
-static const char ref_b64_alpha[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
+/* Deliberately naive encoders (table lookups; the digit values are keyref.h's) to compare
+ * against. */
 static void ref_to_hex(char out[65], const uint8_t key[32])
 {
 	for (int i = 0; i < 32; i++)
@@ -25,31 +24,13 @@ static void ref_to_b64(char out[45], const uint8_t key[32])
 	for (int i = 0; i < 33; i += 3) {
 		uint32_t w = (uint32_t)k[i] << 16 | (uint32_t)k[i + 1] << 8 | k[i + 2];
 
-		out[o++] = ref_b64_alpha[w >> 18];
-		out[o++] = ref_b64_alpha[(w >> 12) & 63];
-		out[o++] = ref_b64_alpha[(w >> 6) & 63];
-		out[o++] = ref_b64_alpha[w & 63];
+		out[o++] = keyref_b64char(w >> 18);
+		out[o++] = keyref_b64char((w >> 12) & 63);
+		out[o++] = keyref_b64char((w >> 6) & 63);
+		out[o++] = keyref_b64char(w & 63);
 	}
 	out[43] = '=';
 	out[44] = '\0';
-}
-
-static int ref_b64_val(int c)
-{
-	const char *p = c ? strchr(ref_b64_alpha, c) : NULL;
-
-	return p ? (int)(p - ref_b64_alpha) : -1;
-}
-
-static int ref_hex_val(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 static void test_encodings_fixed(void)
@@ -141,7 +122,7 @@ static void test_encodings_reject(void)
 	 * decoded to that digit. */
 	for (int pos = 0; pos < 64; pos += 21) {
 		for (int c = 0; c < 256; c++) {
-			int v = ref_hex_val(c);
+			int v = keyref_hexval(c);
 
 			memcpy(buf, good_hex, 64);
 			buf[pos] = (char)c;
@@ -157,7 +138,7 @@ static void test_encodings_reject(void)
 	/* Every byte value at data positions of base64. */
 	for (int pos = 0; pos < 42; pos += 5) {
 		for (int c = 0; c < 256; c++) {
-			int v = ref_b64_val(c);
+			int v = keyref_b64val(c);
 			char re[45];
 
 			memcpy(buf, good_b64, 44);
@@ -177,7 +158,7 @@ static void test_encodings_reject(void)
 	 * low 2 bits are zero are canonical. */
 	accepted = 0;
 	for (int c = 0; c < 256; c++) {
-		int v = ref_b64_val(c);
+		int v = keyref_b64val(c);
 		int ok;
 
 		memcpy(buf, good_b64, 44);

@@ -9,6 +9,16 @@
 
 #include <stdlib.h>
 
+/* Triggers kind for machine 0 at now: no action, and counters A and B are then a and b (a
+ * macro, so a failure names the caller's line). */
+#define TRIG_COUNTERS(fw, kind, now, a, b)                                                  \
+	do {                                                                                \
+		trig(fw, kind, 0, now);                                                     \
+		NONE(fw, 0);                                                                \
+		CHECK_EQ_U64(info(fw, 0).counter_a, a);                                     \
+		CHECK_EQ_U64(info(fw, 0).counter_b, b);                                     \
+	} while (0)
+
 static void test_counter_machine(void)
 {
 	struct tmachine tm;
@@ -108,20 +118,11 @@ static void test_counter_convergence_machine(void)
 	tm_trans(&tm, 2, DAITA_EV_COUNTER_ZERO, 0, 1.0f);
 	fw = fw_new(&tm.m, 1, 0.0, 0.0, now);
 
-	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, now);
-	NONE(fw, 0);
-	CHECK_EQ_U64(info(fw, 0).counter_a, 44);
-	CHECK_EQ_U64(info(fw, 0).counter_b, 28);
+	TRIG_COUNTERS(fw, DAITA_TRIG_NORMAL_SENT, now, 44, 28);
 	now += US(20);
-	trig(fw, DAITA_TRIG_PADDING_SENT, 0, now);
-	NONE(fw, 0);
-	CHECK_EQ_U64(info(fw, 0).counter_a, 12);
-	CHECK_EQ_U64(info(fw, 0).counter_b, 13);
+	TRIG_COUNTERS(fw, DAITA_TRIG_PADDING_SENT, now, 12, 13);
 	now += US(20);
-	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, now);
-	NONE(fw, 0);
-	CHECK_EQ_U64(info(fw, 0).counter_a, 0);
-	CHECK_EQ_U64(info(fw, 0).counter_b, 0);
+	TRIG_COUNTERS(fw, DAITA_TRIG_NORMAL_SENT, now, 0, 0);
 	/* one CounterZero: 1 -> 2, and state 2's own CounterZero list is not taken */
 	CHECK_EQ_U64(info(fw, 0).current_state, 2);
 	daita_framework_free(fw);
@@ -143,15 +144,9 @@ static void test_counter_divergence_machine(void)
 	tm_counter(&tm, 2, 0, DAITA_OP_INCREMENT, 25, false);
 	fw = fw_new(&tm.m, 1, 0.0, 0.0, now);
 
-	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, now);
-	NONE(fw, 0);
-	CHECK_EQ_U64(info(fw, 0).counter_a, 50);
-	CHECK_EQ_U64(info(fw, 0).counter_b, 50);
+	TRIG_COUNTERS(fw, DAITA_TRIG_NORMAL_SENT, now, 50, 50);
 	now += US(20);
-	trig(fw, DAITA_TRIG_PADDING_SENT, 0, now);
-	NONE(fw, 0);
-	CHECK_EQ_U64(info(fw, 0).counter_a, 75);
-	CHECK_EQ_U64(info(fw, 0).counter_b, 0);
+	TRIG_COUNTERS(fw, DAITA_TRIG_PADDING_SENT, now, 75, 0);
 	daita_framework_free(fw);
 }
 
@@ -176,10 +171,7 @@ static void test_counter_chain_machine(void)
 	tm_counter(&tm, 3, 0, DAITA_OP_SET, 13, false);
 	fw = fw_new(&tm.m, 1, 0.0, 0.0, now);
 
-	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, now);
-	NONE(fw, 0);
-	CHECK_EQ_U64(info(fw, 0).counter_a, 1);
-	CHECK_EQ_U64(info(fw, 0).counter_b, 1);
+	TRIG_COUNTERS(fw, DAITA_TRIG_NORMAL_SENT, now, 1, 1);
 	now += US(20);
 	trig(fw, DAITA_TRIG_PADDING_SENT, 0, now);
 	PAD(fw, 0, 67, true, false);
@@ -207,20 +199,11 @@ static void test_counter_copy_machine(void)
 	tm_counter(&tm, 2, 0, DAITA_OP_INCREMENT, -1, true); /* A = 13 + 9 = 22 */
 	fw = fw_new(&tm.m, 1, 0.0, 0.0, now);
 
-	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, now);
-	NONE(fw, 0);
-	CHECK_EQ_U64(info(fw, 0).counter_a, 4);
-	CHECK_EQ_U64(info(fw, 0).counter_b, 13);
+	TRIG_COUNTERS(fw, DAITA_TRIG_NORMAL_SENT, now, 4, 13);
 	now += US(20);
-	trig(fw, DAITA_TRIG_PADDING_SENT, 0, now);
-	NONE(fw, 0);
-	CHECK_EQ_U64(info(fw, 0).counter_a, 13);
-	CHECK_EQ_U64(info(fw, 0).counter_b, 9);
+	TRIG_COUNTERS(fw, DAITA_TRIG_PADDING_SENT, now, 13, 9);
 	now += US(20);
-	trig(fw, DAITA_TRIG_PADDING_SENT, 0, now);
-	NONE(fw, 0);
-	CHECK_EQ_U64(info(fw, 0).counter_a, 22);
-	CHECK_EQ_U64(info(fw, 0).counter_b, 9);
+	TRIG_COUNTERS(fw, DAITA_TRIG_PADDING_SENT, now, 22, 9);
 	daita_framework_free(fw);
 }
 

@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stddef.h>
 #include <poll.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -27,16 +26,35 @@ static void on_event(void *ctx, const wgtun_event *ev)
 	events++;
 }
 
+/* A fresh config whose TUN is sp[0] of a new socketpair (the test keeps sp[1]), MTU 1420. */
+static void config_on_socketpair(wgtun_device_config *cfg, int sp[2])
+{
+	CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sp) == 0);
+	wgtun_device_config_init(cfg);
+	cfg->tun_fd = sp[0];
+	cfg->mtu = 1420;
+}
+
+/* wgtun_device_new(cfg) gives want; the TUN fd is taken over either way, so a refused config
+ * has closed it. Frees the device and closes the test's end. */
+static void check_new_on_socketpair(const wgtun_device_config *cfg, int sp[2], int want)
+{
+	wgtun_device *dev = NULL;
+
+	CHECK_EQ_INT(wgtun_device_new(cfg, &dev), want);
+	if (want != 0)
+		CHECK(fcntl(sp[0], F_GETFD) == -1); /* closed */
+	wgtun_device_free(dev);
+	close(sp[1]);
+}
+
 static wgtun_device *make(int *peer_fd, int uapi_fd, const char *uapi_path)
 {
 	wgtun_device_config cfg;
 	wgtun_device *dev = NULL;
 	int sp[2];
 
-	CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sp) == 0);
-	wgtun_device_config_init(&cfg);
-	cfg.tun_fd = sp[0];
-	cfg.mtu = 1420;
+	config_on_socketpair(&cfg, sp);
 	cfg.event = on_event;
 	cfg.uapi_fd = uapi_fd;
 	cfg.uapi_path = uapi_path;
@@ -72,36 +90,22 @@ static void test_config_versions(void)
 	 * app built before the field (struct_size without it) is not read there. */
 	for (int v1 = 0; v1 < 2; v1++) {
 		int sp[2];
-		CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sp) == 0);
-		wgtun_device_config_init(&cfg);
-		cfg.tun_fd = sp[0];
-		cfg.mtu = 1420;
+
+		config_on_socketpair(&cfg, sp);
 		cfg.crypto_workers = 65;
 		if (v1)
 			cfg.struct_size = offsetof(wgtun_device_config, crypto_workers);
-		CHECK_EQ_INT(wgtun_device_new(&cfg, &dev), v1 ? 0 : -EINVAL);
-		if (!v1)
-			CHECK(fcntl(sp[0], F_GETFD) == -1); /* closed */
-		wgtun_device_free(dev);
-		dev = NULL;
-		close(sp[1]);
+		check_new_on_socketpair(&cfg, sp, v1 ? 0 : -EINVAL);
 	}
 	/* busy_poll_us: 1000 accepted, more refused (fd closed); an older struct not read. */
 	for (int k = 0; k < 3; k++) {
 		int sp[2];
-		CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sp) == 0);
-		wgtun_device_config_init(&cfg);
-		cfg.tun_fd = sp[0];
-		cfg.mtu = 1420;
+
+		config_on_socketpair(&cfg, sp);
 		cfg.busy_poll_us = k == 0 ? 1000 : 1001;
 		if (k == 2)
 			cfg.struct_size = offsetof(wgtun_device_config, busy_poll_us);
-		CHECK_EQ_INT(wgtun_device_new(&cfg, &dev), k == 1 ? -EINVAL : 0);
-		if (k == 1)
-			CHECK(fcntl(sp[0], F_GETFD) == -1); /* closed */
-		wgtun_device_free(dev);
-		dev = NULL;
-		close(sp[1]);
+		check_new_on_socketpair(&cfg, sp, k == 1 ? -EINVAL : 0);
 	}
 }
 
@@ -126,10 +130,7 @@ static void test_config_v1_and_no_offload(void)
 	int sp[2];
 
 	for (int v1 = 1; v1 >= 0; v1--) {
-		CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sp) == 0);
-		wgtun_device_config_init(&cfg);
-		cfg.tun_fd = sp[0];
-		cfg.mtu = 1420;
+		config_on_socketpair(&cfg, sp);
 		cfg.log = on_log;
 		cfg.no_offload = v1 ? 7 : 1;
 		if (v1)
