@@ -17,6 +17,13 @@ static wg_time_ns timers_jitter(wg_timers *t)
 	return (wg_time_ns)t->jitter_pool[--t->jitter_left] % (WG_REKEY_TIMEOUT_JITTER_MAX + 1);
 }
 
+/* now + d, saturated short of WG_TIME_NEVER: a caller's clock near the top of the range
+ * (the sans-I/O API takes any uint64_t) must not wrap a deadline into the past. */
+static wg_time_ns timers_after(wg_time_ns now, wg_time_ns d)
+{
+	return now >= WG_TIME_NEVER - 1 - d ? WG_TIME_NEVER - 1 : now + d;
+}
+
 static void timers_arm(wg_timers *t, timers_id id, wg_time_ns at)
 {
 	t->deadline[id] = at;
@@ -53,13 +60,13 @@ void timers_on_data_sent(wg_timers *t, wg_time_ns now)
 {
 	if (!timers_pending(t, TIMER_NEW_HANDSHAKE))
 		timers_arm(t, TIMER_NEW_HANDSHAKE,
-			   now + WG_KEEPALIVE_TIMEOUT + WG_REKEY_TIMEOUT + timers_jitter(t));
+			   timers_after(now, WG_KEEPALIVE_TIMEOUT + WG_REKEY_TIMEOUT + timers_jitter(t)));
 }
 
 void timers_on_data_received(wg_timers *t, wg_time_ns now)
 {
 	if (!timers_pending(t, TIMER_SEND_KEEPALIVE))
-		timers_arm(t, TIMER_SEND_KEEPALIVE, now + WG_KEEPALIVE_TIMEOUT);
+		timers_arm(t, TIMER_SEND_KEEPALIVE, timers_after(now, WG_KEEPALIVE_TIMEOUT));
 	else
 		t->need_another_keepalive = true;
 }
@@ -77,14 +84,14 @@ void timers_on_authenticated_packet_received(wg_timers *t)
 void timers_on_any_packet_traversal(wg_timers *t, wg_time_ns now)
 {
 	if (t->persistent_keepalive)
-		timers_arm(t, TIMER_PERSISTENT_KEEPALIVE, now + WG_SEC(t->persistent_keepalive));
+		timers_arm(t, TIMER_PERSISTENT_KEEPALIVE, timers_after(now, WG_SEC(t->persistent_keepalive)));
 }
 
 void timers_on_handshake_initiated(wg_timers *t, wg_time_ns now)
 {
 	t->has_sent_handshake = true;
 	t->last_sent_handshake = now;
-	timers_arm(t, TIMER_RETRANSMIT_HANDSHAKE, now + WG_REKEY_TIMEOUT + timers_jitter(t));
+	timers_arm(t, TIMER_RETRANSMIT_HANDSHAKE, timers_after(now, WG_REKEY_TIMEOUT + timers_jitter(t)));
 }
 
 void timers_on_handshake_response_sent(wg_timers *t, wg_time_ns now)
@@ -102,7 +109,7 @@ void timers_on_handshake_complete(wg_timers *t)
 
 void timers_on_session_derived(wg_timers *t, wg_time_ns now)
 {
-	timers_arm(t, TIMER_ZERO_KEY_MATERIAL, now + WG_ZERO_KEY_MATERIAL_TIME);
+	timers_arm(t, TIMER_ZERO_KEY_MATERIAL, timers_after(now, WG_ZERO_KEY_MATERIAL_TIME));
 }
 
 void timers_on_initiation_wanted(wg_timers *t, bool is_retry)
@@ -115,7 +122,7 @@ void timers_on_keepalive_timer_done(wg_timers *t, wg_time_ns now)
 {
 	if (t->need_another_keepalive) {
 		t->need_another_keepalive = false;
-		timers_arm(t, TIMER_SEND_KEEPALIVE, now + WG_KEEPALIVE_TIMEOUT);
+		timers_arm(t, TIMER_SEND_KEEPALIVE, timers_after(now, WG_KEEPALIVE_TIMEOUT));
 	}
 }
 
@@ -123,7 +130,7 @@ void timers_set_persistent_keepalive(wg_timers *t, wg_time_ns now, uint16_t seco
 {
 	t->persistent_keepalive = seconds;
 	if (seconds)
-		timers_arm(t, TIMER_PERSISTENT_KEEPALIVE, now + WG_SEC(seconds));
+		timers_arm(t, TIMER_PERSISTENT_KEEPALIVE, timers_after(now, WG_SEC(seconds)));
 	else
 		timers_cancel(t, TIMER_PERSISTENT_KEEPALIVE);
 }
@@ -141,7 +148,7 @@ void timers_retransmit_soon(wg_timers *t, wg_time_ns now)
 		return;
 	/* The peer refuses an initiation within 1/50 s of the last (flood rule) or with a
 	 * timestamp in the same 2^24 ns step: the gap covers both. */
-	at = t->last_sent_handshake + TIMERS_RESEND_GAP;
+	at = timers_after(t->last_sent_handshake, TIMERS_RESEND_GAP);
 	if (at < now)
 		at = now;
 	if (at >= t->deadline[TIMER_RETRANSMIT_HANDSHAKE])
@@ -156,7 +163,7 @@ void timers_retransmit_soon(wg_timers *t, wg_time_ns now)
 
 void timers_on_initiation_failed(wg_timers *t, wg_time_ns now)
 {
-	wg_time_ns at = now + TIMERS_FAILED_RETRY;
+	wg_time_ns at = timers_after(now, TIMERS_FAILED_RETRY);
 
 	if (!timers_pending(t, TIMER_RETRANSMIT_HANDSHAKE) ||
 	    at < t->deadline[TIMER_RETRANSMIT_HANDSHAKE])
@@ -181,7 +188,7 @@ static unsigned timers_expire_retransmit(wg_timers *t, wg_time_ns now)
 	if (t->handshake_attempts > WG_MAX_TIMER_HANDSHAKES) {
 		timers_cancel(t, TIMER_SEND_KEEPALIVE);
 		if (!timers_pending(t, TIMER_ZERO_KEY_MATERIAL))
-			timers_arm(t, TIMER_ZERO_KEY_MATERIAL, now + WG_ZERO_KEY_MATERIAL_TIME);
+			timers_arm(t, TIMER_ZERO_KEY_MATERIAL, timers_after(now, WG_ZERO_KEY_MATERIAL_TIME));
 		return TIMERS_ACT_GIVE_UP;
 	}
 	t->handshake_attempts++;

@@ -299,6 +299,28 @@ static void test_retransmit_soon(void)
 	CHECK(timers_initiation_allowed(&t, WG_SEC(31)));
 }
 
+/* A clock at the top of the uint64_t range (the sans-I/O API takes any value): deadlines
+ * saturate instead of wrapping into the past, so nothing fires early. */
+static void test_clock_near_max(void)
+{
+	wg_time_ns now = WG_TIME_NEVER - WG_SEC(1);
+	wg_timers t = make(25);
+
+	timers_on_handshake_initiated(&t, now);
+	timers_on_data_sent(&t, now);
+	timers_on_data_received(&t, now);
+	timers_on_session_derived(&t, now);
+	timers_on_any_packet_traversal(&t, now);
+	timers_on_initiation_failed(&t, now);
+	CHECK(timers_next_deadline(&t) >= now);
+	CHECK(timers_next_deadline(&t) != WG_TIME_NEVER);
+	CHECK_EQ_INT(timers_expired(&t, now), 0);
+	CHECK_EQ_INT(timers_expired(&t, now + WG_MS(999)), 0);
+	timers_set_persistent_keepalive(&t, now, 65535);
+	CHECK(timers_next_deadline(&t) >= now);
+	CHECK_EQ_INT(timers_expired(&t, now), 0);
+}
+
 static void test_several_due_at_once(void)
 {
 	wg_timers t = make(30);
@@ -341,6 +363,7 @@ int main(void)
 	test_persistent_keepalive();
 	test_initiation_rate_limit();
 	test_retransmit_soon();
+	test_clock_near_max();
 	test_several_due_at_once();
 	test_stop();
 	return test_finish("timers");
