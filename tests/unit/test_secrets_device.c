@@ -229,10 +229,16 @@ static void session(rig *r)
 	}
 	/* A -> T: bursts A seals, until one went to the pool (at most 5) */
 	for (tries = 0; tries < 5; tries++) {
+		/* Queued while the config lock is held for writing: A's loop reads its TUN only
+		 * under the read lock, so it finds the whole burst in one round, a batch the pool
+		 * takes however slowly a sanitizer build sends (CI's TSan run once saw only
+		 * small rounds). 48 packets fit the socket pair's buffer, so no send blocks. */
+		pthread_rwlock_wrlock(&r->dev->cfg_lock);
 		for (uint32_t k = 0; k < BURST; k++) {
 			ip4_packet(pkt, PKT_LEN, "10.7.0.1", "10.7.0.2", 1000 + k);
 			CHECK(send(r->app, pkt, PKT_LEN, 0) == PKT_LEN);
 		}
+		pthread_rwlock_unlock(&r->dev->cfg_lock);
 		for (uint32_t k = 0; k < BURST; k++) {
 			int t;
 			n = t_recv(r, got);
