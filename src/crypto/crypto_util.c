@@ -33,22 +33,29 @@ void crypto_wipe(void *p, size_t n)
 		OPENSSL_cleanse(p, n);
 }
 
-/* noinline: its frame must lie below the caller's, where the dead frames are; the wipe is
- * an external call on the whole array, which no optimiser may drop. */
+/* The wipe of both burns below: an external call (OPENSSL_cleanse) on the whole array and an
+ * asm that reads the array after it, so no optimiser may drop the stores as dead. noinline:
+ * the array's address goes to a real call, so each caller keeps it whole in its frame. */
+static __attribute__((noinline)) void burn(uint8_t *pad, size_t n)
+{
+	crypto_wipe(pad, n);
+	__asm__ __volatile__("" : : "r"(pad) : "memory");
+}
+
+/* noinline: the array must lie in a frame of its own below the caller's, where the dead
+ * frames are (a fixed size: -Wvla, and no alloca). */
 __attribute__((noinline)) void crypto_burn_stack(void)
 {
 	uint8_t pad[CRYPTO_BURN_STACK_LEN];
 
-	crypto_wipe(pad, sizeof(pad));
-	__asm__ __volatile__("" : : "r"(pad) : "memory");
+	burn(pad, sizeof(pad));
 }
 
 __attribute__((noinline)) void crypto_burn_stack_deep(void)
 {
 	uint8_t pad[CRYPTO_BURN_STACK_DEEP];
 
-	crypto_wipe(pad, sizeof(pad));
-	__asm__ __volatile__("" : : "r"(pad) : "memory");
+	burn(pad, sizeof(pad));
 }
 
 bool crypto_equal(const void *a, const void *b, size_t n)
