@@ -269,6 +269,42 @@ static void test_order_of_checks(void)
 	node_free(&n);
 }
 
+/* Under load lasts DEVICE_UNDER_LOAD_TIME (1 s) after the queue last reached its threshold:
+ * a cookie-less message 1 ns before the end gets a cookie reply, one at the end goes to the
+ * Noise step (mac2 ignored again). */
+static void test_under_load_ends(void)
+{
+	uint8_t msg[WG_MSG_INITIATION_LEN];
+	wg_time_ns t = io_now();
+	cookie_maker m;
+	wg_endpoint e;
+	device_stats st;
+	node n;
+
+	node_init(&n);
+	src4(&e, 9);
+	make_init(&n, &m, msg, 1, t);
+	for (unsigned i = 0; i <= DEVICE_UNDER_LOAD_THRESHOLD; i++)
+		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, t);
+	CHECK_EQ_U64(n.dev->under_load_until, t + DEVICE_UNDER_LOAD_TIME);
+	/* All but one taken under load at t (all answered), the last one 1 ns before the end. */
+	CHECK_EQ_U64(run(&n, t, DEVICE_UNDER_LOAD_THRESHOLD), 1);
+	CHECK_EQ_U64(run(&n, t + DEVICE_UNDER_LOAD_TIME - 1, 1), 0);
+	st = stats(&n);
+	CHECK_EQ_U64(st.cookie_replies_sent, DEVICE_UNDER_LOAD_THRESHOLD + 1);
+	CHECK_EQ_U64(st.rx_decrypt, 0);
+	n.dev->tx_used = 0;
+	/* At the end: no longer under load, whatever the queue held before. */
+	device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, t + DEVICE_UNDER_LOAD_TIME);
+	CHECK_EQ_U64(run(&n, t + DEVICE_UNDER_LOAD_TIME, 1), 0);
+	st = stats(&n);
+	CHECK_EQ_U64(st.cookie_replies_sent, DEVICE_UNDER_LOAD_THRESHOLD + 1);
+	CHECK_EQ_U64(st.under_load_batches, DEVICE_UNDER_LOAD_THRESHOLD + 1);
+	CHECK_EQ_U64(st.rx_decrypt, 1);
+	CHECK_EQ_U64(n.dev->tx_used, 0);
+	node_free(&n);
+}
+
 /* A failing random source: cookie replies (secret, then nonces), receiver indices and the
  * tunnel's handshake all fail, counted in rng_error and logged; nothing is queued to send.
  * Once the source works again, replies resume. */
@@ -566,6 +602,7 @@ int main(void)
 {
 	test_queue_and_replies();
 	test_order_of_checks();
+	test_under_load_ends();
 	test_rng_failure();
 	test_proto_rng_failure();
 	test_shed();
