@@ -297,6 +297,30 @@ static void test_key_change(node *a, node *b)
 	crypto_wipe(xpriv, sizeof(xpriv));
 }
 
+/* Setting the private key the device already has changes nothing (wireguard-go returns
+ * early; `wg setconf` and `wg syncconf` always send it): the session survives, so a packet
+ * goes out on it without a new handshake on either side. */
+static void test_same_key_noop(node *a, node *b)
+{
+	wg_config_change c;
+	uint8_t pkt[256];
+	size_t len = make_ping4(pkt, "10.0.0.1", "10.0.0.2", 21);
+	int ha, hb;
+
+	CHECK_MSG(deliver(a, b, pkt, len), "a -> b before the same-key set");
+	ha = __atomic_load_n(&a->handshakes, __ATOMIC_RELAXED);
+	hb = __atomic_load_n(&b->handshakes, __ATOMIC_RELAXED);
+	memset(&c, 0, sizeof(c));
+	c.has_private_key = true;
+	memcpy(c.private_key, a->priv, 32);
+	CHECK_EQ_INT(device_apply(a->dev, &c), 0);
+	len = make_ping4(pkt, "10.0.0.1", "10.0.0.2", 22);
+	CHECK_MSG(deliver(a, b, pkt, len), "a -> b after the same-key set");
+	CHECK_EQ_INT(__atomic_load_n(&a->handshakes, __ATOMIC_RELAXED), ha);
+	CHECK_EQ_INT(__atomic_load_n(&b->handshakes, __ATOMIC_RELAXED), hb);
+	crypto_wipe(&c, sizeof(c));
+}
+
 /* a reaches b over IPv6 loopback: the v6 socket works, and b's endpoint for a follows. */
 static void test_ipv6_endpoint(node *a, node *b)
 {
@@ -565,6 +589,7 @@ int main(void)
 	test_failed_apply(&a, &b);
 	test_remove_readd(&a, &b);
 	test_key_change(&a, &b);
+	test_same_key_noop(&a, &b);
 	test_ipv6_endpoint(&a, &b);
 	test_keepalive_on(&a, &b);
 	test_under_load(&a);
