@@ -4,14 +4,21 @@
 
 #include <openssl/evp.h>
 
-/* The fetched ChaCha20-Poly1305 cipher, or NULL if the provider lacks it. Fetched once
- * (pthread_once) and read-only afterwards: an immutable handle, not mutable global state,
- * so concurrent use from any thread is safe. */
+#include <stdbool.h>
+
+/* Sets the handles below up on first use (retried on later calls until it succeeds: a failed
+ * allocation there is not final); true once they are. Then they are immutable, not mutable
+ * global state, so concurrent use from any thread is safe. Every EVP call of src/crypto/ goes
+ * through this (or the two getters) first. */
+bool crypto_ossl_ready(void);
+
+/* The fetched ChaCha20-Poly1305 cipher, or NULL if not set up (yet). */
 const EVP_CIPHER *crypto_ossl_chacha20poly1305(void);
 
 /* The library context every EVP call of src/crypto/ passes: wgtun's own, whose one provider
  * offers only ChaCha20-Poly1305 and X25519 (key management and key exchange), or NULL (the
- * process-wide context) if it could not be set up. Same once-only rules as above. */
+ * process-wide context) if it could not be set up (then also if crypto_ossl_ready() is false:
+ * callers that create keys check that first). */
 OSSL_LIB_CTX *crypto_ossl_libctx(void);
 
 #endif
