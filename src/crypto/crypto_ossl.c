@@ -50,6 +50,10 @@ static OSSL_LIB_CTX *ossl_base, *ossl_lean;
 static OSSL_PROVIDER *ossl_deflt;
 static OSSL_ALGORITHM lean_cipher[2], lean_keymgmt[2], lean_keyexch[2];
 static EVP_CIPHER *ossl_chacha20poly1305;
+/* The default provider's ChaCha20-Poly1305 functions and provider context, for aead.c's
+ * direct calls; NULL in the fallback (no private context). */
+static const OSSL_DISPATCH *ossl_cp_dispatch;
+static void *ossl_cp_provctx;
 
 /* names is OpenSSL's "A:B:C" list; names compare case-insensitively, as OpenSSL's do. */
 static bool names_have(const char *names, const char *name)
@@ -191,8 +195,11 @@ static bool ossl_setup(void)
 {
 	bool made = lean_setup();
 
-	if (made && ossl_works(ossl_lean))
+	if (made && ossl_works(ossl_lean)) {
+		ossl_cp_dispatch = lean_cipher[0].implementation;
+		ossl_cp_provctx = OSSL_PROVIDER_get0_provider_ctx(ossl_deflt);
 		return true;
+	}
 	ossl_abandon(ossl_lean);
 	ossl_abandon(ossl_base);
 	ossl_lean = ossl_base = NULL;
@@ -223,4 +230,13 @@ OSSL_LIB_CTX *crypto_ossl_libctx(void)
 const EVP_CIPHER *crypto_ossl_chacha20poly1305(void)
 {
 	return crypto_ossl_ready() ? ossl_chacha20poly1305 : NULL;
+}
+
+const OSSL_DISPATCH *crypto_ossl_chacha20poly1305_dispatch(void **provctx)
+{
+	*provctx = NULL;
+	if (!crypto_ossl_ready() || ossl_cp_dispatch == NULL || ossl_cp_provctx == NULL)
+		return NULL;
+	*provctx = ossl_cp_provctx;
+	return ossl_cp_dispatch;
 }
