@@ -14,6 +14,7 @@
 #include "test.h"
 #include "wgtun.h"
 
+#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/provider.h>
@@ -401,7 +402,11 @@ static void sweep_first_use(void)
 			side a, b;
 			uint8_t priv[WGTUN_KEY_LEN] = {1}, pub[WGTUN_KEY_LEN];
 			bool ok;
+			int devnull = open("/dev/null", O_WRONLY);
 
+			/* The parent reports this N; the child's own CHECK lines would only repeat it. */
+			if (devnull >= 0)
+				dup2(devnull, 2);
 			arm(nth);
 			(void)wgtun_key_public(pub, priv);
 			disarm();
