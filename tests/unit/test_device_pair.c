@@ -61,6 +61,35 @@ static void test_source_check(node *a, node *b)
 	CHECK_MSG(app_recv(a, buf, sizeof(buf), 500) < 0, "spoofed source must not arrive");
 	device_get_stats(a->dev, &after);
 	CHECK_EQ_U64(after.rx_allowed_ip, before.rx_allowed_ip + 1);
+
+	/* The source must map to the sending peer itself: 10.0.0.99 now belongs to a peer X of
+	 * a, and b still may not use it (cryptokey routing: one peer cannot speak for another). */
+	{
+		wg_config_change c;
+		wg_peer_change pc;
+		wg_allowed_ip ip;
+		uint8_t xpriv[32];
+
+		memset(&c, 0, sizeof(c));
+		memset(&pc, 0, sizeof(pc));
+		CHECK(crypto_x25519_generate(xpriv, pc.public_key) == 0);
+		ip4(&ip, "10.0.0.99", 32);
+		pc.allowed_ips = &ip;
+		pc.n_allowed_ips = 1;
+		c.peers = &pc;
+		c.n_peers = 1;
+		CHECK_EQ_INT(device_apply(a->dev, &c), 0);
+		CHECK(send(b->app, pkt, len, 0) == (ssize_t)len);
+		CHECK_MSG(app_recv(a, buf, sizeof(buf), 500) < 0,
+			  "another peer's source must not arrive");
+		device_get_stats(a->dev, &after);
+		CHECK_EQ_U64(after.rx_allowed_ip, before.rx_allowed_ip + 2);
+		pc.remove = true;
+		pc.n_allowed_ips = 0;
+		CHECK_EQ_INT(device_apply(a->dev, &c), 0);
+		CHECK_EQ_INT(node_npeers(a), 1);
+		crypto_wipe(xpriv, sizeof(xpriv));
+	}
 }
 
 /* b rebinds to a fresh port; its next packet moves a's endpoint for b, and a -> b works. */
