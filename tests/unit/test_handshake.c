@@ -141,7 +141,7 @@ static void test_queue_and_replies(void)
 
 		src4(&e, i);
 		make_init(&n, i < DEVICE_HANDSHAKE_QUEUE ? &makers[i] : &m, msg, i, now);
-		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, now);
+		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, NULL, now);
 		/* Under load from the moment the depth reached 1/8 of the bound. */
 		CHECK_EQ_INT(now < n.dev->under_load_until, i >= DEVICE_UNDER_LOAD_THRESHOLD);
 	}
@@ -210,7 +210,7 @@ static void test_order_of_checks(void)
 	node_init(&n);
 	src4(&e, 7);
 	make_init(&n, &m, msg, 1, now);
-	device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, now);
+	device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, NULL, now);
 	CHECK_EQ_U64(run(&n, now, 1), 0);
 	st = stats(&n);
 	CHECK_EQ_U64(st.rx_decrypt, 1);
@@ -219,14 +219,14 @@ static void test_order_of_checks(void)
 	n.dev->under_load_until = now + DEVICE_UNDER_LOAD_TIME;
 	msg[116] ^= 1; /* mac1 broken */
 	for (int i = 0; i < 20; i++)
-		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, now);
+		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, NULL, now);
 	CHECK_EQ_U64(run(&n, now, 100), 0);
 	st = stats(&n);
 	CHECK_EQ_U64(st.rx_mac, 20);
 	CHECK_EQ_U64(st.rx_ratelimited, 0);
 	msg[116] ^= 1;
 	for (int i = 0; i < 20; i++)
-		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, now);
+		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, NULL, now);
 	CHECK_EQ_U64(run(&n, now, 100), 0);
 	st = stats(&n);
 	CHECK_EQ_U64(st.cookie_replies_sent, WG_RATELIMITER_BURST);
@@ -257,7 +257,7 @@ static void test_rng_failure(void)
 	for (unsigned i = 0; i < 8; i++) {
 		src4(&e, i);
 		make_init(&n, &m, msg, i, now);
-		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, now);
+		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, NULL, now);
 	}
 	CHECK_EQ_U64(run(&n, now, 100), 0);
 	st = stats(&n);
@@ -289,7 +289,7 @@ static void test_rng_failure(void)
 	n.source_fails = false;
 	src4(&e, 100);
 	make_init(&n, &m, msg, 100, now);
-	device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, now);
+	device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, NULL, now);
 	CHECK_EQ_U64(run(&n, now, 1), 0);
 	CHECK_EQ_U64(stats(&n).cookie_replies_sent, 1);
 	CHECK_EQ_U64(n.dev->tx_used, 1);
@@ -442,7 +442,7 @@ static void test_shed(void)
 		wg_endpoint e;
 		src4(&e, i);
 		make_init(&n, &m, msg, i, now);
-		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, now);
+		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, NULL, now);
 	}
 	CHECK(now < n.dev->under_load_until);
 	device_shed_update(n.dev, now);
