@@ -171,7 +171,8 @@ static void tx_not_sent(device *dev, unsigned i)
 }
 
 /* The kernel refused tx slot i's source (the address is gone) and it went without: its
- * peer forgets that source (unless a newer one came meanwhile), counted once per peer. */
+ * peer forgets that source (unless a newer one came meanwhile), counted once per peer.
+ * No peer lock: p->src is the loop thread's (a flush may run under p's lock already). */
 static void tx_src_refused(device *dev, unsigned i)
 {
 	peer *p = dev->tx_peer[i];
@@ -180,12 +181,10 @@ static void tx_src_refused(device *dev, unsigned i)
 		DEVICE_STAT_INC(dev, tx_src_refused);
 		return;
 	}
-	pthread_mutex_lock(&p->lock);
 	if (p->src.family != AF_UNSPEC && udp_src_eq(&p->src, &dev->tx.src[i])) {
 		memset(&p->src, 0, sizeof(p->src));
 		DEVICE_STAT_INC(dev, tx_src_refused);
 	}
-	pthread_mutex_unlock(&p->lock);
 }
 
 /* Sends tx slots idx[0..n) on fd. */

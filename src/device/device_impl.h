@@ -149,7 +149,9 @@ struct peer {
 	wg_endpoint endpoint;
 	/* Sticky source (docs/sticky.md): the local address (and IPv6 interface) the last
 	 * authenticated datagram from the peer arrived on, taken with the endpoint; replies go
-	 * out from it. None after an explicit endpoint, a rebind, or a refused send. */
+	 * out from it. None after an explicit endpoint, a rebind, or a refused send. Loop
+	 * thread (config lock shared) or config lock exclusive: it needs no peer lock (a
+	 * send's refusal is handled in a flush that may run under the peer's lock). */
 	udp_src src;
 	uint64_t last_handshake_seen; /* wall ns of the last HANDSHAKE_DONE event */
 	bool unreachable_reported;
