@@ -454,6 +454,8 @@ unsigned udp_send_batch(int fd, udp_batch *b, const uint16_t *idx, unsigned n, b
 		int sent = sendmmsg(fd, m + done, nm - done, MSG_DONTWAIT);
 		int err = errno;
 
+		if (sent > (int)(nm - done)) /* never more than asked; the analyzers cannot know */
+			sent = (int)(nm - done);
 		if (sent > 0) {
 			for (unsigned j = done; j < done + (unsigned)sent; j++) {
 				udp_src was;
