@@ -447,7 +447,25 @@ static bool own_netns(void)
 		CHECK_MSG(0, "ip: could not set up lo in the test's namespace");
 		return false;
 	}
-	return true;
+	/* The address's local route comes a moment after `ip addr add` returns (the kernel's
+	 * address work finishes it): wait until a datagram to it arrives. */
+	for (int i = 0; i < 20; i++) {
+		uint16_t port, cport;
+		int r = plain_socket(AF_INET6, V6_SECOND, &port);
+		int c = plain_socket(AF_INET6, "::1", &cport);
+		udp_addr to = addr_of(AF_INET6, V6_SECOND, port), from;
+		uint8_t buf[4];
+		bool ok;
+
+		(void)sendto(c, "x", 1, 0, &to.sa, sizeof(to.in6));
+		ok = recv_from(r, &from, buf, sizeof(buf)) == 1;
+		close(r);
+		close(c);
+		if (ok)
+			return true;
+	}
+	CHECK_MSG(0, V6_SECOND " never became reachable");
+	return false;
 }
 
 int main(void)
