@@ -47,6 +47,10 @@ static OSSL_LIB_CTX *ossl_base, *ossl_lean;
 static OSSL_PROVIDER *ossl_deflt;
 static OSSL_ALGORITHM lean_cipher[2], lean_keymgmt[2], lean_keyexch[2];
 static EVP_CIPHER *ossl_chacha20poly1305;
+/* The default provider's ChaCha20-Poly1305 functions and provider context, for aead.c's
+ * direct calls; NULL in the fallback (no private context). */
+static const OSSL_DISPATCH *ossl_cp_dispatch;
+static void *ossl_cp_provctx;
 
 /* names is OpenSSL's "A:B:C" list; names compare case-insensitively, as OpenSSL's do. */
 static bool names_have(const char *names, const char *name)
@@ -136,6 +140,9 @@ static void ossl_fetch(void)
 		OSSL_LIB_CTX_free(ossl_base);
 		ossl_lean = ossl_base = NULL;
 		ossl_deflt = NULL;
+	} else {
+		ossl_cp_dispatch = lean_cipher[0].implementation;
+		ossl_cp_provctx = OSSL_PROVIDER_get0_provider_ctx(ossl_deflt);
 	}
 	/* An explicit fetch avoids OpenSSL's implicit per-init lookup on every packet. */
 	ossl_chacha20poly1305 = EVP_CIPHER_fetch(ossl_lean, "ChaCha20-Poly1305", NULL);
@@ -154,4 +161,14 @@ const EVP_CIPHER *crypto_ossl_chacha20poly1305(void)
 	if (pthread_once(&ossl_once, ossl_fetch) != 0)
 		return NULL;
 	return ossl_chacha20poly1305;
+}
+
+const OSSL_DISPATCH *crypto_ossl_chacha20poly1305_dispatch(void **provctx)
+{
+	*provctx = NULL;
+	if (pthread_once(&ossl_once, ossl_fetch) != 0 || ossl_cp_dispatch == NULL ||
+	    ossl_cp_provctx == NULL)
+		return NULL;
+	*provctx = ossl_cp_provctx;
+	return ossl_cp_dispatch;
 }

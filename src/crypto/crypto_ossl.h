@@ -2,6 +2,7 @@
 #ifndef WGTUN_CRYPTO_OSSL_H
 #define WGTUN_CRYPTO_OSSL_H
 
+#include <openssl/core.h>
 #include <openssl/evp.h>
 
 /* The fetched ChaCha20-Poly1305 cipher, or NULL if the provider lacks it. Fetched once
@@ -13,5 +14,12 @@ const EVP_CIPHER *crypto_ossl_chacha20poly1305(void);
  * offers only ChaCha20-Poly1305 and X25519 (key management and key exchange), or NULL (the
  * process-wide context) if it could not be set up. Same once-only rules as above. */
 OSSL_LIB_CTX *crypto_ossl_libctx(void);
+
+/* The default provider's ChaCha20-Poly1305 dispatch table (the public provider ABI of
+ * <openssl/core_dispatch.h>) with the provider context its newctx takes in *provctx, for
+ * calling the implementation without the EVP layer; NULL (and *provctx NULL) when wgtun's
+ * context could not be set up. Same once-only rules as above; the table is the provider's
+ * static data and the provider stays loaded for the process's lifetime. */
+const OSSL_DISPATCH *crypto_ossl_chacha20poly1305_dispatch(void **provctx);
 
 #endif

@@ -1,7 +1,7 @@
 /* The public sans-I/O tunnel API (include/wgtun.h, "Tunnel"), used only through the header:
  * two tunnels in memory with a virtual clock, the app's own index table, config checks,
  * struct versioning, the default RNG and wall clock, and the BoringTun "empty read = flush"
- * convention. The protocol behaviour behind it is tested in depth by test_tunnel.c. */
+ * convention. The protocol behaviour behind it is tested in depth by test_tunnel_*.c. */
 #include "test.h"
 #include "wgtun.h"
 
