@@ -38,8 +38,10 @@ static size_t batch_give_back(device *dev)
 					sizeof(dev->rx) - sizeof(dev->rx.iov)) +
 		   device_mem_give_back(dev, &dev->tx, sizeof(dev->tx));
 
-	/* The headers went back (zero pages); the count may sit in iov's page, which stayed. */
-	dev->rx.hdr_ready = 0;
+	/* The headers went back (zero pages); the count may sit in iov's page, which stayed.
+	 * Written only if set: a write would take a given-back page again. */
+	if (dev->rx.hdr_ready)
+		dev->rx.hdr_ready = 0;
 	return n;
 }
 
