@@ -15,14 +15,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Two implementations of the same AEAD, chosen once (aead_default): the provider's
- * ChaCha20-Poly1305 functions called directly through its dispatch table (the public provider
- * ABI), or OpenSSL's EVP layer around the same functions. Per packet the EVP wrappers cost
- * ~2,400 instructions each way on top of the cipher (parameter arrays built and searched,
- * the IV length asked for by name, state checks: bench/README.md "Bulk TCP"), for nothing
- * wgtun needs: its cipher, key and nonce lengths are fixed. EVP stays the fallback when the
- * dispatch table is not at hand (crypto_ossl.c's process-wide fallback). A context remembers
- * its implementation: each has its own context type. */
+/* Two implementations of the same AEAD, chosen once per process (prov_load; aead_ops_of when
+ * a context is made, never per packet): the provider's ChaCha20-Poly1305 functions called
+ * directly through its dispatch table (the public provider ABI), or OpenSSL's EVP layer
+ * around the same functions. Per packet the EVP wrappers cost
+ * ~830 instructions each way on top of the provider (parameter arrays built and searched,
+ * the IV length asked for by name, state checks: bench/README.md "The AEAD without the EVP
+ * layer"), for nothing wgtun needs: its cipher, key and nonce lengths are fixed. EVP stays
+ * the fallback when the dispatch table is not at hand (crypto_ossl.c's process-wide
+ * fallback). A context remembers its implementation: each has its own context type. */
 typedef struct {
 	/* key NULL: not yet keyed. */
 	void *(*make)(const uint8_t key[CRYPTO_KEY_LEN], int enc);

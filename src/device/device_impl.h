@@ -51,6 +51,9 @@
  * never below DEVICE_SHED_MIN_STEPS (why: docs/battery.md). Re-judged, and re-attached only
  * if p or the endpoints changed, once per DEVICE_SHED_PERIOD. */
 #define DEVICE_SHED_PERIOD WG_MS(250)
+/* Sources the shedding estimate tracks for cookie-less messages (dev->reply_limiter; a full
+ * table counts a new source as not useful). Small: 2 KiB of buckets. */
+#define DEVICE_REPLY_ESTIMATE_SOURCES 4096
 #define DEVICE_SHED_STEPS 16
 #define DEVICE_SHED_MIN_STEPS 4
 #define DEVICE_SHED_HEADROOM 2
@@ -122,7 +125,7 @@ typedef struct {
 	wg_time_ns loaded_until;
 	wg_time_ns since; /* start of the current period */
 	uint32_t in;      /* handshake messages taken off this socket in the period */
-	uint32_t useful;  /* of them, under load, passed mac1 and the rate limiter */
+	uint32_t useful;  /* of them, under load, passed mac1 and a rate limiter (handshake.c) */
 	uint32_t drops0;  /* the socket's kernel drop counter at the period's start */
 	unsigned nallow;  /* the attached filter's always-pass source addresses */
 	udp_ip allow[UDP_SHED_MAX_ALLOW];
@@ -189,7 +192,8 @@ struct device {
 	pthread_rwlock_t cfg_lock;
 	wg_identity identity;
 	cookie_checker cookies;
-	ratelimiter *limiter;
+	ratelimiter *limiter;       /* gates messages with a valid mac2 (proven sources) */
+	ratelimiter *reply_limiter; /* shed.c's estimate only: cookie-less messages per source */
 	allowedips aips;
 	peer_table peers;
 	peer *first, *last; /* creation order */
