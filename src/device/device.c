@@ -386,6 +386,7 @@ int device_start(device *dev)
 	ret = device_bind_open(dev, &dev->bind, dev->listen_port, dev->fwmark);
 	if (ret)
 		goto out;
+	device_forget_sources(dev); /* learned on sockets that are gone */
 	dev->up = true;
 	if (!dev->params.mtu)
 		atomic_store(&dev->mtu, device_read_mtu(dev));

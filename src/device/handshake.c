@@ -43,7 +43,7 @@ unsigned device_handshake_pending(const device *dev)
 }
 
 void device_handshake_enqueue(device *dev, const uint8_t *msg, size_t len,
-			      const wg_endpoint *src, wg_time_ns now)
+			      const wg_endpoint *src, const udp_src *local, wg_time_ns now)
 {
 	device_hs_queue *q = &dev->hsq;
 	device_hs_msg *m;
@@ -71,6 +71,10 @@ void device_handshake_enqueue(device *dev, const uint8_t *msg, size_t len,
 	memcpy(m->msg, msg, len);
 	m->len = (uint16_t)len;
 	m->src = *src;
+	if (local)
+		m->local = *local;
+	else
+		memset(&m->local, 0, sizeof(m->local));
 	q->count++;
 }
 
@@ -148,7 +152,7 @@ static bool handshake_admit(device *dev, const device_hs_msg *m, wg_time_ns now)
 		 * limiter decides nothing else. */
 		if (ratelimiter_allow(dev->reply_limiter, now, family, addr))
 			s->useful++;
-		if (device_tx_queue(dev, slot, WG_MSG_COOKIE_REPLY_LEN, &m->src))
+		if (device_tx_queue(dev, slot, WG_MSG_COOKIE_REPLY_LEN, &m->src, &m->local))
 			DEVICE_STAT_INC(dev, cookie_replies_sent);
 		return false;
 	}
@@ -184,7 +188,7 @@ static void handshake_one(device *dev, device_hs_msg *m, wg_time_ns now)
 			DEVICE_STAT_INC(dev, rx_unknown_peer);
 			return;
 		}
-		device_peer_receive(dev, p, buf, len, &prep, &m->src, now);
+		device_peer_receive(dev, p, buf, len, &prep, &m->src, &m->local, now);
 		wg_tunnel_initiation_wipe(&prep); /* already wiped by the tunnel; cheap */
 		return;
 	}
@@ -193,7 +197,7 @@ static void handshake_one(device *dev, device_hs_msg *m, wg_time_ns now)
 		DEVICE_STAT_INC(dev, rx_no_session);
 		return;
 	}
-	device_peer_receive(dev, p, buf, len, NULL, &m->src, now);
+	device_peer_receive(dev, p, buf, len, NULL, &m->src, &m->local, now);
 }
 
 unsigned device_handshake_run(device *dev, wg_time_ns now, unsigned budget)

@@ -141,7 +141,7 @@ static void test_queue_and_replies(void)
 
 		src4(&e, i);
 		make_init(&n, i < DEVICE_HANDSHAKE_QUEUE ? &makers[i] : &m, msg, i, now);
-		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, now);
+		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, NULL, now);
 		/* Under load from the moment the depth reached 1/8 of the bound. */
 		CHECK_EQ_INT(now < n.dev->under_load_until, i >= DEVICE_UNDER_LOAD_THRESHOLD);
 	}
@@ -225,7 +225,7 @@ static void test_order_of_checks(void)
 	node_init(&n);
 	src4(&e, 7);
 	make_init(&n, &m, msg, 1, now);
-	device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, now);
+	device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, NULL, now);
 	CHECK_EQ_U64(run(&n, now, 1), 0);
 	st = stats(&n);
 	CHECK_EQ_U64(st.rx_decrypt, 1);
@@ -234,7 +234,7 @@ static void test_order_of_checks(void)
 	n.dev->under_load_until = now + DEVICE_UNDER_LOAD_TIME;
 	msg[116] ^= 1; /* mac1 broken */
 	for (int i = 0; i < 20; i++)
-		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, now);
+		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, NULL, now);
 	CHECK_EQ_U64(run(&n, now, 100), 0);
 	st = stats(&n);
 	CHECK_EQ_U64(st.rx_mac, 20);
@@ -242,7 +242,7 @@ static void test_order_of_checks(void)
 	msg[116] ^= 1;
 	/* 20 cookie-less messages from one address (4x the burst): every one is answered. */
 	for (int i = 0; i < 20; i++)
-		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, now);
+		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, NULL, now);
 	CHECK_EQ_U64(run(&n, now, 100), 0);
 	st = stats(&n);
 	CHECK_EQ_U64(st.cookie_replies_sent, 20);
@@ -258,7 +258,7 @@ static void test_order_of_checks(void)
 	/* Its messages with that cookie: past the limiter, up to its burst, into the Noise step. */
 	for (int i = 0; i < 20; i++) {
 		make_init_keep(&m, msg, 100 + (uint32_t)i, now);
-		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, now);
+		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, NULL, now);
 	}
 	CHECK_EQ_U64(run(&n, now, 100), 0);
 	st = stats(&n);
@@ -285,7 +285,7 @@ static void test_under_load_ends(void)
 	src4(&e, 9);
 	make_init(&n, &m, msg, 1, t);
 	for (unsigned i = 0; i <= DEVICE_UNDER_LOAD_THRESHOLD; i++)
-		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, t);
+		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, NULL, t);
 	CHECK_EQ_U64(n.dev->under_load_until, t + DEVICE_UNDER_LOAD_TIME);
 	/* All but one taken under load at t (all answered), the last one 1 ns before the end. */
 	CHECK_EQ_U64(run(&n, t, DEVICE_UNDER_LOAD_THRESHOLD), 1);
@@ -295,7 +295,7 @@ static void test_under_load_ends(void)
 	CHECK_EQ_U64(st.rx_decrypt, 0);
 	n.dev->tx_used = 0;
 	/* At the end: no longer under load, whatever the queue held before. */
-	device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, t + DEVICE_UNDER_LOAD_TIME);
+	device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, NULL, t + DEVICE_UNDER_LOAD_TIME);
 	CHECK_EQ_U64(run(&n, t + DEVICE_UNDER_LOAD_TIME, 1), 0);
 	st = stats(&n);
 	CHECK_EQ_U64(st.cookie_replies_sent, DEVICE_UNDER_LOAD_THRESHOLD + 1);
@@ -326,7 +326,7 @@ static void test_rng_failure(void)
 	for (unsigned i = 0; i < 8; i++) {
 		src4(&e, i);
 		make_init(&n, &m, msg, i, now);
-		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, now);
+		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, NULL, now);
 	}
 	CHECK_EQ_U64(run(&n, now, 100), 0);
 	st = stats(&n);
@@ -358,7 +358,7 @@ static void test_rng_failure(void)
 	n.source_fails = false;
 	src4(&e, 100);
 	make_init(&n, &m, msg, 100, now);
-	device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, now);
+	device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, NULL, now);
 	CHECK_EQ_U64(run(&n, now, 1), 0);
 	CHECK_EQ_U64(stats(&n).cookie_replies_sent, 1);
 	CHECK_EQ_U64(n.dev->tx_used, 1);
@@ -511,7 +511,7 @@ static void test_shed(void)
 		wg_endpoint e;
 		src4(&e, i);
 		make_init(&n, &m, msg, i, now);
-		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, now);
+		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, NULL, now);
 	}
 	CHECK(now < n.dev->under_load_until);
 	device_shed_update(n.dev, now);
