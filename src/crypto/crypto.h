@@ -135,6 +135,28 @@ int crypto_aead_worker_seal(crypto_aead_worker *w, const uint8_t key[CRYPTO_KEY_
 int crypto_aead_worker_open(crypto_aead_worker *w, const uint8_t key[CRYPTO_KEY_LEN], uint8_t *buf,
 			    size_t len, uint64_t counter);
 
+/* Which code runs the AEAD. DEFAULT is chosen once per process: PROVIDER (the default
+ * provider's ChaCha20-Poly1305 functions called through its dispatch table, ~830 fewer
+ * instructions per packet and direction) when wgtun's private OpenSSL context is set up, else
+ * EVP (OpenSSL's EVP layer over the same functions). Both give the same bytes; the _impl
+ * variants let tests run and compare each. They fail (NULL / -1) if impl is not available. */
+typedef enum {
+	CRYPTO_AEAD_IMPL_DEFAULT,
+	CRYPTO_AEAD_IMPL_EVP,
+	CRYPTO_AEAD_IMPL_PROVIDER,
+} crypto_aead_impl;
+crypto_aead_impl crypto_aead_impl_default(void); /* what DEFAULT is: EVP or PROVIDER */
+crypto_aead_ctx *crypto_aead_ctx_new_impl(const uint8_t key[CRYPTO_KEY_LEN], crypto_aead_impl impl);
+crypto_aead_worker *crypto_aead_worker_new_impl(crypto_aead_impl impl);
+int crypto_aead_seal_detached_impl(crypto_aead_impl impl, uint8_t *dst,
+				   uint8_t tag[CRYPTO_AEAD_TAG_LEN], const uint8_t *src,
+				   size_t len, const void *ad, size_t adlen,
+				   const uint8_t nonce[12], const uint8_t key[CRYPTO_KEY_LEN]);
+int crypto_aead_open_detached_impl(crypto_aead_impl impl, uint8_t *dst, const uint8_t *src,
+				   size_t len, const uint8_t tag[CRYPTO_AEAD_TAG_LEN],
+				   const void *ad, size_t adlen, const uint8_t nonce[12],
+				   const uint8_t key[CRYPTO_KEY_LEN]);
+
 /* ---- XChaCha20-Poly1305 (cookie replies) ---- */
 /* The ChaCha20 permutation of state x in place (20 rounds, no feed-forward): HChaCha20's
  * core, and the DAITA generator's block function (daita/rng.c) adds the feed-forward. */

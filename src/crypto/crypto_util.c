@@ -69,7 +69,17 @@ bool crypto_equal(const void *a, const void *b, size_t n)
 	if (n == 0)
 		return true;
 	/* Word at a time, no early exit: the data path compares keys three times per packet
-	 * (CRYPTO_memcmp goes byte by byte, ~230 instructions for 32 bytes). */
+	 * (CRYPTO_memcmp goes byte by byte, ~230 instructions for 32 bytes). A key's 32 bytes
+	 * as four straight words (n is public): the general loop's set-up was half the cost. */
+	if (n == 32) {
+		for (i = 0; i < 32; i += 8) {
+			uint64_t u, v;
+			memcpy(&u, x + i, 8);
+			memcpy(&v, y + i, 8);
+			d |= u ^ v;
+		}
+		n = 0;
+	}
 	for (; i + 8 <= n; i += 8) {
 		uint64_t u, v;
 		memcpy(&u, x + i, 8);

@@ -26,6 +26,8 @@ static EVP_PKEY *priv_pkey(const uint8_t priv[CRYPTO_KEY_LEN])
 	uint8_t k[CRYPTO_KEY_LEN];
 	EVP_PKEY *p;
 
+	if (!crypto_ossl_ready()) /* else the key would land in another context */
+		return NULL;
 	memcpy(k, priv, sizeof(k));
 	crypto_x25519_clamp(k);
 	p = EVP_PKEY_new_raw_private_key_ex(crypto_ossl_libctx(), "X25519", NULL, k, sizeof(k));
@@ -60,7 +62,9 @@ static EVP_PKEY *derive_only_pkey(const uint8_t priv[CRYPTO_KEY_LEN])
 {
 	uint8_t k[CRYPTO_KEY_LEN];
 	uint8_t placeholder[CRYPTO_KEY_LEN] = {9};
-	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_name(crypto_ossl_libctx(), "X25519", NULL);
+	EVP_PKEY_CTX *c = crypto_ossl_ready()
+				  ? EVP_PKEY_CTX_new_from_name(crypto_ossl_libctx(), "X25519", NULL)
+				  : NULL;
 	EVP_PKEY *p = NULL;
 	OSSL_PARAM params[3];
 

@@ -309,6 +309,21 @@ static void test_aead(void)
 	CHECK_MEM(out, pt, sizeof(pt));
 	buf[110] ^= 1;
 	CHECK_EQ_INT(declassify_int(crypto_aead_open(out, buf, sizeof(buf), "ad", 2, 7, skey)), -1);
+	/* The same through the EVP fallback (crypto_aead_open runs the direct provider path). */
+	{
+		uint8_t n12[12] = {0, 0, 0, 0, 7};
+
+		buf[110] ^= 1;
+		CHECK_EQ_INT(declassify_int(crypto_aead_open_detached_impl(
+				     CRYPTO_AEAD_IMPL_EVP, out, buf, 100, buf + 100, "ad", 2, n12, skey)),
+			     0);
+		PUBLIC(out, sizeof(out));
+		CHECK_MEM(out, pt, sizeof(pt));
+		buf[110] ^= 1;
+		CHECK_EQ_INT(declassify_int(crypto_aead_open_detached_impl(
+				     CRYPTO_AEAD_IMPL_EVP, out, buf, 100, buf + 100, "ad", 2, n12, skey)),
+			     -1);
+	}
 
 	crypto_xaead_seal(want, pt, 32, "ad", 2, nonce, key);
 	crypto_xaead_seal(buf, pt, 32, "ad", 2, nonce, skey);
