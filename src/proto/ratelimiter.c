@@ -103,14 +103,6 @@ ratelimiter *ratelimiter_new(const wg_rng *rng, uint32_t max_entries)
 	rl = calloc(1, sizeof(*rl));
 	if (!rl)
 		return NULL;
-	/* calloc: pages of the entry array are only touched as the high-water mark rises. */
-	rl->entries = calloc(max_entries, sizeof(*rl->entries));
-	rl->buckets = malloc(nbuckets * sizeof(*rl->buckets));
-	if (!rl->entries || !rl->buckets) {
-		ratelimiter_free(rl);
-		return NULL;
-	}
-	memset(rl->buckets, 0xff, nbuckets * sizeof(*rl->buckets)); /* all NIL */
 	if (wg_rng_fill(rng, rl->hashkey, sizeof(rl->hashkey)) != 0) {
 		ratelimiter_free(rl); /* a known hash key would let sources pick their buckets */
 		return NULL;
@@ -118,7 +110,28 @@ ratelimiter *ratelimiter_new(const wg_rng *rng, uint32_t max_entries)
 	rl->max_entries = max_entries;
 	rl->bucket_mask = nbuckets - 1;
 	rl->free_head = rl->oldest = rl->newest = NIL;
-	return rl;
+	return rl; /* the tables come with the first source (tables_alloc) */
+}
+
+/* The tables, made when the first source asks: a device asks only under load, so an idle
+ * one never holds the buckets (32 KiB at WG_RATELIMITER_MAX_ENTRIES, all written to NIL) nor
+ * the entry array's 2.6 MB of address space. false, and nothing kept, on no memory. */
+static bool tables_alloc(ratelimiter *rl)
+{
+	size_t nbuckets = (size_t)rl->bucket_mask + 1;
+
+	/* calloc: pages of the entry array are only touched as the high-water mark rises. */
+	rl->entries = calloc(rl->max_entries, sizeof(*rl->entries));
+	rl->buckets = malloc(nbuckets * sizeof(*rl->buckets));
+	if (!rl->entries || !rl->buckets) {
+		free(rl->entries);
+		free(rl->buckets);
+		rl->entries = NULL;
+		rl->buckets = NULL;
+		return false;
+	}
+	memset(rl->buckets, 0xff, nbuckets * sizeof(*rl->buckets)); /* all NIL */
+	return true;
 }
 
 void ratelimiter_free(ratelimiter *rl)
@@ -259,6 +272,8 @@ bool ratelimiter_allow(ratelimiter *rl, wg_time_ns now, int family, const uint8_
 
 	if (!source_key(family, addr, &key, &fam))
 		return false;
+	if (!rl->buckets && !tables_alloc(rl))
+		return false; /* no memory: refused like a full table; the next call tries again */
 	if (now > rl->now)
 		rl->now = now;
 	gc(rl, WG_RATELIMITER_GC_BATCH);

@@ -5,9 +5,10 @@
  * a whole /64 (SLAAC, privacy addresses) and could rotate through it to get a fresh bucket per
  * packet; grouping by /64 (as the kernel does) takes that away.
  *
- * Bounds: at most WG_RATELIMITER_MAX_ENTRIES sources (memory reserved by ratelimiter_new, pages
- * touched only as used). When full after GC, a new source is refused, i.e. treated as rate
- * limited; known sources keep their buckets. Buckets are chosen by SipHash with a random key from
+ * Bounds: at most WG_RATELIMITER_MAX_ENTRIES sources (memory reserved by the first
+ * ratelimiter_allow, pages of the entries touched only as used; an idle device never asks).
+ * When full after GC, or when that first reservation fails, a new source is refused, i.e.
+ * treated as rate limited; known sources keep their buckets. Buckets are chosen by SipHash with a random key from
  * the injected RNG, so an attacker cannot aim many sources at one chain.
  * Thread-safety: none; the caller serializes (the device's handshake path holds a lock). */
 #ifndef WGTUN_PROTO_RATELIMITER_H
@@ -31,7 +32,8 @@
 typedef struct ratelimiter ratelimiter;
 
 /* max_entries: 1..WG_RATELIMITER_MAX_ENTRIES (tests use small tables). rng seeds the hash
- * key. NULL on bad argument or no memory. */
+ * key. NULL on bad argument, a failed rng or no memory (for the struct alone: the tables
+ * come with the first source). */
 ratelimiter *ratelimiter_new(const wg_rng *rng, uint32_t max_entries);
 void ratelimiter_free(ratelimiter *rl);
 
