@@ -131,6 +131,7 @@ typedef struct {
 	uint64_t shed_filter_cleared;
 	uint64_t shed_filter_error;
 	uint64_t kernel_shed;
+	uint64_t tx_loop;           /* TUN packet that was our own outer datagram (routing loop) */
 } device_stats;
 
 /* Creates a device (down, no key, no peers). NULL with errno set on failure (EINVAL: bad
