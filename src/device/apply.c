@@ -321,6 +321,8 @@ static void apply_peer_fields(device *dev, const wg_peer_change *pc, peer *p, wg
 		wg_endpoint was = p->endpoint;
 
 		endpoint_set(&p->endpoint, &pc->endpoint);
+		/* An explicit endpoint: the route picks the source until the peer answers. */
+		memset(&p->src, 0, sizeof(p->src));
 		/* An initiation in flight went to the old address: resend it soon, not in 5 s. */
 		if (!endpoint_same(&was, &p->endpoint))
 			wg_tunnel_endpoint_changed(p->tun, now);
@@ -352,6 +354,7 @@ static void plan_commit(apply_plan *pl)
 		bool moved = pl->bind.port != old_bind.port;
 		dev->bind = pl->bind;
 		device_shed_reset(dev); /* the new sockets carry no filter */
+		device_forget_sources(dev); /* learned on the old sockets */
 		device_bind_close(dev, &old_bind);
 		pl->rebind = false;
 		/* Peers keep sending to the old port until they hear from the new one. */

@@ -34,9 +34,15 @@ static size_t gro_give_back(device *dev)
 static size_t batch_give_back(device *dev)
 {
 	_Static_assert(offsetof(udp_batch, iov) == 0, "udp_batch: iov must come first");
-	return device_mem_give_back(dev, (uint8_t *)&dev->rx + sizeof(dev->rx.iov),
-				    sizeof(dev->rx) - sizeof(dev->rx.iov)) +
-	       device_mem_give_back(dev, &dev->tx, sizeof(dev->tx));
+	size_t n = device_mem_give_back(dev, (uint8_t *)&dev->rx + sizeof(dev->rx.iov),
+					sizeof(dev->rx) - sizeof(dev->rx.iov)) +
+		   device_mem_give_back(dev, &dev->tx, sizeof(dev->tx));
+
+	/* The headers went back (zero pages); the count may sit in iov's page, which stayed.
+	 * Written only if set: a write would take a given-back page again. */
+	if (dev->rx.hdr_ready)
+		dev->rx.hdr_ready = 0;
+	return n;
 }
 
 int device_datapath_init(device *dev)
@@ -166,18 +172,39 @@ static void tx_not_sent(device *dev, unsigned i)
 	}
 }
 
+/* The kernel refused tx slot i's source (the address is gone) and it went without: its
+ * peer forgets that source (unless a newer one came meanwhile), counted once per peer.
+ * No peer lock: p->src is the loop thread's (a flush may run under p's lock already). */
+static void tx_src_refused(device *dev, unsigned i)
+{
+	peer *p = dev->tx_peer[i];
+
+	if (!p) { /* a cookie reply: nothing remembered */
+		DEVICE_STAT_INC(dev, tx_src_refused);
+		return;
+	}
+	if (p->src.family != AF_UNSPEC && udp_src_eq(&p->src, &dev->tx.src[i])) {
+		memset(&p->src, 0, sizeof(p->src));
+		DEVICE_STAT_INC(dev, tx_src_refused);
+	}
+}
+
 /* Sends tx slots idx[0..n) on fd. */
 static void tx_send(device *dev, int fd, const uint16_t *idx, unsigned n, bool *gso)
 {
 	bool failed[DEVICE_BATCH];
+	unsigned refused = 0;
 
 	if (n == 0)
 		return;
-	if (udp_send_batch(fd, &dev->tx, idx, n, gso, failed) == 0)
+	if (udp_send_batch(fd, &dev->tx, idx, n, gso, failed, &refused) == 0 && !refused)
 		return;
-	for (unsigned k = 0; k < n; k++)
+	for (unsigned k = 0; k < n; k++) {
 		if (failed[k])
 			tx_not_sent(dev, idx[k]);
+		else if (dev->tx.src[idx[k]].refused)
+			tx_src_refused(dev, idx[k]);
+	}
 }
 
 /* Crypto worker job: seal transmit job k in its slot. Any thread; no lock (the job and its
@@ -229,7 +256,8 @@ uint8_t *device_tx_slot(device *dev)
 	return dev->tx_mem + (size_t)dev->tx_used * DEVICE_SLOT_SIZE;
 }
 
-bool device_tx_queue(device *dev, const uint8_t *data, size_t len, const wg_endpoint *dst)
+bool device_tx_queue(device *dev, const uint8_t *data, size_t len, const wg_endpoint *dst,
+		     const udp_src *local)
 {
 	unsigned i = dev->tx_used;
 
@@ -240,6 +268,13 @@ bool device_tx_queue(device *dev, const uint8_t *data, size_t len, const wg_endp
 	dev->tx.iov[i].iov_base = (void *)(uintptr_t)data;
 	dev->tx.iov[i].iov_len = len;
 	memcpy(&dev->tx.addr[i], dst, sizeof(*dst));
+	/* A source of the other family cannot go on this socket (a v4-mapped endpoint set by
+	 * hand goes out of the IPv4 socket): the route's then. */
+	if (local && local->family == dst->sa.sa_family)
+		dev->tx.src[i] = *local;
+	else
+		memset(&dev->tx.src[i], 0, sizeof(dev->tx.src[i]));
+	dev->tx.src[i].refused = false;
 	dev->tx_peer[i] = NULL;
 	dev->tx_len[i] = (uint32_t)len;
 	dev->tx_used++;
@@ -250,7 +285,7 @@ bool device_tx_queue(device *dev, const uint8_t *data, size_t len, const wg_endp
  * uncounted) if p has none. Peer lock held. */
 static bool peer_tx_queue(device *dev, peer *p, const uint8_t *data, size_t len)
 {
-	if (!device_tx_queue(dev, data, len, &p->endpoint)) {
+	if (!device_tx_queue(dev, data, len, &p->endpoint, &p->src)) {
 		wg_tunnel_unsent(p->tun, len); /* never sent: not in tx_bytes */
 		return false;
 	}
@@ -521,11 +556,17 @@ int device_handle_tun(device *dev, bool error_reported)
 
 /* ---- inbound ---- */
 
-static void peer_roam(peer *p, const wg_endpoint *src)
+static void peer_roam(peer *p, const wg_endpoint *src, const udp_src *local)
 {
-	/* Only authenticated packets get here: the endpoint follows the peer. (No memcmp first:
-	 * the union's bytes past an IPv4 address are stale, so it would compare garbage.) */
+	/* Only authenticated packets get here: the endpoint follows the peer, and replies
+	 * leave from the address it reached us on. (No memcmp first: the union's bytes past
+	 * an IPv4 address are stale, so it would compare garbage.) */
 	p->endpoint = *src;
+	if (local)
+		p->src = *local;
+	else
+		memset(&p->src, 0, sizeof(p->src));
+	p->src.refused = false;
 }
 
 void device_tun_flush(device *dev)
@@ -576,7 +617,8 @@ static void deliver_to_tun(device *dev, peer *p, uint8_t *pkt, size_t len)
  * rx_finish). prep: for an initiation, the anonymous step already done (handshake.c),
  * consumed (wiped) by the tunnel; else NULL. */
 void device_peer_receive(device *dev, peer *p, uint8_t *buf, size_t len,
-			 wg_tunnel_initiation *prep, const wg_endpoint *src, wg_time_ns now)
+			 wg_tunnel_initiation *prep, const wg_endpoint *src, const udp_src *local,
+			 wg_time_ns now)
 {
 	uint8_t *out;
 	size_t out_len = 0;
@@ -592,7 +634,7 @@ void device_peer_receive(device *dev, peer *p, uint8_t *buf, size_t len,
 		r = wg_tunnel_decapsulate(p->tun, now, buf, len, out, DEVICE_SLOT_SIZE, &out_len,
 					  &auth);
 	if (auth)
-		peer_roam(p, src);
+		peer_roam(p, src, local);
 	if (r == WG_TUN_WRITE_NETWORK)
 		peer_tx_queue(dev, p, out, out_len);
 	else if (r < 0)
@@ -607,7 +649,7 @@ void device_peer_receive(device *dev, peer *p, uint8_t *buf, size_t len,
 
 /* A cookie reply (or a malformed datagram): not part of a data run, handled now. */
 static void handle_datagram(device *dev, uint8_t *buf, size_t len, const wg_endpoint *src,
-			    wg_time_ns now)
+			    const udp_src *local, wg_time_ns now)
 {
 	peer *p;
 
@@ -620,7 +662,7 @@ static void handle_datagram(device *dev, uint8_t *buf, size_t len, const wg_endp
 		DEVICE_STAT_INC(dev, rx_no_session);
 		return;
 	}
-	device_peer_receive(dev, p, buf, len, NULL, src, now);
+	device_peer_receive(dev, p, buf, len, NULL, src, local, now);
 }
 
 /* Crypto worker job: open receive job k in place. Any thread; no lock. */
@@ -659,7 +701,7 @@ static void rx_finish(device *dev, wg_time_ns now)
 			if (auth) {
 				wg_endpoint src;
 				memcpy(&src, &dev->rx.addr[j->from], sizeof(src));
-				peer_roam(p, &src);
+				peer_roam(p, &src, &dev->rx.src[j->from]);
 			}
 			if (r == WG_TUN_WRITE_TUN_V4 || r == WG_TUN_WRITE_TUN_V6)
 				deliver_to_tun(dev, p, j->dgram + WG_DATA_HEADER_LEN, out_len);
@@ -743,13 +785,13 @@ static void rx_datagram(device *dev, int i, wg_time_ns now)
 		if (t == WG_MSG_INITIATION || t == WG_MSG_RESPONSE) {
 			/* Only queued (handled after this round's data): a flood of them
 			 * neither waits for nor breaks up the data's crypto batch. */
-			device_handshake_enqueue(dev, run[0], lens[0], &src, now);
+			device_handshake_enqueue(dev, run[0], lens[0], &src, &dev->rx.src[i], now);
 			continue;
 		}
 		if (t != WG_MSG_DATA) {
 			/* Data before it in the batch first (a cookie reply changes state). */
 			rx_finish(dev, now);
-			handle_datagram(dev, run[0], lens[0], &src, now);
+			handle_datagram(dev, run[0], lens[0], &src, &dev->rx.src[i], now);
 			continue;
 		}
 		/* GRO segments of one sender mostly share a receiver index: one lookup and

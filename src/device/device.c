@@ -92,6 +92,7 @@ static void device_destroy(device *dev)
 		device_bind_close(dev, &dev->bind);
 	allowedips_free(&dev->aips);
 	ratelimiter_free(dev->limiter);
+	ratelimiter_free(dev->reply_limiter);
 	cookie_checker_wipe(&dev->cookies);
 	wg_identity_clear(&dev->identity);
 	device_datapath_free(dev);
@@ -229,8 +230,9 @@ device *device_new(const device_params *p)
 		goto fail;
 	}
 	dev->limiter = ratelimiter_new(&dev->rng, WG_RATELIMITER_MAX_ENTRIES);
-	if (!dev->limiter || device_datapath_init(dev) != 0 || device_handshake_init(dev) != 0 ||
-	    device_tables_reserve(dev, 1) != 0)
+	dev->reply_limiter = ratelimiter_new(&dev->rng, DEVICE_REPLY_ESTIMATE_SOURCES);
+	if (!dev->limiter || !dev->reply_limiter || device_datapath_init(dev) != 0 ||
+	    device_handshake_init(dev) != 0 || device_tables_reserve(dev, 1) != 0)
 		goto fail;
 	if ((err = -io_loop_add(dev->loop, dev->tun_fd, DEVICE_TAG_TUN)) != 0)
 		goto fail;
@@ -384,6 +386,7 @@ int device_start(device *dev)
 	ret = device_bind_open(dev, &dev->bind, dev->listen_port, dev->fwmark);
 	if (ret)
 		goto out;
+	device_forget_sources(dev); /* learned on sockets that are gone */
 	dev->up = true;
 	if (!dev->params.mtu)
 		atomic_store(&dev->mtu, device_read_mtu(dev));

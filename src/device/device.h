@@ -131,6 +131,9 @@ typedef struct {
 	uint64_t shed_filter_cleared;
 	uint64_t shed_filter_error;
 	uint64_t kernel_shed;
+	/* Sticky sources (docs/sticky.md): sends whose remembered source the kernel refused
+	 * (the address is gone); each went again without it and the peer forgot it. */
+	uint64_t tx_src_refused;
 	uint64_t tx_loop;           /* TUN packet that was our own outer datagram (routing loop) */
 } device_stats;
 

@@ -51,6 +51,9 @@
  * never below DEVICE_SHED_MIN_STEPS (why: docs/battery.md). Re-judged, and re-attached only
  * if p or the endpoints changed, once per DEVICE_SHED_PERIOD. */
 #define DEVICE_SHED_PERIOD WG_MS(250)
+/* Sources the shedding estimate tracks for cookie-less messages (dev->reply_limiter; a full
+ * table counts a new source as not useful). Small: 2 KiB of buckets. */
+#define DEVICE_REPLY_ESTIMATE_SOURCES 4096
 #define DEVICE_SHED_STEPS 16
 #define DEVICE_SHED_MIN_STEPS 4
 #define DEVICE_SHED_HEADROOM 2
@@ -100,6 +103,7 @@ typedef struct {
 	uint8_t msg[WG_MSG_MAX_HANDSHAKE_LEN];
 	uint16_t len;
 	wg_endpoint src;
+	udp_src local; /* the local address it arrived on (sticky source for the reply) */
 } device_hs_msg;
 
 /* Loop thread only. */
@@ -121,7 +125,7 @@ typedef struct {
 	wg_time_ns loaded_until;
 	wg_time_ns since; /* start of the current period */
 	uint32_t in;      /* handshake messages taken off this socket in the period */
-	uint32_t useful;  /* of them, under load, passed mac1 and the rate limiter */
+	uint32_t useful;  /* of them, under load, passed mac1 and a rate limiter (handshake.c) */
 	uint32_t drops0;  /* the socket's kernel drop counter at the period's start */
 	unsigned nallow;  /* the attached filter's always-pass source addresses */
 	udp_ip allow[UDP_SHED_MAX_ALLOW];
@@ -146,6 +150,12 @@ struct peer {
 	pthread_mutex_t lock;
 	wg_tunnel *tun;
 	wg_endpoint endpoint;
+	/* Sticky source (docs/sticky.md): the local address (and IPv6 interface) the last
+	 * authenticated datagram from the peer arrived on, taken with the endpoint; replies go
+	 * out from it. None after an explicit endpoint, a rebind, or a refused send. Loop
+	 * thread (config lock shared) or config lock exclusive: it needs no peer lock (a
+	 * send's refusal is handled in a flush that may run under the peer's lock). */
+	udp_src src;
 	uint64_t last_handshake_seen; /* wall ns of the last HANDSHAKE_DONE event */
 	bool unreachable_reported;
 	/* Tables (changed under the exclusive config lock, or by the loop thread alone). */
@@ -182,7 +192,8 @@ struct device {
 	pthread_rwlock_t cfg_lock;
 	wg_identity identity;
 	cookie_checker cookies;
-	ratelimiter *limiter;
+	ratelimiter *limiter;       /* gates messages with a valid mac2 (proven sources) */
+	ratelimiter *reply_limiter; /* shed.c's estimate only: cookie-less messages per source */
 	allowedips aips;
 	peer_table peers;
 	peer *first, *last; /* creation order */
@@ -313,20 +324,24 @@ size_t device_mem_give_back(device *dev, void *p, size_t len);
 void device_tun_flush(device *dev);
 /* The next free transmit slot (sends the queue first when it is full). */
 uint8_t *device_tx_slot(device *dev);
-/* Queues len bytes at data (inside the current free slot) to dst; false if dst is none. */
-bool device_tx_queue(device *dev, const uint8_t *data, size_t len, const wg_endpoint *dst);
+/* Queues len bytes at data (inside the current free slot) to dst, from local (NULL or none:
+ * the route's source); false if dst is none. */
+bool device_tx_queue(device *dev, const uint8_t *data, size_t len, const wg_endpoint *dst,
+		     const udp_src *local);
 void device_count_tunnel_error(device *dev, wg_tun_result r);
 /* Hands one handshake message or cookie reply from src to p's tunnel under p's lock (see
  * datapath.c). */
 void device_peer_receive(device *dev, peer *p, uint8_t *buf, size_t len,
-			 wg_tunnel_initiation *prep, const wg_endpoint *src, wg_time_ns now);
+			 wg_tunnel_initiation *prep, const wg_endpoint *src, const udp_src *local,
+			 wg_time_ns now);
 
 /* ---- handshake.c: the handshake queue and the under-load shield (loop thread) ---- */
 int device_handshake_init(device *dev);
 void device_handshake_free(device *dev);
-/* Copies handshake message msg (type 1 or 2, classified) from src into the queue. */
+/* Copies handshake message msg (type 1 or 2, classified) from src, received on local
+ * (NULL: unknown), into the queue. */
 void device_handshake_enqueue(device *dev, const uint8_t *msg, size_t len,
-			      const wg_endpoint *src, wg_time_ns now);
+			      const wg_endpoint *src, const udp_src *local, wg_time_ns now);
 /* Handles up to budget queued messages (config lock shared). Returns how many are left. */
 unsigned device_handshake_run(device *dev, wg_time_ns now, unsigned budget);
 unsigned device_handshake_pending(const device *dev);
@@ -341,5 +356,8 @@ void device_shed_update(device *dev, wg_time_ns now);
 wg_time_ns device_shed_deadline(const device *dev);
 /* The sockets were replaced (exclusive config lock): forget their state. */
 void device_shed_reset(device *dev);
+
+/* Forgets every peer's sticky source (sockets replaced; exclusive config lock). */
+void device_forget_sources(device *dev);
 
 #endif

@@ -4,8 +4,8 @@
  * messages are handled at once, so a flood of initiations never delays them. After the round's
  * receive work the loop takes at most DEVICE_HANDSHAKE_BUDGET messages off the queue. Under
  * load (queue depth reached DEVICE_UNDER_LOAD_THRESHOLD within the last
- * DEVICE_UNDER_LOAD_TIME, the kernel's and wireguard-go's rule) each message passes, cheapest
- * first: mac1, the per-source rate limiter, then mac2 (a cookie reply when it is missing);
+ * DEVICE_UNDER_LOAD_TIME, the kernel's and wireguard-go's rule) each message passes, in their
+ * order: mac1, mac2 (a cookie reply when it is missing), then the per-source rate limiter;
  * only then the Noise work (one X25519 for the anonymous step, then the peer's tunnel).
  * Cookie replies go into the round's send batch (one sendmmsg); their nonces come from a
  * random pool refilled in DEVICE_NONCE_POOL-byte draws instead of one RNG call each. */
@@ -43,7 +43,7 @@ unsigned device_handshake_pending(const device *dev)
 }
 
 void device_handshake_enqueue(device *dev, const uint8_t *msg, size_t len,
-			      const wg_endpoint *src, wg_time_ns now)
+			      const wg_endpoint *src, const udp_src *local, wg_time_ns now)
 {
 	device_hs_queue *q = &dev->hsq;
 	device_hs_msg *m;
@@ -71,6 +71,10 @@ void device_handshake_enqueue(device *dev, const uint8_t *msg, size_t len,
 	memcpy(m->msg, msg, len);
 	m->len = (uint16_t)len;
 	m->src = *src;
+	if (local)
+		m->local = *local;
+	else
+		memset(&m->local, 0, sizeof(m->local));
 	q->count++;
 }
 
@@ -110,13 +114,19 @@ static size_t endpoint_ip(const wg_endpoint *e, const uint8_t **addr, uint16_t *
 	return 16;
 }
 
-/* The under-load shield, cheapest check first: true = go on to the Noise work. */
+/* The under-load shield, in the kernel's and wireguard-go's order: mac1, then mac2 (a missing
+ * one is answered with a cookie reply, always), then the per-source rate limiter. Only messages
+ * with a valid mac2 spend the limiter's tokens: their source is proven, so a spoofer who knows
+ * our public key cannot drain a peer's bucket with cookie-less messages from its address.
+ * true = go on to the Noise work. */
 static bool handshake_admit(device *dev, const device_hs_msg *m, wg_time_ns now)
 {
 	const wg_rng pool = {pool_fill, dev};
 	const uint8_t *addr;
 	uint16_t port;
 	size_t alen = endpoint_ip(&m->src, &addr, &port);
+	int family = m->src.sa.sa_family == AF_INET ? AF_INET : AF_INET6;
+	device_shed *s = &dev->shed[family == AF_INET ? 0 : 1];
 	bool reply = false;
 	uint8_t *slot;
 	cookie_result r;
@@ -128,13 +138,6 @@ static bool handshake_admit(device *dev, const device_hs_msg *m, wg_time_ns now)
 		DEVICE_STAT_INC(dev, rx_mac);
 		return false;
 	}
-	/* Before mac2 and the cookie reply: a source over its rate costs one hash lookup. */
-	if (!ratelimiter_allow(dev->limiter, now,
-			       m->src.sa.sa_family == AF_INET ? AF_INET : AF_INET6, addr)) {
-		DEVICE_STAT_INC(dev, rx_ratelimited);
-		return false;
-	}
-	dev->shed[m->src.sa.sa_family == AF_INET ? 0 : 1].useful++; /* shed.c: worth a look */
 	slot = device_tx_slot(dev);
 	r = cookie_checker_mac2_or_reply(&dev->cookies, m->msg, m->len, addr, alen, port, now,
 					 &pool, (wg_msg_cookie_reply *)slot, &reply);
@@ -144,11 +147,21 @@ static bool handshake_admit(device *dev, const device_hs_msg *m, wg_time_ns now)
 		device_count_tunnel_error(dev, (wg_tun_result)r);
 		return false;
 	}
-	if (!reply)
-		return true;
-	if (device_tx_queue(dev, slot, WG_MSG_COOKIE_REPLY_LEN, &m->src))
-		DEVICE_STAT_INC(dev, cookie_replies_sent);
-	return false;
+	if (reply) {
+		/* shed.c's estimate keeps its meaning (what a source within 20/s sends); this
+		 * limiter decides nothing else. */
+		if (ratelimiter_allow(dev->reply_limiter, now, family, addr))
+			s->useful++;
+		if (device_tx_queue(dev, slot, WG_MSG_COOKIE_REPLY_LEN, &m->src, &m->local))
+			DEVICE_STAT_INC(dev, cookie_replies_sent);
+		return false;
+	}
+	if (!ratelimiter_allow(dev->limiter, now, family, addr)) {
+		DEVICE_STAT_INC(dev, rx_ratelimited);
+		return false;
+	}
+	s->useful++;
+	return true;
 }
 
 static void handshake_one(device *dev, device_hs_msg *m, wg_time_ns now)
@@ -175,7 +188,7 @@ static void handshake_one(device *dev, device_hs_msg *m, wg_time_ns now)
 			DEVICE_STAT_INC(dev, rx_unknown_peer);
 			return;
 		}
-		device_peer_receive(dev, p, buf, len, &prep, &m->src, now);
+		device_peer_receive(dev, p, buf, len, &prep, &m->src, &m->local, now);
 		wg_tunnel_initiation_wipe(&prep); /* already wiped by the tunnel; cheap */
 		return;
 	}
@@ -184,7 +197,7 @@ static void handshake_one(device *dev, device_hs_msg *m, wg_time_ns now)
 		DEVICE_STAT_INC(dev, rx_no_session);
 		return;
 	}
-	device_peer_receive(dev, p, buf, len, NULL, &m->src, now);
+	device_peer_receive(dev, p, buf, len, NULL, &m->src, &m->local, now);
 }
 
 unsigned device_handshake_run(device *dev, wg_time_ns now, unsigned budget)

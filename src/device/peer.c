@@ -374,3 +374,9 @@ void device_peer_remove(device *dev, peer *p)
 		peer_unlink(dev, p);
 	device_peer_destroy(p);
 }
+
+void device_forget_sources(device *dev)
+{
+	for (peer *p = dev->first; p; p = p->next)
+		memset(&p->src, 0, sizeof(p->src));
+}

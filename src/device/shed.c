@@ -8,8 +8,8 @@
  * from the configured peers' endpoints, and passes other handshake messages with probability
  * p, so the kernel drops the excess before the copy. Each DEVICE_SHED_PERIOD the socket's p is
  * judged again from what was measured: p = DEVICE_SHED_HEADROOM x (messages that passed mac1
- * and the rate limiter) / (messages taken off the socket + those the kernel dropped), rounded
- * up to 1/DEVICE_SHED_STEPS and never below DEVICE_SHED_MIN_STEPS / DEVICE_SHED_STEPS (a new
+ * and a rate limiter, see handshake.c) / (messages taken off the socket + those the kernel
+ * dropped), rounded up to 1/DEVICE_SHED_STEPS and never below DEVICE_SHED_MIN_STEPS / DEVICE_SHED_STEPS (a new
  * or roamed peer's handshake needs two of its retries, 5 s apart, to pass: see
  * docs/battery.md). The filter is replaced only when p or the endpoints changed, and removed
  * as soon as the load ends (the loop wakes once at under_load_until for that while a filter is

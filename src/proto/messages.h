@@ -141,6 +141,8 @@ _Static_assert(offsetof(wg_msg_data_header, counter) == 8, "data counter");
 #define WG_REKEY_ON_RECV_AGE (WG_REJECT_AFTER_TIME - WG_KEEPALIVE_TIMEOUT - WG_REKEY_TIMEOUT)
 #define WG_ZERO_KEY_MATERIAL_TIME (3 * WG_REJECT_AFTER_TIME) /* 540 s */
 #define WG_DEFAULT_MTU 1420
+/* Largest padded plaintext: a message is at most 65535 bytes, 32 of them framing. */
+#define WG_MAX_CONTENT_LEN (65535 - WG_MSG_DATA_MIN_LEN)
 
 /* ---- little-endian helpers ---- */
 static inline uint32_t wg_le32_read(const uint8_t p[4])

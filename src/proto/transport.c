@@ -18,6 +18,9 @@ size_t transport_padded_len(size_t len, uint32_t mtu)
 
 	if (mtu == 0)
 		return round_up16(len);
+	/* wireguard-go's cap: a padded packet plus the 32 bytes of framing stays a 16-bit size. */
+	if (mtu > WG_MAX_CONTENT_LEN)
+		mtu = WG_MAX_CONTENT_LEN;
 	if (last_unit > mtu)
 		last_unit %= mtu;
 	padded = round_up16(last_unit);

@@ -8,7 +8,8 @@
 #include "proto/keypair.h"
 
 /* Plaintext length after padding: multiple of 16 but never beyond the MTU (GSO-sized packets:
- * the rule applies to the last MTU-sized unit); mtu 0 = just round up to 16. */
+ * the rule applies to the last MTU-sized unit); mtu 0 = just round up to 16; an mtu above
+ * WG_MAX_CONTENT_LEN counts as that. */
 size_t transport_padded_len(size_t len, uint32_t mtu);
 
 /* Message length for a plaintext of len bytes. */

@@ -174,6 +174,16 @@ static inline void fh_take_tx(fh *h)
 		if (n == 0)
 			continue; /* a seal failed: the flush counts it and sends nothing */
 		CHECK_OR_TRAP(wg_msg_classify(d, n) != 0);
+		/* A source is none or one a received datagram brought, of the endpoint's family. */
+		if (dev->tx.src[i].family != AF_UNSPEC) {
+			const udp_src *ls = &dev->tx.src[i];
+			CHECK_OR_TRAP(ls->family == dev->tx.addr[i].sa.sa_family && !ls->refused);
+			if (ls->family == AF_INET)
+				CHECK_OR_TRAP((ntohl(ls->in4.s_addr) & ~3u) == 0x0a630004u);
+			else
+				CHECK_OR_TRAP(ls->family == AF_INET6 && ls->in6.s6_addr[0] == 0xfd &&
+					      ls->in6.s6_addr[1] == 0x99 && ls->ifindex == 1);
+		}
 		if (memcmp(&dev->tx.addr[i], &h->ep_c, sizeof(h->ep_c)) == 0)
 			continue;
 		fh_push(&h->to_a, d, n);
@@ -190,6 +200,19 @@ static inline void fh_device_rx(fh *h, size_t n, const wg_endpoint *src)
 	device *dev = h->dev;
 
 	memcpy(&dev->rx.addr[0], src, sizeof(*src));
+	/* The local address it "arrived on" (sticky source): one of four per family, picked by
+	 * the source port, so a roam changes it too. fh_take_tx checks sends use only these. */
+	memset(&dev->rx.src[0], 0, sizeof(dev->rx.src[0]));
+	dev->rx.src[0].family = src->sa.sa_family;
+	if (src->sa.sa_family == AF_INET)
+		dev->rx.src[0].in4.s_addr = htonl(0x0a630004u + (ntohs(src->in4.sin_port) & 3));
+	else if (src->sa.sa_family == AF_INET6) {
+		dev->rx.src[0].in6.s6_addr[0] = 0xfd;
+		dev->rx.src[0].in6.s6_addr[1] = 0x99;
+		dev->rx.src[0].in6.s6_addr[15] = (uint8_t)(1 + (ntohs(src->in6.sin6_port) & 3));
+		dev->rx.src[0].ifindex = 1;
+	} else
+		dev->rx.src[0].family = AF_UNSPEC;
 	dev->rx.msg[0].msg_len = (unsigned)n;
 	dev->rx.seg[0] = 0; /* one datagram, no GRO segments */
 	pthread_rwlock_rdlock(&dev->cfg_lock);

@@ -61,6 +61,35 @@ static void test_source_check(node *a, node *b)
 	CHECK_MSG(app_recv(a, buf, sizeof(buf), 500) < 0, "spoofed source must not arrive");
 	device_get_stats(a->dev, &after);
 	CHECK_EQ_U64(after.rx_allowed_ip, before.rx_allowed_ip + 1);
+
+	/* The source must map to the sending peer itself: 10.0.0.99 now belongs to a peer X of
+	 * a, and b still may not use it (cryptokey routing: one peer cannot speak for another). */
+	{
+		wg_config_change c;
+		wg_peer_change pc;
+		wg_allowed_ip ip;
+		uint8_t xpriv[32];
+
+		memset(&c, 0, sizeof(c));
+		memset(&pc, 0, sizeof(pc));
+		CHECK(crypto_x25519_generate(xpriv, pc.public_key) == 0);
+		ip4(&ip, "10.0.0.99", 32);
+		pc.allowed_ips = &ip;
+		pc.n_allowed_ips = 1;
+		c.peers = &pc;
+		c.n_peers = 1;
+		CHECK_EQ_INT(device_apply(a->dev, &c), 0);
+		CHECK(send(b->app, pkt, len, 0) == (ssize_t)len);
+		CHECK_MSG(app_recv(a, buf, sizeof(buf), 500) < 0,
+			  "another peer's source must not arrive");
+		device_get_stats(a->dev, &after);
+		CHECK_EQ_U64(after.rx_allowed_ip, before.rx_allowed_ip + 2);
+		pc.remove = true;
+		pc.n_allowed_ips = 0;
+		CHECK_EQ_INT(device_apply(a->dev, &c), 0);
+		CHECK_EQ_INT(node_npeers(a), 1);
+		crypto_wipe(xpriv, sizeof(xpriv));
+	}
 }
 
 /* b rebinds to a fresh port; its next packet moves a's endpoint for b, and a -> b works. */
@@ -297,6 +326,33 @@ static void test_key_change(node *a, node *b)
 	crypto_wipe(xpriv, sizeof(xpriv));
 }
 
+/* Setting the private key the device already has changes nothing (wireguard-go returns
+ * early; `wg setconf` and `wg syncconf` always send it): the session survives, so a packet
+ * goes out on it without a new handshake on either side. */
+static void test_same_key_noop(node *a, node *b)
+{
+	wg_config_change c;
+	uint8_t pkt[256];
+	size_t len = make_ping4(pkt, "10.0.0.1", "10.0.0.2", 21);
+	int ha, hb;
+
+	CHECK_MSG(deliver(a, b, pkt, len), "a -> b before the same-key set");
+	/* A handshake's events are counted by the loops after the packet moved on: let them. */
+	usleep((useconds_t)wait_ms(300) * 1000);
+	ha = __atomic_load_n(&a->handshakes, __ATOMIC_RELAXED);
+	hb = __atomic_load_n(&b->handshakes, __ATOMIC_RELAXED);
+	memset(&c, 0, sizeof(c));
+	c.has_private_key = true;
+	memcpy(c.private_key, a->priv, 32);
+	CHECK_EQ_INT(device_apply(a->dev, &c), 0);
+	len = make_ping4(pkt, "10.0.0.1", "10.0.0.2", 22);
+	CHECK_MSG(deliver(a, b, pkt, len), "a -> b after the same-key set");
+	usleep((useconds_t)wait_ms(300) * 1000);
+	CHECK_EQ_INT(__atomic_load_n(&a->handshakes, __ATOMIC_RELAXED), ha);
+	CHECK_EQ_INT(__atomic_load_n(&b->handshakes, __ATOMIC_RELAXED), hb);
+	crypto_wipe(&c, sizeof(c));
+}
+
 /* a reaches b over IPv6 loopback: the v6 socket works, and b's endpoint for a follows. */
 static void test_ipv6_endpoint(node *a, node *b)
 {
@@ -461,9 +517,10 @@ static void test_under_load(node *a)
 	/* The replies to the burst that raised the load may still be on their way (valgrind
 	 * runs the device far slower than 50 ms per reply): wait until a whole second is quiet. */
 	total += load_drain(s, 1000);
-	/* One source flooding: its burst answered, the rest dropped before any cookie work. */
+	/* One source flooding, no cookie: answered (cookie-less messages never meet the rate
+	 * limiter, which only messages with a valid mac2 do). */
 	CHECK(total >= 1);
-	CHECK(st.rx_ratelimited > 0);
+	CHECK_EQ_U64(st.rx_ratelimited, 0);
 	/* Keep the load on and ask from fresh sources, a few messages each (< the burst). */
 	load_send_burst(s, &to, key, 254, LOAD_BURST);
 	for (int k = 0; k < LOAD_SOURCES; k++)
@@ -564,6 +621,7 @@ int main(void)
 	test_failed_apply(&a, &b);
 	test_remove_readd(&a, &b);
 	test_key_change(&a, &b);
+	test_same_key_noop(&a, &b);
 	test_ipv6_endpoint(&a, &b);
 	test_keepalive_on(&a, &b);
 	test_under_load(&a);

@@ -1,8 +1,8 @@
 /* The device's handshake path (src/device/handshake.c), driven directly on a device whose loop
  * is not running (single-threaded, config lock taken shared as the loop does): the queue's
- * bound and drop counter, under-load from queue depth, the per-round budget, mac1 before the
- * rate limiter before the cookie reply, cookie replies that decrypt with distinct nonces drawn
- * from the pool in large draws, and a failing RNG: every operation that needs randomness
+ * bound and drop counter, under-load from queue depth, the per-round budget, mac1 before mac2
+ * (or the cookie reply) before the rate limiter, cookie replies that decrypt with distinct
+ * nonces drawn from the pool in large draws, and a failing RNG: every operation that needs randomness
  * fails, counted and logged, nothing is sent; plus the protocol core's own RNG failure paths.
  * Kernel-side shedding (shed.c) on a real loopback socket: no filter while idle, attached
  * when the queue puts the device under load, re-judged once a period and replaced only when p
@@ -141,7 +141,7 @@ static void test_queue_and_replies(void)
 
 		src4(&e, i);
 		make_init(&n, i < DEVICE_HANDSHAKE_QUEUE ? &makers[i] : &m, msg, i, now);
-		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, now);
+		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, NULL, now);
 		/* Under load from the moment the depth reached 1/8 of the bound. */
 		CHECK_EQ_INT(now < n.dev->under_load_until, i >= DEVICE_UNDER_LOAD_THRESHOLD);
 	}
@@ -194,10 +194,25 @@ static void test_queue_and_replies(void)
 	node_free(&n);
 }
 
-/* Under load: mac1 first (bad ones never reach the rate limiter), then the per-source rate
- * limiter (one source gets its burst of replies, the rest is dropped before any cookie
- * work). Not under load: no cookie, the message goes to the Noise step (which rejects this
- * garbage as undecryptable). */
+/* The same with maker m as it is (its cookie kept): mac2 made with that cookie if it has one. */
+static void make_init_keep(cookie_maker *m, uint8_t msg[WG_MSG_INITIATION_LEN], uint32_t sender,
+			   wg_time_ns now)
+{
+	memset(msg, 0, WG_MSG_INITIATION_LEN);
+	msg[0] = WG_MSG_INITIATION;
+	wg_le32_write(msg + 4, sender);
+	for (int k = 8; k < 116; k++)
+		msg[k] = (uint8_t)(k * 13 + sender);
+	CHECK_EQ_INT(cookie_maker_add_macs(m, msg, WG_MSG_INITIATION_LEN, now), COOKIE_OK);
+}
+
+/* Under load, the kernel's and wireguard-go's order: mac1 first (bad ones get nothing), then
+ * mac2 (every cookie-less message gets a cookie reply), and only messages with a valid mac2
+ * meet the per-source rate limiter. So cookie-less messages from a source, e.g. a spoofer
+ * using a peer's address, never spend that source's tokens: the peer's next message, with
+ * the cookie it received at that address, still reaches the Noise step (before the fix the
+ * limiter came first and the spoofer's burst starved it). Not under load: no cookie, the
+ * message goes to the Noise step (which rejects this garbage as undecryptable). */
 static void test_order_of_checks(void)
 {
 	uint8_t msg[WG_MSG_INITIATION_LEN];
@@ -210,7 +225,7 @@ static void test_order_of_checks(void)
 	node_init(&n);
 	src4(&e, 7);
 	make_init(&n, &m, msg, 1, now);
-	device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, now);
+	device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, NULL, now);
 	CHECK_EQ_U64(run(&n, now, 1), 0);
 	st = stats(&n);
 	CHECK_EQ_U64(st.rx_decrypt, 1);
@@ -219,20 +234,74 @@ static void test_order_of_checks(void)
 	n.dev->under_load_until = now + DEVICE_UNDER_LOAD_TIME;
 	msg[116] ^= 1; /* mac1 broken */
 	for (int i = 0; i < 20; i++)
-		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, now);
+		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, NULL, now);
 	CHECK_EQ_U64(run(&n, now, 100), 0);
 	st = stats(&n);
 	CHECK_EQ_U64(st.rx_mac, 20);
-	CHECK_EQ_U64(st.rx_ratelimited, 0);
+	CHECK_EQ_U64(st.rx_ratelimited + st.cookie_replies_sent + n.dev->tx_used, 0);
 	msg[116] ^= 1;
+	/* 20 cookie-less messages from one address (4x the burst): every one is answered. */
 	for (int i = 0; i < 20; i++)
-		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, now);
+		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, NULL, now);
 	CHECK_EQ_U64(run(&n, now, 100), 0);
 	st = stats(&n);
-	CHECK_EQ_U64(st.cookie_replies_sent, WG_RATELIMITER_BURST);
-	CHECK_EQ_U64(n.dev->tx_used, WG_RATELIMITER_BURST);
-	CHECK_EQ_U64(st.rx_ratelimited, 20 - WG_RATELIMITER_BURST);
+	CHECK_EQ_U64(st.cookie_replies_sent, 20);
+	CHECK_EQ_U64(n.dev->tx_used, 20);
+	CHECK_EQ_U64(st.rx_ratelimited, 0);
+	CHECK_EQ_U64(st.rx_decrypt, 1);
+	/* The owner of the address takes the cookie from the last reply (m made that message). */
+	if (n.dev->tx_used == 20)
+		CHECK_EQ_INT(cookie_maker_consume_reply(&m, n.dev->tx.iov[19].iov_base,
+							WG_MSG_COOKIE_REPLY_LEN, now),
+			     COOKIE_OK);
 	n.dev->tx_used = 0;
+	/* Its messages with that cookie: past the limiter, up to its burst, into the Noise step. */
+	for (int i = 0; i < 20; i++) {
+		make_init_keep(&m, msg, 100 + (uint32_t)i, now);
+		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, NULL, now);
+	}
+	CHECK_EQ_U64(run(&n, now, 100), 0);
+	st = stats(&n);
+	CHECK_EQ_U64(st.rx_decrypt, 1 + WG_RATELIMITER_BURST);
+	CHECK_EQ_U64(st.rx_ratelimited, 20 - WG_RATELIMITER_BURST);
+	CHECK_EQ_U64(st.cookie_replies_sent, 20);
+	CHECK_EQ_U64(n.dev->tx_used, 0);
+	node_free(&n);
+}
+
+/* Under load lasts DEVICE_UNDER_LOAD_TIME (1 s) after the queue last reached its threshold:
+ * a cookie-less message 1 ns before the end gets a cookie reply, one at the end goes to the
+ * Noise step (mac2 ignored again). */
+static void test_under_load_ends(void)
+{
+	uint8_t msg[WG_MSG_INITIATION_LEN];
+	wg_time_ns t = io_now();
+	cookie_maker m;
+	wg_endpoint e;
+	device_stats st;
+	node n;
+
+	node_init(&n);
+	src4(&e, 9);
+	make_init(&n, &m, msg, 1, t);
+	for (unsigned i = 0; i <= DEVICE_UNDER_LOAD_THRESHOLD; i++)
+		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, NULL, t);
+	CHECK_EQ_U64(n.dev->under_load_until, t + DEVICE_UNDER_LOAD_TIME);
+	/* All but one taken under load at t (all answered), the last one 1 ns before the end. */
+	CHECK_EQ_U64(run(&n, t, DEVICE_UNDER_LOAD_THRESHOLD), 1);
+	CHECK_EQ_U64(run(&n, t + DEVICE_UNDER_LOAD_TIME - 1, 1), 0);
+	st = stats(&n);
+	CHECK_EQ_U64(st.cookie_replies_sent, DEVICE_UNDER_LOAD_THRESHOLD + 1);
+	CHECK_EQ_U64(st.rx_decrypt, 0);
+	n.dev->tx_used = 0;
+	/* At the end: no longer under load, whatever the queue held before. */
+	device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, NULL, t + DEVICE_UNDER_LOAD_TIME);
+	CHECK_EQ_U64(run(&n, t + DEVICE_UNDER_LOAD_TIME, 1), 0);
+	st = stats(&n);
+	CHECK_EQ_U64(st.cookie_replies_sent, DEVICE_UNDER_LOAD_THRESHOLD + 1);
+	CHECK_EQ_U64(st.under_load_batches, DEVICE_UNDER_LOAD_THRESHOLD + 1);
+	CHECK_EQ_U64(st.rx_decrypt, 1);
+	CHECK_EQ_U64(n.dev->tx_used, 0);
 	node_free(&n);
 }
 
@@ -257,7 +326,7 @@ static void test_rng_failure(void)
 	for (unsigned i = 0; i < 8; i++) {
 		src4(&e, i);
 		make_init(&n, &m, msg, i, now);
-		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, now);
+		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, NULL, now);
 	}
 	CHECK_EQ_U64(run(&n, now, 100), 0);
 	st = stats(&n);
@@ -289,7 +358,7 @@ static void test_rng_failure(void)
 	n.source_fails = false;
 	src4(&e, 100);
 	make_init(&n, &m, msg, 100, now);
-	device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, now);
+	device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, NULL, now);
 	CHECK_EQ_U64(run(&n, now, 1), 0);
 	CHECK_EQ_U64(stats(&n).cookie_replies_sent, 1);
 	CHECK_EQ_U64(n.dev->tx_used, 1);
@@ -442,7 +511,7 @@ static void test_shed(void)
 		wg_endpoint e;
 		src4(&e, i);
 		make_init(&n, &m, msg, i, now);
-		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, now);
+		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, NULL, now);
 	}
 	CHECK(now < n.dev->under_load_until);
 	device_shed_update(n.dev, now);
@@ -533,6 +602,7 @@ int main(void)
 {
 	test_queue_and_replies();
 	test_order_of_checks();
+	test_under_load_ends();
 	test_rng_failure();
 	test_proto_rng_failure();
 	test_shed();

@@ -160,6 +160,9 @@ static void test_padding(void)
 		{1413, 1420, 1420}, {1299, 1300, 1300}, {1290, 1300, 1296}, {5, 0, 16},
 		{1419, 0, 1424},    {2840, 1420, 2840}, {2841, 1420, 2856}, {1421, 1420, 1436},
 		{1, 1, 1},          {65535, 0, 65536},
+		/* MTU capped at 65535 - 32 (wireguard-go): never a message over 65535 bytes. */
+		{65489, 65535, 65503}, {65500, 65535, 65503}, {65503, 65535, 65503},
+		{65500, 100000, 65503}, {65488, 65535, 65488}, {65504, 65535, 65519},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		CHECK_MSG(transport_padded_len(cases[i].len, cases[i].mtu) == cases[i].want,

@@ -115,7 +115,7 @@ static void run(bool offload)
 			want_b[nb++] = i;
 	}
 	gso = a.gso4;
-	CHECK_EQ_INT(udp_send_batch(a.fd4, &tx, idx, NDG, &gso, NULL), 0);
+	CHECK_EQ_INT(udp_send_batch(a.fd4, &tx, idx, NDG, &gso, NULL, NULL), 0);
 	CHECK_EQ_INT(gso, offload); /* no EIO on loopback */
 	co = expect(b.fd4, want_b, nb);
 	expect(c.fd4, want_c, nc);
@@ -128,7 +128,7 @@ static void run(bool offload)
 	{
 		uint16_t sub[] = { 1, 3, 5, 20, 39 };
 		unsigned want[] = { 1, 3, 5, 20, 39 };
-		CHECK_EQ_INT(udp_send_batch(a.fd4, &tx, sub, 5, NULL, NULL), 0);
+		CHECK_EQ_INT(udp_send_batch(a.fd4, &tx, sub, 5, NULL, NULL, NULL), 0);
 		expect(b.fd4, want, 5);
 	}
 	/* One refused datagram (broadcast without SO_BROADCAST: EACCES) amid equal-size ones to
@@ -141,7 +141,7 @@ static void run(bool offload)
 
 		tx.addr[6].in4.sin_addr.s_addr = htonl(INADDR_BROADCAST);
 		gso = a.gso4;
-		CHECK_EQ_INT(udp_send_batch(a.fd4, &tx, sub, 4, &gso, failed), 1);
+		CHECK_EQ_INT(udp_send_batch(a.fd4, &tx, sub, 4, &gso, failed, NULL), 1);
 		CHECK(!failed[0] && !failed[1] && failed[2] && !failed[3]);
 		tx.addr[6] = keep;
 		expect(b.fd4, want, 3);
@@ -316,7 +316,7 @@ static void shed(int family)
 			idx[i] = (uint16_t)i;
 		}
 		memset(&t, 0, sizeof(t));
-		CHECK_EQ_INT(udp_send_batch(s1, &tx, idx, 8, &gso, NULL), 0);
+		CHECK_EQ_INT(udp_send_batch(s1, &tx, idx, 8, &gso, NULL, NULL), 0);
 		usleep(2000);
 		drain(rfd, &t);
 		CHECK_EQ_INT(t.type[1], 8);

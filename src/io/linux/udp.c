@@ -82,6 +82,13 @@ static int udp_socket_open(int family, uint16_t port, uint32_t fwmark, udp_socke
 		a.in6.sin6_port = htons(port);
 		alen = sizeof(a.in6);
 	}
+	/* Sticky sources: the local address of each datagram (IPV6_RECVPKTINFO also covers
+	 * IPv4 on a dual-stack socket, as v4-mapped). Best effort: without it replies take the
+	 * route's source, as before. */
+	if (family == AF_INET)
+		(void)setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+	else
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
 	if (bind(fd, &a.sa, alen) < 0)
 		goto fail_errno;
 	return fd;
@@ -201,13 +208,92 @@ int udp_bind_set_mark(udp_bind *b, uint32_t fwmark)
 	return 0;
 }
 
+bool udp_src_eq(const udp_src *a, const udp_src *b)
+{
+	if (a->family != b->family)
+		return false;
+	if (a->family == AF_INET)
+		return a->in4.s_addr == b->in4.s_addr;
+	if (a->family == AF_INET6)
+		return a->ifindex == b->ifindex && !memcmp(&a->in6, &b->in6, sizeof(a->in6));
+	return true;
+}
+
+/* A source we can send from: not unspecified, multicast or the limited broadcast. */
+static void src_set4(udp_src *s, struct in_addr a, uint32_t ifindex)
+{
+	uint32_t h = ntohl(a.s_addr);
+
+	if (h == INADDR_ANY || h == INADDR_BROADCAST || IN_MULTICAST(h))
+		return;
+	s->family = AF_INET;
+	s->in4 = a;
+	s->ifindex = ifindex;
+}
+
+static void src_set6(udp_src *s, const struct in6_addr *a, uint32_t ifindex)
+{
+	if (IN6_IS_ADDR_UNSPECIFIED(a) || IN6_IS_ADDR_MULTICAST(a))
+		return;
+	s->family = AF_INET6;
+	s->in6 = *a;
+	s->ifindex = ifindex;
+}
+
+void udp_parse_cmsgs(const struct msghdr *h, size_t len, uint16_t *seg, udp_src *src)
+{
+	const uint8_t *base = h->msg_control;
+	size_t total = base ? h->msg_controllen : 0, off = 0;
+
+	*seg = 0;
+	memset(src, 0, sizeof(*src));
+	/* By hand, not CMSG_NXTHDR: every header and its payload must lie inside the control
+	 * data, and memcpy reads them whatever the buffer's alignment (the fuzz harness). */
+	while (total - off >= sizeof(struct cmsghdr)) {
+		struct cmsghdr c;
+		const uint8_t *data = base + off + CMSG_LEN(0);
+		size_t dlen;
+
+		memcpy(&c, base + off, sizeof(c));
+		if (c.cmsg_len < CMSG_LEN(0) || c.cmsg_len > total - off)
+			break;
+		dlen = c.cmsg_len - CMSG_LEN(0);
+		if (c.cmsg_level == SOL_UDP && c.cmsg_type == UDP_GRO && dlen >= sizeof(int)) {
+			int gs;
+			memcpy(&gs, data, sizeof(gs));
+			/* Hostile-proof: a size the split loop can use, else one datagram. */
+			if (gs > 0 && gs < 65536 && (size_t)gs < len)
+				*seg = (uint16_t)gs;
+		} else if (c.cmsg_level == IPPROTO_IP && c.cmsg_type == IP_PKTINFO &&
+			   dlen >= sizeof(struct in_pktinfo)) {
+			struct in_pktinfo pi;
+			memcpy(&pi, data, sizeof(pi));
+			/* spec_dst: the local address replies come from (ipi_addr is the header's
+			 * destination, a broadcast one for a broadcast datagram). */
+			memset(src, 0, sizeof(*src));
+			src_set4(src, pi.ipi_spec_dst, (uint32_t)pi.ipi_ifindex);
+		} else if (c.cmsg_level == IPPROTO_IPV6 && c.cmsg_type == IPV6_PKTINFO &&
+			   dlen >= sizeof(struct in6_pktinfo)) {
+			struct in6_pktinfo pi;
+			memcpy(&pi, data, sizeof(pi));
+			memset(src, 0, sizeof(*src));
+			src_set6(src, &pi.ipi6_addr, pi.ipi6_ifindex);
+		}
+		if (CMSG_ALIGN(c.cmsg_len) >= total - off)
+			break;
+		off += CMSG_ALIGN(c.cmsg_len);
+	}
+}
+
 int udp_recv_batch(int fd, udp_batch *b, unsigned n)
 {
 	int got;
 
 	if (n > UDP_BATCH_MAX)
 		n = UDP_BATCH_MAX;
-	for (unsigned i = 0; i < n; i++) {
+	/* Built once: the kernel writes only msg_len, msg_namelen, msg_controllen and
+	 * msg_flags, and those are put back below for the datagrams it filled. */
+	for (unsigned i = b->hdr_ready; i < n; i++) {
 		memset(&b->msg[i].msg_hdr, 0, sizeof(b->msg[i].msg_hdr));
 		b->msg[i].msg_hdr.msg_iov = &b->iov[i];
 		b->msg[i].msg_hdr.msg_iovlen = 1;
@@ -217,6 +303,8 @@ int udp_recv_batch(int fd, udp_batch *b, unsigned n)
 		b->msg[i].msg_hdr.msg_controllen = sizeof(b->ctrl[i].buf);
 		b->msg[i].msg_len = 0;
 	}
+	if (b->hdr_ready < n)
+		b->hdr_ready = n;
 	do
 		got = recvmmsg(fd, b->msg, n, MSG_DONTWAIT, NULL);
 	while (got < 0 && errno == EINTR);
@@ -224,19 +312,12 @@ int udp_recv_batch(int fd, udp_batch *b, unsigned n)
 		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
 	for (int i = 0; i < got; i++) {
 		struct msghdr *h = &b->msg[i].msg_hdr;
-		b->seg[i] = 0;
 		if (h->msg_flags & MSG_TRUNC)
 			b->msg[i].msg_len = 0;
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
-			if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO &&
-			    c->cmsg_len >= CMSG_LEN(sizeof(int))) {
-				int gs;
-				memcpy(&gs, CMSG_DATA(c), sizeof(gs));
-				/* Hostile-proof: a size the split loop can use, else one datagram. */
-				if (gs > 0 && gs < 65536 && (unsigned)gs < b->msg[i].msg_len)
-					b->seg[i] = (uint16_t)gs;
-			}
-		}
+		udp_parse_cmsgs(h, b->msg[i].msg_len, &b->seg[i], &b->src[i]);
+		h->msg_namelen = sizeof(b->addr[i]);
+		h->msg_controllen = sizeof(b->ctrl[i].buf);
+		h->msg_flags = 0;
 	}
 	return got;
 }
@@ -260,18 +341,70 @@ static unsigned mark_failed(bool *failed, unsigned first, unsigned cnt)
 	return cnt;
 }
 
+/* Errors with which the kernel refuses a source (and maybe its interface) it no longer has:
+ * EINVAL (IPv4 route lookup, IPv6 address check), EADDRNOTAVAIL, ENODEV (the interface is
+ * gone), ENETUNREACH (no route from that source). Only a resend without the source that then
+ * goes through counts as a refusal. */
+static bool udp_src_refusal(int err)
+{
+	return err == EINVAL || err == EADDRNOTAVAIL || err == ENODEV || err == ENETUNREACH;
+}
+
+/* Appends one control message (level, type, data) at *len of buf (UDP_CTRL_SIZE bytes). */
+static void ctrl_put(char *buf, size_t *len, int level, int type, const void *data, size_t dlen)
+{
+	struct cmsghdr c;
+
+	memset(buf + *len, 0, CMSG_SPACE(dlen));
+	memset(&c, 0, sizeof(c));
+	c.cmsg_level = level;
+	c.cmsg_type = type;
+	c.cmsg_len = CMSG_LEN(dlen);
+	memcpy(buf + *len, &c, sizeof(c));
+	memcpy(buf + *len + CMSG_LEN(0), data, dlen);
+	*len += CMSG_SPACE(dlen);
+}
+
+/* A message's control data: UDP_SEGMENT first (seg 0 = none), then the source (NULL = none),
+ * so that dropping the source is cutting msg_controllen. */
+static void msg_ctrl(struct msghdr *h, char *buf, uint16_t seg, const udp_src *s)
+{
+	size_t len = 0;
+
+	if (seg)
+		ctrl_put(buf, &len, SOL_UDP, UDP_SEGMENT, &seg, sizeof(seg));
+	if (s && s->family == AF_INET) {
+		struct in_pktinfo pi;
+		memset(&pi, 0, sizeof(pi));
+		/* The address only, as the kernel's WireGuard does: the route picks the device. */
+		pi.ipi_spec_dst = s->in4;
+		ctrl_put(buf, &len, IPPROTO_IP, IP_PKTINFO, &pi, sizeof(pi));
+	} else if (s && s->family == AF_INET6) {
+		struct in6_pktinfo pi;
+		memset(&pi, 0, sizeof(pi));
+		pi.ipi6_addr = s->in6;
+		pi.ipi6_ifindex = s->ifindex; /* scopes a link-local source */
+		ctrl_put(buf, &len, IPPROTO_IPV6, IPV6_PKTINFO, &pi, sizeof(pi));
+	}
+	h->msg_control = len ? buf : NULL;
+	h->msg_controllen = len;
+}
+
+/* One message of a send: datagrams first..first+cnt of the call, GSO segment size (0 = a
+ * single datagram), whether it carries a source and whether that was taken out. */
+typedef struct {
+	uint16_t first, cnt, seg;
+	bool src, stripped;
+} udp_msg_info;
+
 /* Recurses once at most: the retry of a failed GSO message passes gso = NULL. */
-/* NOLINTNEXTLINE(misc-no-recursion) */
+/* NOLINTNEXTLINE(misc-no-recursion,readability-function-cognitive-complexity) */
 unsigned udp_send_batch(int fd, udp_batch *b, const uint16_t *idx, unsigned n, bool *gso,
-			bool *failed)
+			bool *failed, unsigned *refused)
 {
 	struct mmsghdr m[UDP_BATCH_MAX];
 	struct iovec iov[UDP_BATCH_MAX];
-	union {
-		char buf[CMSG_SPACE(sizeof(uint16_t))];
-		struct cmsghdr align;
-	} ctrl[UDP_BATCH_MAX];
-	uint16_t first[UDP_BATCH_MAX], cnt[UDP_BATCH_MAX];
+	udp_msg_info info[UDP_BATCH_MAX];
 	unsigned nm = 0, done = 0, nfailed = 0, k = 0;
 	bool waited = false;
 
@@ -282,20 +415,21 @@ unsigned udp_send_batch(int fd, udp_batch *b, const uint16_t *idx, unsigned n, b
 		if (failed)
 			failed[i] = false;
 	}
-	/* Group into messages: with GSO a run of equal sizes to one address (the last may be
-	 * shorter and ends it); without, one datagram each. */
+	/* Group into messages: with GSO a run of equal sizes to one address from one source
+	 * (the last may be shorter and ends it); without, one datagram each. */
 	while (k < n) {
 		unsigned start = k;
 		/* cppcheck-suppress uninitvar ; iov[0..n) was filled above and k < n */
 		size_t sz = iov[k].iov_len, total = sz;
 		const udp_addr *a = &b->addr[idx[k]];
+		const udp_src *s = &b->src[idx[k]];
 
 		k++;
 		if (gso && *gso) {
 			while (k < n && k - start < UDP_GSO_MAX_SEGS && iov[k - 1].iov_len == sz &&
 			       iov[k].iov_len <= sz && iov[k].iov_len > 0 &&
 			       total + iov[k].iov_len <= UDP_GSO_MAX_BYTES &&
-			       udp_addr_eq(&b->addr[idx[k]], a)) {
+			       udp_addr_eq(&b->addr[idx[k]], a) && udp_src_eq(&b->src[idx[k]], s)) {
 				total += iov[k].iov_len;
 				k++;
 			}
@@ -305,52 +439,80 @@ unsigned udp_send_batch(int fd, udp_batch *b, const uint16_t *idx, unsigned n, b
 		m[nm].msg_hdr.msg_iovlen = k - start;
 		m[nm].msg_hdr.msg_name = (void *)(uintptr_t)a;
 		m[nm].msg_hdr.msg_namelen = udp_addr_len(a);
-		if (k - start > 1) {
-			struct cmsghdr *c;
-			uint16_t seg = (uint16_t)sz;
-			memset(&ctrl[nm], 0, sizeof(ctrl[nm]));
-			m[nm].msg_hdr.msg_control = ctrl[nm].buf;
-			m[nm].msg_hdr.msg_controllen = sizeof(ctrl[nm].buf);
-			c = CMSG_FIRSTHDR(&m[nm].msg_hdr);
-			c->cmsg_level = SOL_UDP;
-			c->cmsg_type = UDP_SEGMENT;
-			c->cmsg_len = CMSG_LEN(sizeof(seg));
-			memcpy(CMSG_DATA(c), &seg, sizeof(seg));
-		}
-		first[nm] = (uint16_t)start;
-		cnt[nm] = (uint16_t)(k - start);
+		info[nm].first = (uint16_t)start;
+		info[nm].cnt = (uint16_t)(k - start);
+		info[nm].seg = k - start > 1 ? (uint16_t)sz : 0;
+		info[nm].src = s->family == AF_INET || s->family == AF_INET6;
+		info[nm].stripped = false;
+		/* The control data lives at the message's first datagram: a nested retry of this
+		 * run uses only its own datagrams' buffers. */
+		msg_ctrl(&m[nm].msg_hdr, b->ctrl[idx[start]].buf, info[nm].seg,
+			 info[nm].src ? s : NULL);
 		nm++;
 	}
 	while (done < nm) {
 		int sent = sendmmsg(fd, m + done, nm - done, MSG_DONTWAIT);
+		int err = errno;
 
+		if (sent > (int)(nm - done)) /* never more than asked; the analyzers cannot know */
+			sent = (int)(nm - done);
 		if (sent > 0) {
+			for (unsigned j = done; j < done + (unsigned)sent; j++) {
+				udp_src was;
+				if (!info[j].stripped)
+					continue;
+				/* It went without its source: the source was the refusal. The later
+				 * messages from it go without it too (no failing call each). */
+				was = b->src[idx[info[j].first]];
+				for (unsigned d = info[j].first; d < info[j].first + info[j].cnt; d++)
+					b->src[idx[d]].refused = true;
+				if (refused)
+					*refused += info[j].cnt;
+				info[j].stripped = false;
+				for (unsigned q = done + (unsigned)sent; q < nm; q++) {
+					if (!info[q].src || info[q].stripped ||
+					    !udp_src_eq(&b->src[idx[info[q].first]], &was))
+						continue;
+					msg_ctrl(&m[q].msg_hdr, b->ctrl[idx[info[q].first]].buf,
+						 info[q].seg, NULL);
+					info[q].stripped = true;
+				}
+			}
 			done += (unsigned)sent;
 			continue;
 		}
-		if (sent < 0 && errno == EINTR)
+		if (sent < 0 && err == EINTR)
 			continue;
-		if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && !waited) {
+		if (sent < 0 && (err == EAGAIN || err == EWOULDBLOCK) && !waited) {
 			struct pollfd p = { .fd = fd, .events = POLLOUT };
 			waited = true;
 			(void)poll(&p, 1, UDP_SEND_WAIT_MS);
 			continue;
 		}
-		if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		if (sent < 0 && (err == EAGAIN || err == EWOULDBLOCK)) {
 			for (; done < nm; done++)
-				nfailed += mark_failed(failed, first[done], cnt[done]);
+				nfailed += mark_failed(failed, info[done].first, info[done].cnt);
 			break;
 		}
-		if (cnt[done] > 1) {
+		if (info[done].src && !info[done].stripped &&
+		    udp_src_refusal(err)) {
+			/* Once more without the source (a message is stripped at most once). */
+			msg_ctrl(&m[done].msg_hdr, b->ctrl[idx[info[done].first]].buf,
+				 info[done].seg, NULL);
+			info[done].stripped = true;
+			continue;
+		}
+		info[done].stripped = false;
+		if (info[done].cnt > 1) {
 			/* EIO: the egress cannot segment or checksum; stop using GSO on this socket.
 			 * Anything else (too big for the path...): this run goes out unsegmented. */
-			if (errno == EIO && gso)
+			if (err == EIO && gso)
 				*gso = false;
-			nfailed += udp_send_batch(fd, b, idx + first[done], cnt[done], NULL,
-						  failed ? failed + first[done] : NULL);
+			nfailed += udp_send_batch(fd, b, idx + info[done].first, info[done].cnt, NULL,
+						  failed ? failed + info[done].first : NULL, refused);
 		} else {
 			/* This datagram alone was refused (no route, too big...): skip it. */
-			nfailed += mark_failed(failed, first[done], 1);
+			nfailed += mark_failed(failed, info[done].first, 1);
 		}
 		done++;
 	}

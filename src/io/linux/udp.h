@@ -26,6 +26,25 @@ typedef union {
 	struct sockaddr_in6 in6;
 } udp_addr; /* same layout as wg_endpoint */
 
+/* A local address for a datagram ("sticky sockets", docs/sticky.md). Receive: the address
+ * (and interface) datagram i arrived on, from IP_PKTINFO / IPV6_PKTINFO. Send: the source to
+ * use (in_pktinfo ipi_spec_dst; in6_pktinfo with the interface, which scopes a link-local
+ * address). family AF_UNSPEC = none: the kernel's route picks the source. */
+typedef struct {
+	uint16_t family;  /* AF_UNSPEC, AF_INET or AF_INET6 */
+	/* Send: set by udp_send_batch when the kernel refused this source (the address is
+	 * gone: EINVAL, EADDRNOTAVAIL...) and the datagram went out without it. */
+	bool refused;
+	uint32_t ifindex; /* IPv6: the arrival interface (0 = any); IPv4: recorded, not sent */
+	union {
+		struct in_addr in4;
+		struct in6_addr in6;
+	};
+} udp_src;
+
+/* Same family and address (and IPv6 interface); two "none" are equal. */
+bool udp_src_eq(const udp_src *a, const udp_src *b);
+
 /* Called for each socket before bind (Android protect()); nonzero refuses it (-EPERM). */
 typedef int (*udp_socket_cb)(void *ctx, int fd);
 
@@ -51,35 +70,62 @@ void udp_bind_close(udp_bind *b);
 /* Sets SO_MARK on both sockets; on failure the previous mark is restored. 0 / -errno. */
 int udp_bind_set_mark(udp_bind *b, uint32_t fwmark);
 
+/* Control data room per datagram. Receive: UDP_GRO's segment size and the packet info;
+ * send: UDP_SEGMENT and the source's packet info (the larger, IPv6, of each). */
+#define UDP_CTRL_SIZE                                                                      \
+	(CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(struct in6_pktinfo)) +                \
+	 CMSG_SPACE(sizeof(struct in_pktinfo))) /* + room for a dual-stack socket's IPv4 one */
+
 /* A batch of datagram descriptors. The caller points iov[i] at its buffers. iov comes first:
- * everything after it is rewritten by every call (or by the kernel), so a caller may give
- * those pages back between calls and keep only the iovecs (device_mem_idle). */
+ * everything after it is rewritten by every call (or by the kernel), or rebuilt when found
+ * zero, so a caller may give those pages back between calls (they read back as zeros) and
+ * keep only the iovecs (device_mem_idle). A batch starts zeroed (static, calloc, memset). */
 typedef struct {
 	struct iovec iov[UDP_BATCH_MAX];
+	/* Receive: msg[0..hdr_ready) hold their pointers (only the fields the kernel writes
+	 * are reset after each call); 0 = build them all at the next receive. A caller that
+	 * gives the pages after iov back sets it to 0 (it may share a page with iov). */
+	unsigned hdr_ready;
 	struct mmsghdr msg[UDP_BATCH_MAX];
 	udp_addr addr[UDP_BATCH_MAX];
+	/* Receive: the local address datagram i arrived on (none if the kernel gave none);
+	 * send: the source for datagram i (none = the route's). */
+	udp_src src[UDP_BATCH_MAX];
 	/* Receive: UDP_GRO segment size of datagram i (0 = one datagram, not coalesced). */
 	uint16_t seg[UDP_BATCH_MAX];
+	/* Receive: datagram i's control data; send: message k's, at its first datagram. */
 	union {
-		char buf[64];
+		char buf[UDP_CTRL_SIZE];
 		struct cmsghdr align;
 	} ctrl[UDP_BATCH_MAX];
 } udp_batch;
 
 /* Receives up to n (<= UDP_BATCH_MAX) datagrams into iov[0..n); msg[i].msg_len = length,
- * addr[i] = source, seg[i] = GRO segment size (datagram i is then several datagrams of seg[i]
- * bytes, the last maybe shorter; buffers should hold 64 KiB); truncated datagrams get msg_len
- * 0 (the caller drops them). Returns the count (>= 1), 0 if nothing was waiting, or -errno. */
+ * addr[i] = source, src[i] = the local address it arrived on, seg[i] = GRO segment size
+ * (datagram i is then several datagrams of seg[i] bytes, the last maybe shorter; buffers
+ * should hold 64 KiB); truncated datagrams get msg_len 0 (the caller drops them). Returns the
+ * count (>= 1), 0 if nothing was waiting, or -errno. */
 int udp_recv_batch(int fd, udp_batch *b, unsigned n);
 
-/* Sends datagrams idx[0..n) of b (iov[idx[k]] to addr[idx[k]]) on fd, in order. With *gso
- * (may be NULL = off), runs of equal-size datagrams to one address go as one UDP_SEGMENT send
- * (the last of a run may be shorter); a run the kernel refuses is resent datagram by
- * datagram, and EIO clears *gso. Datagrams the kernel refuses one by one (unreachable, too
- * big) are skipped. n <= UDP_BATCH_MAX. Returns how many failed; failed (may be NULL, n
- * entries) gets failed[k] = true for each datagram idx[k] that was not sent, else false. */
+/* What one received datagram's control data says (udp_recv_batch's parser; the fuzz harness
+ * fuzz_udp_cmsg calls it): *seg = the GRO segment size if usable for a datagram of len bytes
+ * (else 0), *src = the packet info's local address (else none). Every message is bounds-
+ * checked against h->msg_controllen; unknown or short ones are skipped. */
+void udp_parse_cmsgs(const struct msghdr *h, size_t len, uint16_t *seg, udp_src *src);
+
+/* Sends datagrams idx[0..n) of b (iov[idx[k]] to addr[idx[k]], from src[idx[k]] if set) on
+ * fd, in order. With *gso (may be NULL = off), runs of equal-size datagrams to one address
+ * from one source go as one UDP_SEGMENT send (the last of a run may be shorter); a run the
+ * kernel refuses is resent datagram by datagram, and EIO clears *gso. A message whose source
+ * the kernel refuses (UDP_SRC_REFUSED errors) is sent once more without it; if that goes
+ * through, its datagrams and the later ones of the batch with the same source go without it,
+ * with src[].refused set (*refused, if not NULL, gets how many; the caller clears refused
+ * before the call).
+ * Datagrams the kernel refuses one by one (unreachable, too big) are skipped.
+ * n <= UDP_BATCH_MAX. Returns how many failed; failed (may be NULL, n entries) gets
+ * failed[k] = true for each datagram idx[k] that was not sent, else false. */
 unsigned udp_send_batch(int fd, udp_batch *b, const uint16_t *idx, unsigned n, bool *gso,
-			bool *failed);
+			bool *failed, unsigned *refused);
 
 /* Kernel-side load shedding: a classic BPF socket filter (SO_ATTACH_FILTER; a second call
  * replaces it atomically) that passes every datagram except a lone WireGuard handshake
