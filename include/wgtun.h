@@ -186,7 +186,8 @@ WGTUN_API int wgtun_device_get(wgtun_device *dev, char **out);
  * busy_polls, busy_poll_hits: polls made in busy-poll windows and loop rounds whose events a
  * poll found; shed_filter_set, shed_filter_cleared, shed_filter_error, kernel_shed: the
  * kernel-side shedding filter under a handshake flood; tx_src_refused: sends whose sticky
- * source address the kernel refused, resent without it, docs/sticky.md), monotonically
+ * source address the kernel refused, resent without it, docs/sticky.md; tx_loop: TUN packets
+ * that were the device's own outer datagrams routed back into it, dropped), monotonically
  * increasing; for
  * monitoring and tests. *out is malloc'd: release it with
  * wgtun_string_free(). 0, -ENOMEM, -ESHUTDOWN. Thread-safe. */

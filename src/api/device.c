@@ -263,7 +263,7 @@ int wgtun_device_stats(wgtun_device *dev, char **out)
 		"mem_releases",   "mem_released_bytes",
 		"busy_polls",     "busy_poll_hits",
 		"shed_filter_set", "shed_filter_cleared", "shed_filter_error", "kernel_shed",
-		"tx_src_refused",
+		"tx_src_refused", "tx_loop",
 	};
 	_Static_assert(sizeof(names) / sizeof(names[0]) == sizeof(device_stats) / sizeof(uint64_t),
 		       "one name per device_stats counter");

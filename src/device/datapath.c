@@ -364,6 +364,35 @@ static int ip_addr_of(const uint8_t *pkt, size_t len, bool source, const uint8_t
 	return 0;
 }
 
+/* Our own outer datagram, routed back into the TUN (the route to an endpoint points into this
+ * interface, e.g. AllowedIPs 0.0.0.0/0 without wg-quick's fwmark rules): encrypting it again
+ * would send a bigger one the same way, without end (reliability.md B11). The kernel refuses
+ * such a route (ELOOP); a userspace daemon recognises the packet instead: UDP from our listen
+ * port carrying a WireGuard message type. */
+static bool tun_own_datagram(const device *dev, const uint8_t *pkt, size_t len)
+{
+	size_t off;
+	const uint8_t *m;
+
+	if (len >= 20 && (pkt[0] >> 4) == 4) {
+		/* a later fragment has no UDP header; the first one is enough to break the loop */
+		if (pkt[9] != 17 || ((pkt[6] & 0x1f) | pkt[7]) != 0)
+			return false;
+		off = (size_t)(pkt[0] & 0x0f) * 4;
+	} else if (len >= 40 && (pkt[0] >> 4) == 6) {
+		if (pkt[6] != 17) /* what our socket sends has no extension header */
+			return false;
+		off = 40;
+	} else {
+		return false;
+	}
+	if (off < 20 || len < off + 8 + 4 || dev->bind.port == 0 ||
+	    (uint16_t)(pkt[off] << 8 | pkt[off + 1]) != dev->bind.port)
+		return false;
+	m = pkt + off + 8;
+	return m[0] >= 1 && m[0] <= 4 && m[1] == 0 && m[2] == 0 && m[3] == 0;
+}
+
 /* The peer an outbound packet is routed to (by inner destination), or NULL (counted). */
 static peer *tun_route(device *dev, const uint8_t *pkt, size_t len)
 {
@@ -371,6 +400,10 @@ static peer *tun_route(device *dev, const uint8_t *pkt, size_t len)
 	int family = ip_addr_of(pkt, len, false, &dst);
 	peer *p = family ? allowedips_lookup(&dev->aips, family, dst) : NULL;
 
+	if (p && tun_own_datagram(dev, pkt, len)) {
+		DEVICE_STAT_INC(dev, tx_loop);
+		return NULL;
+	}
 	if (!p)
 		DEVICE_STAT_INC(dev, tx_no_route);
 	return p;

@@ -134,6 +134,7 @@ typedef struct {
 	/* Sticky sources (docs/sticky.md): sends whose remembered source the kernel refused
 	 * (the address is gone); each went again without it and the peer forgot it. */
 	uint64_t tx_src_refused;
+	uint64_t tx_loop;           /* TUN packet that was our own outer datagram (routing loop) */
 } device_stats;
 
 /* Creates a device (down, no key, no peers). NULL with errno set on failure (EINVAL: bad
