@@ -157,19 +157,25 @@ void device_mem_idle(device *dev, wg_time_ns now, wg_time_ns deadline)
 
 /* ---- transmit queue ---- */
 
-/* tx slot i was not sent: counted, and taken out of its peer's tx_bytes (which counted it
- * when it was made). Config lock shared: the peer is still there (removal takes it
+/* tx slot i was not sent: counted, and noted for its peer's tx_bytes (which counted it when
+ * it was made; device_peer_unsent_fold takes it out). No peer lock: the flush may run under
+ * p's lock already. Config lock shared: the peer is still there (removal takes it
  * exclusively, and the queue is flushed before each round lets go of it). */
 static void tx_not_sent(device *dev, unsigned i)
 {
 	peer *p = dev->tx_peer[i];
 
 	DEVICE_STAT_INC(dev, tx_send_error);
-	if (p) {
-		pthread_mutex_lock(&p->lock);
-		wg_tunnel_unsent(p->tun, dev->tx_len[i]);
-		pthread_mutex_unlock(&p->lock);
-	}
+	if (p)
+		__atomic_fetch_add(&p->unsent, dev->tx_len[i], __ATOMIC_RELAXED);
+}
+
+void device_peer_unsent_fold(peer *p)
+{
+	uint64_t n = __atomic_exchange_n(&p->unsent, 0, __ATOMIC_RELAXED);
+
+	if (n)
+		wg_tunnel_unsent(p->tun, (size_t)n);
 }
 
 /* The kernel refused tx slot i's source (the address is gone) and it went without: its

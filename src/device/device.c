@@ -514,6 +514,7 @@ static int peer_info_fill(device *dev, peer *p, wg_peer_info *pi)
 	pi->persistent_keepalive = p->persistent_keepalive;
 	pthread_mutex_lock(&p->lock);
 	pi->endpoint = p->endpoint;
+	device_peer_unsent_fold(p);
 	wg_tunnel_get_stats(p->tun, &st);
 	pthread_mutex_unlock(&p->lock);
 	pi->tx_bytes = st.tx_bytes;

@@ -156,6 +156,11 @@ struct peer {
 	 * thread (config lock shared) or config lock exclusive: it needs no peer lock (a
 	 * send's refusal is handled in a flush that may run under the peer's lock). */
 	udp_src src;
+	/* Atomic: bytes of this peer's datagrams that failed to send, still to be taken out of
+	 * tun's tx_bytes. A failed send is found in a flush, and a flush may run under this
+	 * peer's lock (a full queue while its staged packets or a GSO run are queued), so it
+	 * must not take the lock; the readers of tx_bytes fold this in under it. */
+	uint64_t unsent;
 	uint64_t last_handshake_seen; /* wall ns of the last HANDSHAKE_DONE event */
 	bool unreachable_reported;
 	/* Tables (changed under the exclusive config lock, or by the loop thread alone). */
@@ -296,6 +301,8 @@ void device_peer_destroy(peer *p);
 peer *device_index_lookup(device *dev, uint32_t idx);
 /* Re-reads p's deadline from its tunnel and fixes the heap (loop thread or exclusive). */
 void device_peer_update_deadline(device *dev, peer *p);
+/* Takes the bytes of p's failed sends out of its tx_bytes. Peer lock held. */
+void device_peer_unsent_fold(peer *p);
 /* The peer with the earliest deadline, or NULL. */
 peer *device_heap_top(device *dev);
 /* wg_index_ops for p's tunnel. */
