@@ -9,6 +9,8 @@
 #include "io/linux/tun.h"
 #include "proto/messages.h"
 
+#include <arpa/inet.h>
+
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -364,30 +366,50 @@ static int ip_addr_of(const uint8_t *pkt, size_t len, bool source, const uint8_t
 	return 0;
 }
 
-/* Our own outer datagram, routed back into the TUN (the route to an endpoint points into this
- * interface, e.g. AllowedIPs 0.0.0.0/0 without wg-quick's fwmark rules): encrypting it again
- * would send a bigger one the same way, without end (reliability.md B11). The kernel refuses
- * such a route (ELOOP); a userspace daemon recognises the packet instead: UDP from our listen
- * port carrying a WireGuard message type. */
-static bool tun_own_datagram(const device *dev, const uint8_t *pkt, size_t len)
+/* Our own outer datagram to p, routed back into the TUN (the route to p's endpoint points
+ * into this interface, e.g. AllowedIPs 0.0.0.0/0 without wg-quick's fwmark rules): encrypting
+ * it again would send a bigger one the same way, without end (reliability.md B11). The kernel
+ * refuses such a route (ELOOP); a userspace daemon recognises the packet instead: UDP from our
+ * listen port to p's endpoint, carrying a WireGuard message type. The endpoint matters: a
+ * forwarded client's own WireGuard (nested, often on the same port number) goes elsewhere.
+ * Loop thread: p's endpoint changes only there or under the exclusive config lock. */
+static bool tun_own_datagram(const device *dev, const peer *p, const uint8_t *pkt, size_t len)
 {
+	const wg_endpoint *e = &p->endpoint;
+	const uint8_t *dst, *m;
+	uint16_t eport;
 	size_t off;
-	const uint8_t *m;
 
 	if (len >= 20 && (pkt[0] >> 4) == 4) {
 		/* a later fragment has no UDP header; the first one is enough to break the loop */
 		if (pkt[9] != 17 || ((pkt[6] & 0x1f) | pkt[7]) != 0)
 			return false;
 		off = (size_t)(pkt[0] & 0x0f) * 4;
+		dst = pkt + 16;
+		if (e->sa.sa_family == AF_INET) {
+			if (memcmp(dst, &e->in4.sin_addr, 4) != 0)
+				return false;
+			eport = ntohs(e->in4.sin_port);
+		} else if (e->sa.sa_family == AF_INET6 &&
+			   IN6_IS_ADDR_V4MAPPED(&e->in6.sin6_addr)) {
+			if (memcmp(dst, e->in6.sin6_addr.s6_addr + 12, 4) != 0)
+				return false;
+			eport = ntohs(e->in6.sin6_port);
+		} else {
+			return false;
+		}
 	} else if (len >= 40 && (pkt[0] >> 4) == 6) {
-		if (pkt[6] != 17) /* what our socket sends has no extension header */
+		if (pkt[6] != 17 || e->sa.sa_family != AF_INET6 || /* our socket adds no */
+		    memcmp(pkt + 24, &e->in6.sin6_addr, 16) != 0)  /* extension header */
 			return false;
 		off = 40;
+		eport = ntohs(e->in6.sin6_port);
 	} else {
 		return false;
 	}
 	if (off < 20 || len < off + 8 + 4 || dev->bind.port == 0 ||
-	    (uint16_t)(pkt[off] << 8 | pkt[off + 1]) != dev->bind.port)
+	    (uint16_t)(pkt[off] << 8 | pkt[off + 1]) != dev->bind.port ||
+	    (uint16_t)(pkt[off + 2] << 8 | pkt[off + 3]) != eport)
 		return false;
 	m = pkt + off + 8;
 	return m[0] >= 1 && m[0] <= 4 && m[1] == 0 && m[2] == 0 && m[3] == 0;
@@ -400,7 +422,7 @@ static peer *tun_route(device *dev, const uint8_t *pkt, size_t len)
 	int family = ip_addr_of(pkt, len, false, &dst);
 	peer *p = family ? allowedips_lookup(&dev->aips, family, dst) : NULL;
 
-	if (p && tun_own_datagram(dev, pkt, len)) {
+	if (p && tun_own_datagram(dev, p, pkt, len)) {
 		DEVICE_STAT_INC(dev, tx_loop);
 		return NULL;
 	}

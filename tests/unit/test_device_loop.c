@@ -5,7 +5,9 @@
  * the same endpoint, which comes back again: a loop that never ends. Here the test plays the
  * kernel's part: A's peer endpoint is a UDP socket of the test, and what arrives there is
  * written back into A's TUN as the IP packet the kernel would route into it (UDP from A's
- * listen port). A must drop it (counted in tx_loop) and send nothing more. */
+ * listen port). A must drop it (counted in tx_loop) and send nothing more; a WireGuard
+ * datagram from the same port number to another destination (a forwarded client's nested
+ * WireGuard) goes through. */
 #include "devnode.h"
 #include "test.h"
 
@@ -117,6 +119,22 @@ int main(void)
 	CHECK_MSG(n2 < 0, "A encrypted its own datagram again (%ld bytes): a routing loop", n2);
 	device_get_stats(a.dev, &after);
 	CHECK_EQ_U64(after.tx_loop, before.tx_loop + 1);
+
+	/* A forwarded client's own WireGuard from the same port number, but to another
+	 * destination than A's endpoint for B (nested WireGuard): not a loop, it goes to B. */
+	{
+		uint8_t other[64 + 28], got[2048];
+		size_t l;
+
+		memset(d, 0, 64);
+		d[0] = 4; /* a data message's header */
+		l = wrap4(other, a.port, (uint16_t)(port + 1), d, 64);
+		CHECK(send(a.app, other, l, 0) == (ssize_t)l);
+		n2 = recv_wait(s, got, sizeof(got), wait_ms(2000));
+		CHECK_MSG(n2 >= 32 + 92 && got[0] == 4, "forwarded WireGuard: %ld bytes", n2);
+		device_get_stats(a.dev, &before);
+		CHECK_EQ_U64(before.tx_loop, after.tx_loop);
+	}
 
 	/* Other UDP through the tunnel is not touched: from another port it goes to B. */
 	{
