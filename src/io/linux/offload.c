@@ -4,6 +4,11 @@
 #include <errno.h>
 #include <string.h>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define OFFLOAD_CSUM_AVX2 1
+#endif
+
 #define IPPROTO_TCP_ 6
 #define IPPROTO_UDP_ 17
 #define TCP_FIN 0x01
@@ -58,6 +63,64 @@ void offload_vnet_put(const offload_vnet *h, uint8_t b[OFFLOAD_VNET_HDR_LEN])
 	memcpy(b + 8, &h->csum_offset, 2);
 }
 
+#ifdef OFFLOAD_CSUM_AVX2
+/* The sum of blocks x 64 bytes as native 32-bit words, each widened into a 64-bit lane (no
+ * carry can be lost: a lane gets 2 words of < 2^32 per block, so < 2^43 for 64 KiB). Same one's-complement sum as
+ * the scalar loop (the word size does not change it), ~5 instructions per 32 bytes instead of
+ * ~15. Chosen at run time: AVX2 is not in the x86-64 baseline. */
+__attribute__((target("avx2"))) static uint64_t csum_avx2(const uint8_t *data, size_t blocks)
+{
+	__m256i a0 = _mm256_setzero_si256(), a1 = _mm256_setzero_si256();
+	__m128i lo, hi;
+	uint64_t l[4], t;
+
+	for (; blocks; blocks--, data += 64) {
+		a0 = _mm256_add_epi64(a0, _mm256_cvtepu32_epi64(_mm_loadu_si128((const void *)data)));
+		a1 = _mm256_add_epi64(a1, _mm256_cvtepu32_epi64(
+						  _mm_loadu_si128((const void *)(data + 16))));
+		a0 = _mm256_add_epi64(a0, _mm256_cvtepu32_epi64(
+						  _mm_loadu_si128((const void *)(data + 32))));
+		a1 = _mm256_add_epi64(a1, _mm256_cvtepu32_epi64(
+						  _mm_loadu_si128((const void *)(data + 48))));
+	}
+	a0 = _mm256_add_epi64(a0, a1);
+	lo = _mm256_castsi256_si128(a0);
+	hi = _mm256_extracti128_si256(a0, 1);
+	_mm_storeu_si128((void *)l, lo);
+	_mm_storeu_si128((void *)(l + 2), hi);
+	t = l[0] + l[1] + l[2] + l[3];
+	return (t & 0xffffffffu) + (t >> 32);
+}
+
+/* -1 not probed yet; racy but idempotent: every thread computes the same value. */
+static int csum_avx2_ok = -1;
+
+static int csum_have_avx2(void)
+{
+	int h = __atomic_load_n(&csum_avx2_ok, __ATOMIC_RELAXED);
+
+	if (h < 0) {
+		__builtin_cpu_init();
+		h = __builtin_cpu_supports("avx2") ? 1 : 0;
+		__atomic_store_n(&csum_avx2_ok, h, __ATOMIC_RELAXED);
+	}
+	return h;
+}
+#endif
+
+bool offload_csum_simd(bool on)
+{
+#ifdef OFFLOAD_CSUM_AVX2
+	__atomic_store_n(&csum_avx2_ok, -1, __ATOMIC_RELAXED);
+	if (on && csum_have_avx2())
+		return true;
+	__atomic_store_n(&csum_avx2_ok, 0, __ATOMIC_RELAXED);
+#else
+	(void)on;
+#endif
+	return false;
+}
+
 /* Native-order 64-bit words, the carries out of each counted on the side (RFC 1071: the
  * one's-complement sum is byte-order independent, and adding the carries back is the
  * end-around carry; the fold swaps back at the end). Two independent chains; the compiler
@@ -69,6 +132,15 @@ uint64_t offload_csum_add(uint64_t sum, const uint8_t *data, size_t len)
 	uint64_t s0 = 0, s1 = 0, c0 = 0, c1 = 0, t;
 	uint32_t w;
 
+#ifdef OFFLOAD_CSUM_AVX2
+	/* Whole 64-byte blocks (the segment payloads); the scalar code takes the tail. */
+	if (len >= 128 && csum_have_avx2()) {
+		size_t blocks = len / 64;
+		sum += csum_avx2(data, blocks);
+		data += blocks * 64;
+		len -= blocks * 64;
+	}
+#endif
 	while (len >= 32) {
 		uint64_t a, b, c, d;
 		memcpy(&a, data, 8);

@@ -40,6 +40,9 @@ void offload_vnet_put(const offload_vnet *h, uint8_t b[OFFLOAD_VNET_HDR_LEN]);
 
 /* One's-complement sum of data added to sum (not folded, not complemented). */
 uint64_t offload_csum_add(uint64_t sum, const uint8_t *data, size_t len);
+/* Tests: on = the vector loop where the CPU has one (the default), off = the portable loop
+ * only. Returns whether the vector loop is now in use. */
+bool offload_csum_simd(bool on);
 /* Folds to 16 bits (not complemented). */
 uint16_t offload_csum_fold(uint64_t sum);
 /* The pseudo-header sum (family AF_INET: 4-byte addresses at ip+12/16; AF_INET6: 16-byte at
