@@ -40,7 +40,7 @@ void cookie_checker_wipe(cookie_checker *c)
 	crypto_wipe(c, sizeof(*c));
 }
 
-bool cookie_checker_mac1_valid(const cookie_checker *c, const uint8_t *msg, size_t len)
+bool cookie_checker_mac1_valid(cookie_checker *c, const uint8_t *msg, size_t len)
 {
 	uint8_t mac[WG_MAC_LEN];
 	size_t off;
@@ -50,7 +50,8 @@ bool cookie_checker_mac1_valid(const cookie_checker *c, const uint8_t *msg, size
 	if (!type || !c->identity || !c->identity->has_private_key)
 		return false;
 	off = wg_msg_mac1_offset((enum wg_message_type)type);
-	crypto_mac(mac, c->identity->mac1_key, WG_HASH_LEN, msg, off);
+	crypto_mac_key_use(&c->mac1, c->identity->mac1_key, WG_HASH_LEN);
+	crypto_mac_keyed(mac, &c->mac1, msg, off);
 	ok = crypto_equal(mac, msg + off, WG_MAC_LEN);
 	crypto_wipe(mac, sizeof(mac));
 	return ok;
@@ -87,7 +88,8 @@ cookie_result cookie_checker_make_cookie(cookie_checker *c, const uint8_t *addr,
 	memcpy(input, addr, addr_len);
 	input[addr_len] = (uint8_t)(port >> 8);
 	input[addr_len + 1] = (uint8_t)port;
-	crypto_mac(cookie, c->secret, sizeof(c->secret), input, addr_len + 2);
+	crypto_mac_key_use(&c->secret_mac, c->secret, sizeof(c->secret));
+	crypto_mac_keyed(cookie, &c->secret_mac, input, addr_len + 2);
 	return COOKIE_OK;
 }
 
