@@ -418,11 +418,11 @@ WGTUN_API int wgtun_tunnel_get_stats(const wgtun_tunnel *t, wgtun_tunnel_stats *
  * (types 3 and 4) pass after their type and length (the tunnel authenticates them); anything
  * else is ERR_MALFORMED.
  *
- * Load: the limiter is under load for 1 s after a second in which more than
- * load_per_second handshake messages with a valid mac1 arrived (a count, as BoringTun's
- * limiter does; the kernel and wireguard-go look at their queue depth), and for 1 s after
- * each wgtun_limiter_report_load(): an app that queues handshakes calls it when its queue is
- * deep (the kernel's rule: 1/8 of its bound).
+ * Load: the limiter is under load as soon as more than load_per_second handshake messages
+ * with a valid mac1 arrived within a one-second window, until 1 s after the last of them (a
+ * count, as BoringTun's limiter keeps; the kernel and wireguard-go look at their queue
+ * depth), and for 1 s after each wgtun_limiter_report_load(): an app that queues handshakes
+ * calls it when its queue is deep (the kernel's rule: 1/8 of its bound).
  *
  * The initiator side needs nothing new: a tunnel that receives a cookie reply (through
  * wgtun_tunnel_read, found by the reply's receiver index) puts mac2 on its next handshake
@@ -455,8 +455,8 @@ typedef struct {
 	 * load. 0 = WGTUN_LIMITER_DEFAULT_LOAD; UINT32_MAX = never by count (only
 	 * wgtun_limiter_report_load). */
 	uint32_t load_per_second;
-	/* Bound of the per-source table (about 40 bytes a source, reserved when the first
-	 * source is rate limited, pages used as it fills): 0 = WGTUN_LIMITER_MAX_SOURCES, more
+	/* Bound of the per-source table (about 40 bytes a source, reserved at its first use
+	 * under load, pages touched as it fills): 0 = WGTUN_LIMITER_MAX_SOURCES, more
 	 * is refused. When full of sources active within the last second, a new source is
 	 * treated as rate limited; known sources keep their buckets. */
 	uint32_t max_sources;
