@@ -443,7 +443,7 @@ typedef struct wgtun_limiter wgtun_limiter;
 
 #define WGTUN_LIMITER_PASS 0              /* check: hand the datagram to its tunnel */
 #define WGTUN_LIMITER_REPLY_LEN 64        /* a cookie reply; check() needs cap >= this */
-#define WGTUN_LIMITER_DEFAULT_LOAD 100    /* load_per_second when 0 */
+#define WGTUN_LIMITER_DEFAULT_LOAD 1000   /* load_per_second when 0 */
 #define WGTUN_LIMITER_MAX_SOURCES 65536   /* the largest (and default) max_sources */
 
 /* Versioned by struct_size: fill with wgtun_limiter_config_init() first. */
@@ -453,7 +453,9 @@ typedef struct {
 					    * tunnels' private key); no private key needed */
 	/* Handshake messages per second (with a valid mac1) above which the limiter goes under
 	 * load. 0 = WGTUN_LIMITER_DEFAULT_LOAD; UINT32_MAX = never by count (only
-	 * wgtun_limiter_report_load). */
+	 * wgtun_limiter_report_load). Lower protects the CPU sooner; higher sends fewer
+	 * legitimate bursts (many peers reconnecting at once) to cookie replies, which cost
+	 * each of them a retry 5 s later (docs/tunnel-api.md "Load"). */
 	uint32_t load_per_second;
 	/* Bound of the per-source table (about 40 bytes a source, reserved at its first use
 	 * under load, pages touched as it fills): 0 = WGTUN_LIMITER_MAX_SOURCES, more

@@ -685,7 +685,7 @@ static void test_load_by_count(void)
 	g_now += 1500 * MS;
 	wgtun_limiter_free(l);
 
-	/* 0 = the default: 100 per second */
+	/* 0 = the default: 1000 per second */
 	l = limiter_make(pub, &src, 53, 0, 0);
 	for (int i = 0; i < WGTUN_LIMITER_DEFAULT_LOAD; i++)
 		CHECK_EQ_INT(check4(l, crafted(&c), sizeof(c.msg), addr1, 1, out, &n),
