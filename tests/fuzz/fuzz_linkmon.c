@@ -18,13 +18,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fuzz_common.h"
 #include "io/linux/linkmon.h"
-
-#define CHECK_OR_TRAP(c)                                                                   \
-	do {                                                                               \
-		if (!(c))                                                                  \
-			__builtin_trap();                                                  \
-	} while (0)
 
 #define FUZZ_MAX_DGRAMS 8
 #define FUZZ_MAX_DGRAM 16384
@@ -86,7 +81,6 @@ static void ref_dgram(const uint8_t *p, size_t n, int ifindex, linkmon_news *new
 	}
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	linkmon_news got, want;

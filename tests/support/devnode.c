@@ -106,6 +106,14 @@ void loopback(wg_endpoint *e, uint16_t port)
 	e->in4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 }
 
+void endpoint4(wg_endpoint *e, const char *ip, uint16_t port)
+{
+	memset(e, 0, sizeof(*e));
+	e->in4.sin_family = AF_INET;
+	e->in4.sin_port = htons(port);
+	CHECK(inet_pton(AF_INET, ip, &e->in4.sin_addr) == 1);
+}
+
 /* Configures `self` with one peer `other` owning v4/32 and v6/128, at other's port. */
 int add_peer(node *self, const node *other, const char *v4, const char *v6)
 {
@@ -123,6 +131,30 @@ int add_peer(node *self, const node *other, const char *v4, const char *v6)
 	ip6(&ips[1], v6, 128);
 	pc.allowed_ips = ips;
 	pc.n_allowed_ips = 2;
+	c.peers = &pc;
+	c.n_peers = 1;
+	return device_apply(self->dev, &c);
+}
+
+/* Configures `self` with one peer `other` owning v4/32 only, at ip:other's port if ip is not
+ * NULL (no endpoint otherwise). */
+int add_peer4(node *self, const node *other, const char *v4, const char *ip)
+{
+	wg_allowed_ip aip;
+	wg_peer_change pc;
+	wg_config_change c;
+
+	memset(&c, 0, sizeof(c));
+	memset(&pc, 0, sizeof(pc));
+	memcpy(pc.public_key, other->pub, 32);
+	if (ip) {
+		pc.has_endpoint = true;
+		endpoint4(&pc.endpoint, ip, other->port);
+	}
+	ip4(&aip, v4, 32);
+	pc.replace_allowed_ips = true;
+	pc.allowed_ips = &aip;
+	pc.n_allowed_ips = 1;
 	c.peers = &pc;
 	c.n_peers = 1;
 	return device_apply(self->dev, &c);
@@ -242,6 +274,21 @@ void make_seq4(uint8_t *pkt, size_t len, const char *src, const char *dst, uint8
 	memcpy(pkt + 21, &seq, 4);
 	for (size_t i = 25; i < len; i++)
 		pkt[i] = (uint8_t)(i * 31 + seq + dir);
+}
+
+/* A keyed, started device without the event and socket callbacks (nor their checks). */
+void node_start_bare(node *n)
+{
+	device_params p;
+
+	memset(n, 0, sizeof(*n));
+	memset(&p, 0, sizeof(p));
+	n->dev = testdev_new(&p, &n->app, n->priv, n->pub);
+	if (!n->dev)
+		return;
+	CHECK_EQ_INT(set_key(n), 0);
+	CHECK_EQ_INT(device_start(n->dev), 0);
+	n->port = node_port(n);
 }
 
 /* Two keyed, started devices (workers crypto threads each), their ports known; no peers. */

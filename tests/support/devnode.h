@@ -30,10 +30,14 @@ size_t node_npeers(node *n);
 void ip4(wg_allowed_ip *a, const char *s, uint8_t cidr);
 void ip6(wg_allowed_ip *a, const char *s, uint8_t cidr);
 void loopback(wg_endpoint *e, uint16_t port);
+void endpoint4(wg_endpoint *e, const char *ip, uint16_t port);
 
 /* Configures `self` with one peer `other` owning v4/32 and v6/128, at other's port. */
 int add_peer(node *self, const node *other, const char *v4, const char *v6);
 int set_key(node *n);
+/* Configures `self` with one peer `other` owning v4/32 only, at ip:other's port if ip is not
+ * NULL (no endpoint otherwise). */
+int add_peer4(node *self, const node *other, const char *v4, const char *ip);
 
 /* An ICMP-echo-shaped IPv4 packet (checksums are not checked by the device). */
 size_t make_ping4(uint8_t *pkt, const char *src, const char *dst, uint16_t seq);
@@ -55,6 +59,10 @@ bool deliver(node *from, node *to, const uint8_t *pkt, size_t len);
 /* An IPv4 packet of len bytes from src to dst carrying (dir, seq) and a pattern of both. */
 void make_seq4(uint8_t *pkt, size_t len, const char *src, const char *dst, uint8_t dir,
 	       uint32_t seq);
+
+/* A keyed, started device without the event and socket callbacks (nor their checks), its
+ * port known; n->dev NULL if it could not be made (a failed check). */
+void node_start_bare(node *n);
 
 /* Two keyed, started devices (workers crypto threads each), their ports known; no peers. */
 void pair_start(node *a, node *b, unsigned workers);
