@@ -19,16 +19,16 @@
 
 static void set_peer(node *self, const node *other, const char *v4, const char *ip)
 {
-	CHECK_EQ_INT(add_peer4(self, other, v4, ip), 0);
+	CHECK_EQ_INT(devnode_add_peer4(self, other, v4, ip), 0);
 }
 
 /* Sends a ping into from's TUN and expects it out of to's (a few tries: a handshake first). */
 static bool ping(node *from, node *to, const char *src, const char *dst, uint16_t seq)
 {
 	uint8_t pkt[256];
-	size_t len = make_ping4(pkt, src, dst, seq);
+	size_t len = devnode_make_ping4(pkt, src, dst, seq);
 
-	return deliver(from, to, pkt, len);
+	return devnode_deliver(from, to, pkt, len);
 }
 
 /* self's remembered source for other (read under the exclusive config lock: the loop
@@ -64,7 +64,7 @@ static bool endpoint_is(node *self, const char *ip, uint16_t port)
 	wg_endpoint want;
 	bool ok;
 
-	endpoint4(&want, ip, port);
+	devnode_endpoint4(&want, ip, port);
 	CHECK_EQ_INT(device_get_info(self->dev, &info), 0);
 	ok = info.n_peers == 1 && info.peers[0].endpoint.sa.sa_family == AF_INET &&
 	     info.peers[0].endpoint.in4.sin_port == want.in4.sin_port &&
