@@ -21,6 +21,10 @@ listeners() { ip netns exec "$1" ss -Hlun "sport = :$2" | wc -l; }
 listening() { [ "$(listeners "$1" "$2")" -gt 0 ]; }
 not_listening() { [ "$(listeners "$1" "$2")" -eq 0 ]; }
 nfds() { ls "/proc/$1/fd" | wc -l; }
+# The fd count once a `wg` call's UAPI connection is closed (the server closes it after the
+# client went away, a moment later).
+settled_fds() { sleep 0.5; nfds "$1"; }
+fds_are() { [ "$(nfds "$1")" = "$2" ]; }
 nthreads() { ls "/proc/$1/task" | wc -l; }
 rx_of() { wg show "$1" transfer | awk -v k="$2" '$1 == k { print $2 }'; }
 after_second() { wgi_wait_for 3 bash -c "[ \$(date +%s) -gt $1 ]"; }
@@ -49,7 +53,7 @@ scenario() { # scenario PEER_IMPL SUFFIX
 	[ "$(wgi_handshake_time "$IF_A" "$PUB_B")" = "$t1" ] ||
 		wgi_fail "control: a new handshake without any down"
 	rx1=$(rx_of "$IF_A" "$PUB_B")
-	fd0=$(nfds "$pid") th0=$(nthreads "$pid")
+	fd0=$(settled_fds "$pid") th0=$(nthreads "$pid")
 
 	down "$NS_A" "$IF_A" "$PORT_A"
 	[ "$(wg show "$IF_A" listen-port)" = "$PORT_A" ] || wgi_fail "down: listen-port not shown"
@@ -79,7 +83,8 @@ scenario() { # scenario PEER_IMPL SUFFIX
 	wgi_ping "$NS_A" "$T4_B"
 	wgi_ping "$NS_B" "$T4_A"
 	kill -0 "$pid" || wgi_fail "wgtun died"
-	[ "$(nfds "$pid")" = "$fd0" ] || wgi_fail "fds: $(nfds "$pid") after the cycles, $fd0 before"
+	wgi_wait_for 5 fds_are "$pid" "$fd0" ||
+		wgi_fail "fds: $(nfds "$pid") after the cycles, $fd0 before"
 	[ "$(nthreads "$pid")" = "$th0" ] || wgi_fail "threads: $(nthreads "$pid") after, $th0 before"
 
 	wgi_log "$1 peer: listen-port 0 keeps its random port across down/up"
