@@ -47,7 +47,7 @@ bool cookie_checker_mac1_valid(const cookie_checker *c, const uint8_t *msg, size
 	bool ok;
 	int type = handshake_type(msg, len);
 
-	if (!type || !c->identity || !c->identity->has_private_key)
+	if (!type || !c->identity || !c->identity->has_public_key)
 		return false;
 	off = wg_msg_mac1_offset((enum wg_message_type)type);
 	crypto_mac(mac, c->identity->mac1_key, WG_HASH_LEN, msg, off);
@@ -167,7 +167,7 @@ cookie_result cookie_checker_create_reply(cookie_checker *c, const uint8_t *msg,
 
 	if (!type)
 		return COOKIE_ERR_MALFORMED;
-	if (!c->identity || !c->identity->has_private_key)
+	if (!c->identity || !c->identity->has_public_key)
 		return COOKIE_ERR_NO_KEY;
 	ret = cookie_checker_make_cookie(c, addr, addr_len, port, now, rng, cookie);
 	if (ret == COOKIE_OK)
@@ -189,7 +189,7 @@ cookie_result cookie_checker_mac2_or_reply(cookie_checker *c, const uint8_t *msg
 	*reply_made = false;
 	if (!type)
 		return COOKIE_ERR_MALFORMED;
-	if (!c->identity || !c->identity->has_private_key)
+	if (!c->identity || !c->identity->has_public_key)
 		return COOKIE_ERR_NO_KEY;
 	ret = cookie_checker_make_cookie(c, addr, addr_len, port, now, rng, cookie);
 	if (ret != COOKIE_OK)
