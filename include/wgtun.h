@@ -109,7 +109,8 @@ typedef struct {
 typedef struct {
 	size_t struct_size;
 	/* TUN interface name: created (or attached) when tun_fd < 0; with tun_fd >= 0 only used
-	 * to read the MTU and to tell that the interface was deleted. May be NULL then. */
+	 * to read the MTU, to tell that the interface was deleted, and to follow its link going
+	 * down and up (docs/linkstate.md). May be NULL then (the device stays up). */
 	const char *ifname;
 	/* An open TUN fd (IFF_TUN|IFF_NO_PI), e.g. from Android's VpnService or iOS; or anything
 	 * that reads/writes one IP packet per read()/write(). Taken over (closed by the device),
@@ -162,7 +163,9 @@ WGTUN_API int wgtun_device_new(const wgtun_device_config *cfg, wgtun_device **ou
 WGTUN_API const char *wgtun_device_name(const wgtun_device *dev);
 
 /* Brings the device up: binds the UDP port (listen_port, 0 = random), starts the event loop
- * and the peers. 0, -EADDRINUSE, -EALREADY, -ESHUTDOWN (stopped). Call once. */
+ * and the peers. 0, -EADDRINUSE, -EALREADY, -ESHUTDOWN (stopped). Call once. With an ifname
+ * whose link is not running yet, only the loop starts: the port opens when the link comes
+ * up, and closes again (peers stopped, sessions wiped) whenever it goes down. */
 WGTUN_API int wgtun_device_start(wgtun_device *dev);
 
 /* Applies a configuration in UAPI text: the body of a `set=1` request ("key=value" lines as
@@ -443,7 +446,7 @@ typedef struct wgtun_limiter wgtun_limiter;
 
 #define WGTUN_LIMITER_PASS 0              /* check: hand the datagram to its tunnel */
 #define WGTUN_LIMITER_REPLY_LEN 64        /* a cookie reply; check() needs cap >= this */
-#define WGTUN_LIMITER_DEFAULT_LOAD 100    /* load_per_second when 0 */
+#define WGTUN_LIMITER_DEFAULT_LOAD 1000   /* load_per_second when 0 */
 #define WGTUN_LIMITER_MAX_SOURCES 65536   /* the largest (and default) max_sources */
 
 /* Versioned by struct_size: fill with wgtun_limiter_config_init() first. */
@@ -453,7 +456,9 @@ typedef struct {
 					    * tunnels' private key); no private key needed */
 	/* Handshake messages per second (with a valid mac1) above which the limiter goes under
 	 * load. 0 = WGTUN_LIMITER_DEFAULT_LOAD; UINT32_MAX = never by count (only
-	 * wgtun_limiter_report_load). */
+	 * wgtun_limiter_report_load). Lower protects the CPU sooner; higher sends fewer
+	 * legitimate bursts (many peers reconnecting at once) to cookie replies, which cost
+	 * each of them a retry 5 s later (docs/tunnel-api.md "Load"). */
 	uint32_t load_per_second;
 	/* Bound of the per-source table (about 40 bytes a source, reserved at its first use
 	 * under load, pages touched as it fills): 0 = WGTUN_LIMITER_MAX_SOURCES, more

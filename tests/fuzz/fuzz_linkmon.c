@@ -7,9 +7,11 @@
  * linkmon's buffer, which truncates it).
  * Invariants (trap): linkmon_read returns 0 (all read, nothing else pending) and its news
  * equal a naive reference walk of the same bytes: `gone` once an RTM_DELLINK for the index
- * came, `mtu` the last IFLA_MTU (4 bytes or more) of an RTM_NEWLINK for it, 0 if none. */
+ * came, `mtu` the last IFLA_MTU (4 bytes or more) of an RTM_NEWLINK for it, 0 if none,
+ * `has_state` once an RTM_NEWLINK for it came and `running` its latest one's IFF_RUNNING. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <linux/if.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <stdbool.h>
@@ -72,10 +74,13 @@ static void ref_dgram(const uint8_t *p, size_t n, int ifindex, linkmon_news *new
 			return;
 		if ((type == RTM_NEWLINK || type == RTM_DELLINK) && len - 16 >= 16 &&
 		    (int)rd32(msg + 4) == ifindex) {
-			if (type == RTM_DELLINK)
+			if (type == RTM_DELLINK) {
 				news->gone = true;
-			else
+			} else {
+				news->has_state = true;
+				news->running = (rd32(msg + 8) & IFF_RUNNING) != 0;
 				ref_attrs(msg, len - 16, news);
+			}
 		}
 		off += align4(len);
 	}
@@ -112,6 +117,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK_OR_TRAP(linkmon_read(sv[0], ifindex, &got) == 0);
 	CHECK_OR_TRAP(got.gone == want.gone);
 	CHECK_OR_TRAP(got.mtu == want.mtu);
+	CHECK_OR_TRAP(got.has_state == want.has_state);
+	CHECK_OR_TRAP(got.running == want.running);
 	close(sv[0]);
 	close(sv[1]);
 	return 0;

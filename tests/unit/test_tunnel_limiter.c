@@ -5,7 +5,8 @@
  * reaching the right tunnel through the initiation dispatch, the per-source rate limiter
  * (burst, refill, IPv6 /64, full table, only proven sources spend tokens), load from the
  * handshake count and from report_load, bad input refused with nothing changed, a failing
- * random source, and concurrent callers (run under TSan by CI). */
+ * random source, a flood from spoofed sources while a real peer connects, and concurrent
+ * callers (run under TSan by CI). */
 #include "test.h"
 #include "wgtun.h"
 
@@ -685,7 +686,7 @@ static void test_load_by_count(void)
 	g_now += 1500 * MS;
 	wgtun_limiter_free(l);
 
-	/* 0 = the default: 100 per second */
+	/* 0 = the default: 1000 per second */
 	l = limiter_make(pub, &src, 53, 0, 0);
 	for (int i = 0; i < WGTUN_LIMITER_DEFAULT_LOAD; i++)
 		CHECK_EQ_INT(check4(l, crafted(&c), sizeof(c.msg), addr1, 1, out, &n),
@@ -862,6 +863,97 @@ static void test_random_fails(void)
 	cookie_maker_wipe(&c.mk);
 }
 
+/* A flood of initiations with a valid mac1 (anyone with our public key can make them) from
+ * spoofed sources, 150 a second for 8 s against load_per_second 100, while A connects to B:
+ * only the first window's 100 reach the (costly) sender lookup, spoofed sources never enter
+ * the rate limiter's table, and A gets through with its cookie on its own retry. */
+static void test_flood(void)
+{
+	side a, b;
+	lim_src src;
+	wgtun_limiter *lim;
+	crafter f;
+	uint8_t init[CAP], out[CAP], resp[CAP], who[32];
+	size_t n = 0, in = 0, rn = 0;
+	uint64_t t0 = g_now, next_a;
+	int flood_pass = 0, flood_reply = 0, a_replies = 0, a_pass = 0, auth = 0;
+	wgtun_limiter_stats st;
+
+	side_keys(&a, 90);
+	side_keys(&b, 91);
+	side_tunnel(&a, &b);
+	side_tunnel(&b, &a);
+	lim = limiter_make(b.pub, &src, 92, 100, 0);
+	crafter_init(&f, b.pub, 93);
+	next_a = t0 + 2 * SEC; /* A starts in the middle of the flood */
+	for (int i = 0; i < 8 * 150; i++) {
+		uint8_t spoofed[4] = {10, (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i};
+		int r;
+
+		g_now = t0 + (uint64_t)i * (SEC / 150);
+		r = check4(lim, crafted(&f), sizeof(f.msg), spoofed, 1024, out, &n);
+		flood_pass += r == WGTUN_LIMITER_PASS;
+		flood_reply += r == WGTUN_TUNNEL_WRITE_NETWORK;
+		/* A's handshake, its timers on the same clock */
+		if (g_now >= next_a) {
+			int ra;
+
+			if (a_replies == 0 && a_pass == 0)
+				ra = wgtun_tunnel_force_handshake(a.t, g_now, init, sizeof(init), &in);
+			else
+				ra = wgtun_tunnel_tick(a.t, g_now, init, sizeof(init), &in);
+			next_a = wgtun_tunnel_next_deadline(a.t);
+			if (ra != WGTUN_TUNNEL_WRITE_NETWORK || init[0] != 1)
+				continue;
+			r = check4(lim, init, in, addr1, 51820, out, &n);
+			if (r == WGTUN_TUNNEL_WRITE_NETWORK) {
+				a_replies++;
+				CHECK_EQ_INT(wgtun_tunnel_read(a.t, g_now, out, n, resp, sizeof(resp),
+							       &rn, NULL),
+					     WGTUN_TUNNEL_DONE);
+			} else if (r == WGTUN_LIMITER_PASS) {
+				wgtun_tunnel_initiation prep;
+
+				a_pass++;
+				CHECK_EQ_INT(wgtun_tunnel_initiation_sender(b.t, init, in, who, &prep),
+					     WGTUN_TUNNEL_DONE);
+				CHECK_EQ_INT(wgtun_tunnel_read_initiation(b.t, g_now, init, in, &prep,
+									  resp, sizeof(resp), &rn,
+									  &auth),
+					     WGTUN_TUNNEL_WRITE_NETWORK);
+				/* A's key confirmation (a keepalive: type 4, passes unexamined) */
+				r = wgtun_tunnel_read(a.t, g_now, resp, rn, out, sizeof(out), &n, &auth);
+				while (r == WGTUN_TUNNEL_WRITE_NETWORK) {
+					size_t kn = 0;
+
+					CHECK_EQ_INT(check4(lim, out, n, addr1, 51820, resp, &kn),
+						     WGTUN_LIMITER_PASS);
+					CHECK(wgtun_tunnel_read(b.t, g_now, out, n, resp, sizeof(resp),
+								&kn, NULL) >= 0);
+					r = wgtun_tunnel_flush(a.t, g_now, out, sizeof(out), &n);
+				}
+				CHECK_EQ_INT(r, WGTUN_TUNNEL_DONE);
+				next_a = UINT64_MAX;
+			}
+		}
+	}
+	CHECK_EQ_INT(flood_pass, 100);
+	CHECK_EQ_INT(flood_reply, 8 * 150 - 100);
+	CHECK_EQ_INT(a_replies, 1);
+	CHECK_EQ_INT(a_pass, 1);
+	CHECK_EQ_INT(tunnel_stats(&a).has_session, 1);
+	CHECK_EQ_INT(tunnel_stats(&b).has_session, 1);
+	st = stats_of(lim);
+	CHECK_EQ_U64(st.sources, 1); /* A alone: no spoofed source reached the table */
+	CHECK_EQ_INT(st.under_load, 1);
+	CHECK_EQ_INT(wgtun_limiter_under_load(lim, g_now + SEC), 0); /* 1 s after the flood */
+	g_now += SEC;
+	cookie_maker_wipe(&f.mk);
+	wgtun_limiter_free(lim);
+	wgtun_tunnel_free(a.t);
+	wgtun_tunnel_free(b.t);
+}
+
 /* ---- several receive threads on one limiter ---- */
 
 #define THREADS 3
@@ -964,6 +1056,7 @@ int main(void)
 	test_load_by_count();
 	test_bad_input();
 	test_random_fails();
+	test_flood();
 	test_threads();
 	return test_finish("tunnel_limiter");
 }
