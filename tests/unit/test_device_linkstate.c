@@ -35,7 +35,7 @@ static void sleep_ms(int ms)
 /* Waits until the device is (or is not) up; false after timeout. */
 static bool wait_up(node *n, bool up)
 {
-	for (int i = 0; i < wait_ms(2000) / 5; i++) {
+	for (int i = 0; i < devnode_wait_ms(2000) / 5; i++) {
 		if (device_is_up(n->dev) == up)
 			return true;
 		sleep_ms(5);
@@ -128,10 +128,10 @@ static void traffic(node *a, node *b, uint16_t seq)
 	uint8_t pkt[256];
 	size_t len;
 
-	len = make_ping4(pkt, "10.0.0.1", "10.0.0.2", seq);
-	CHECK_MSG(deliver(a, b, pkt, len), "a -> b (seq %u)", seq);
-	len = make_ping4(pkt, "10.0.0.2", "10.0.0.1", (uint16_t)(seq + 1));
-	CHECK_MSG(deliver(b, a, pkt, len), "b -> a (seq %u)", seq);
+	len = devnode_make_ping4(pkt, "10.0.0.1", "10.0.0.2", seq);
+	CHECK_MSG(devnode_deliver(a, b, pkt, len), "a -> b (seq %u)", seq);
+	len = devnode_make_ping4(pkt, "10.0.0.2", "10.0.0.1", (uint16_t)(seq + 1));
+	CHECK_MSG(devnode_deliver(b, a, pkt, len), "b -> a (seq %u)", seq);
 }
 
 int main(void)
@@ -145,9 +145,9 @@ int main(void)
 	device_stats st;
 	int hs_a, hs_b, fds0, threads0;
 
-	pair_start(&a, &b, 1);
-	CHECK_EQ_INT(add_peer(&a, &b, "10.0.0.2", "fd00::2"), 0);
-	CHECK_EQ_INT(add_peer(&b, &a, "10.0.0.1", "fd00::1"), 0);
+	devnode_pair_start(&a, &b, 1);
+	CHECK_EQ_INT(devnode_add_peer(&a, &b, "10.0.0.2", "fd00::2"), 0);
+	CHECK_EQ_INT(devnode_add_peer(&b, &a, "10.0.0.1", "fd00::1"), 0);
 	port = a.port;
 	traffic(&a, &b, 1);
 	CHECK(device_is_up(a.dev));
@@ -185,18 +185,18 @@ int main(void)
 
 	/* b still has its session: its packet reaches a's closed port and is lost. */
 	hs_b = __atomic_load_n(&b.handshakes, __ATOMIC_RELAXED);
-	len = make_ping4(pkt, "10.0.0.2", "10.0.0.1", 10);
+	len = devnode_make_ping4(pkt, "10.0.0.2", "10.0.0.1", 10);
 	CHECK(send(b.app, pkt, len, 0) == (ssize_t)len);
-	CHECK_MSG(app_recv(&a, buf, sizeof(buf), 300) < 0, "down: nothing arrives at a");
+	CHECK_MSG(devnode_app_recv(&a, buf, sizeof(buf), 300) < 0, "down: nothing arrives at a");
 	/* a's TUN while down: dropped, no handshake started. */
-	len = make_ping4(pkt, "10.0.0.1", "10.0.0.2", 11);
+	len = devnode_make_ping4(pkt, "10.0.0.1", "10.0.0.2", 11);
 	CHECK(send(a.app, pkt, len, 0) == (ssize_t)len);
 	sleep_ms(100);
 	device_get_stats(a.dev, &st);
 	CHECK_EQ_U64(st.tun_while_down, 1);
 	peer_state(&a, &session, &staged, &timer);
 	CHECK_MSG(!session && staged == 0 && !timer, "a TUN packet while down is dropped");
-	CHECK_MSG(app_recv(&b, buf, sizeof(buf), 200) < 0, "down: nothing from a reaches b");
+	CHECK_MSG(devnode_app_recv(&b, buf, sizeof(buf), 200) < 0, "down: nothing from a reaches b");
 
 	/* A config change while down is stored: persistent keepalive, seen by get at once. */
 	CHECK_EQ_INT(set_keepalive(&a, &b, 25), 0);
@@ -213,13 +213,13 @@ int main(void)
 	CHECK_MSG(wait_up(&a, true), "a came up");
 	CHECK_EQ_INT(node_port(&a), port);
 	CHECK_MSG(!port_free(port), "up: a holds its port again");
-	for (int i = 0; i < wait_ms(3000) / 10 &&
+	for (int i = 0; i < devnode_wait_ms(3000) / 10 &&
 			__atomic_load_n(&a.handshakes, __ATOMIC_RELAXED) == hs_a; i++)
 		sleep_ms(10);
 	CHECK_MSG(__atomic_load_n(&a.handshakes, __ATOMIC_RELAXED) > hs_a,
 		  "up with persistent keepalive: a new handshake without traffic");
-	app_drain(&a);
-	app_drain(&b);
+	devnode_app_drain(&a);
+	devnode_app_drain(&b);
 	traffic(&a, &b, 20);
 	peer_info(&a, &after, &port_seen);
 	CHECK(after.last_handshake_sec > before.last_handshake_sec);
@@ -253,8 +253,8 @@ int main(void)
 		CHECK_EQ_INT(node_port(&a), want);
 		CHECK_MSG(!port_free(want), "up on the port set while down");
 		/* b learns a's new port from a's authenticated packets (roaming). */
-		app_drain(&a);
-		app_drain(&b);
+		devnode_app_drain(&a);
+		devnode_app_drain(&b);
 		traffic(&a, &b, 30);
 		port = want;
 	}
@@ -268,8 +268,8 @@ int main(void)
 		device_link_set(a.dev, true);
 		CHECK(wait_up(&a, true));
 		if (i % 5 == 4) {
-			app_drain(&a);
-			app_drain(&b);
+			devnode_app_drain(&a);
+			devnode_app_drain(&b);
 			traffic(&a, &b, (uint16_t)(100 + 2 * i));
 		}
 	}
