@@ -140,12 +140,14 @@ static int device_handle_link(device *dev)
 	if (news.gone || (ret == -ENOBUFS && tun_exists(dev->ifname) == 0))
 		return -ENODEV;
 	if (news.has_state)
-		atomic_store(&dev->link_request, news.running);
+		atomic_store(&dev->link_request, news.running && news.was_down ? DEVICE_LINK_CYCLE
+									     : news.running);
 	if (ret == -ENOBUFS) {
 		/* Events were lost, maybe the latest state's: ask the kernel instead. */
 		int running = tun_running(dev->ifname);
 		if (running >= 0)
-			atomic_store(&dev->link_request, running);
+			atomic_store(&dev->link_request,
+				     running && news.was_down ? DEVICE_LINK_CYCLE : running);
 	}
 	if (news.mtu && news.mtu != atomic_load(&dev->mtu) && !dev->params.mtu) {
 		atomic_store(&dev->mtu, news.mtu);
@@ -219,6 +221,12 @@ static void device_link_apply(device *dev)
 	if (want < 0)
 		return;
 	pthread_rwlock_wrlock(&dev->cfg_lock);
+	if (want == DEVICE_LINK_CYCLE && dev->up) {
+		/* Down and up again within one read: the down still happens. */
+		device_go_down(dev);
+		DEVICE_STAT_INC(dev, link_down);
+		device_log(dev, DEVICE_LOG_INFO, "link down: sockets closed, peers stopped");
+	}
 	if (want && !dev->up) {
 		ret = device_go_up(dev, true);
 		if (ret == 0) {

@@ -193,8 +193,9 @@ struct device {
 	int link_fd; /* rtnetlink link events for ifname, or -1 */
 	int ifindex;
 	/* The link state the latest link event or query (or device_link_set) reported: 1
-	 * running, 0 not, -1 nothing new. The loop takes it after its round and goes down or
-	 * up under the exclusive config lock (device.c). */
+	 * running, 0 not, DEVICE_LINK_CYCLE down and running again, -1 nothing new. The loop
+	 * takes it after its round and goes down and/or up under the exclusive config lock
+	 * (device.c). */
 	atomic_int link_request;
 
 	/* The config lock: exclusive for apply/free, shared for the loop batch and get. */
@@ -277,6 +278,8 @@ struct device {
 	bool round_to_tun;   /* wrote packets to the TUN */
 	wg_time_ns last_to_tun;
 };
+
+#define DEVICE_LINK_CYCLE 2
 
 /* Loop tags. */
 enum { DEVICE_TAG_TUN = 1, DEVICE_TAG_UDP4 = 2, DEVICE_TAG_UDP6 = 3, DEVICE_TAG_LINK = 4 };

@@ -8,7 +8,8 @@
  * Invariants (trap): linkmon_read returns 0 (all read, nothing else pending) and its news
  * equal a naive reference walk of the same bytes: `gone` once an RTM_DELLINK for the index
  * came, `mtu` the last IFLA_MTU (4 bytes or more) of an RTM_NEWLINK for it, 0 if none,
- * `has_state` once an RTM_NEWLINK for it came and `running` its latest one's IFF_RUNNING. */
+ * `has_state` once an RTM_NEWLINK for it came, `running` its latest one's IFF_RUNNING,
+ * `was_down` once one of them had it clear. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <linux/if.h>
@@ -79,6 +80,7 @@ static void ref_dgram(const uint8_t *p, size_t n, int ifindex, linkmon_news *new
 			} else {
 				news->has_state = true;
 				news->running = (rd32(msg + 8) & IFF_RUNNING) != 0;
+				news->was_down |= !news->running;
 				ref_attrs(msg, len - 16, news);
 			}
 		}
@@ -119,6 +121,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK_OR_TRAP(got.mtu == want.mtu);
 	CHECK_OR_TRAP(got.has_state == want.has_state);
 	CHECK_OR_TRAP(got.running == want.running);
+	CHECK_OR_TRAP(got.was_down == want.was_down);
 	close(sv[0]);
 	close(sv[1]);
 	return 0;

@@ -13,6 +13,7 @@
 
 #include "device/device.h"
 #include "device/device_impl.h" /* the peer's tunnel, to look at its session */
+#include "io/linux/loop.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -279,6 +280,30 @@ int main(void)
 	device_get_stats(a.dev, &st);
 	CHECK_EQ_U64(st.link_down, 2 + CYCLES);
 	CHECK_EQ_U64(st.link_up, 2 + CYCLES);
+
+	/* A down and an up read in one go (the link monitor's DEVICE_LINK_CYCLE): still a down,
+	 * then an up on the same port. */
+	traffic(&a, &b, 200);
+	peer_state(&a, &session, &staged, &timer);
+	CHECK(session);
+	atomic_store(&a.dev->link_request, DEVICE_LINK_CYCLE);
+	io_loop_wake(a.dev->loop);
+	for (int i = 0; i < wait_ms(2000) / 5; i++) {
+		device_get_stats(a.dev, &st);
+		if (st.link_up == 3 + CYCLES)
+			break;
+		sleep_ms(5);
+	}
+	device_get_stats(a.dev, &st);
+	CHECK_EQ_U64(st.link_down, 3 + CYCLES);
+	CHECK_EQ_U64(st.link_up, 3 + CYCLES);
+	CHECK(device_is_up(a.dev));
+	CHECK_EQ_INT(node_port(&a), port);
+	peer_state(&a, &session, &staged, &timer);
+	CHECK_MSG(!session, "a down and up in one read still wipes the session");
+	app_drain(&a);
+	app_drain(&b);
+	traffic(&a, &b, 210);
 
 	/* Freed while down: nothing leaks (ASan / valgrind runs see it). */
 	device_link_set(a.dev, false);

@@ -50,6 +50,8 @@ static void linkmon_parse_link(const uint8_t *msg, size_t len, uint16_t type, in
 	/* Every RTM_NEWLINK carries the flags; the latest one tells the state now. */
 	news->has_state = true;
 	news->running = (ifi.ifi_flags & IFF_RUNNING) != 0;
+	if (!news->running)
+		news->was_down = true;
 	while (off + sizeof(struct rtattr) <= len) {
 		struct rtattr rta;
 		uint32_t mtu;

@@ -17,6 +17,9 @@ typedef struct {
 	 * carrier: what wireguard-go follows; a TUN has carrier while its fd is attached). */
 	bool has_state;
 	bool running;
+	/* Some RTM_NEWLINK for it had IFF_RUNNING clear: a down and up read in one go is
+	 * still a down (its sessions must go). */
+	bool was_down;
 } linkmon_news;
 
 /* Reads every pending message and reports what happened to interface ifindex. 0, or
