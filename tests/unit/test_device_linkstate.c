@@ -288,7 +288,7 @@ int main(void)
 	CHECK(session);
 	atomic_store(&a.dev->link_request, DEVICE_LINK_CYCLE);
 	io_loop_wake(a.dev->loop);
-	for (int i = 0; i < wait_ms(2000) / 5; i++) {
+	for (int i = 0; i < devnode_wait_ms(2000) / 5; i++) {
 		device_get_stats(a.dev, &st);
 		if (st.link_up == 3 + CYCLES)
 			break;
@@ -301,8 +301,8 @@ int main(void)
 	CHECK_EQ_INT(node_port(&a), port);
 	peer_state(&a, &session, &staged, &timer);
 	CHECK_MSG(!session, "a down and up in one read still wipes the session");
-	app_drain(&a);
-	app_drain(&b);
+	devnode_app_drain(&a);
+	devnode_app_drain(&b);
 	traffic(&a, &b, 210);
 
 	/* Freed while down: nothing leaks (ASan / valgrind runs see it). */
