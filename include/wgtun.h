@@ -109,7 +109,8 @@ typedef struct {
 typedef struct {
 	size_t struct_size;
 	/* TUN interface name: created (or attached) when tun_fd < 0; with tun_fd >= 0 only used
-	 * to read the MTU and to tell that the interface was deleted. May be NULL then. */
+	 * to read the MTU, to tell that the interface was deleted, and to follow its link going
+	 * down and up (docs/linkstate.md). May be NULL then (the device stays up). */
 	const char *ifname;
 	/* An open TUN fd (IFF_TUN|IFF_NO_PI), e.g. from Android's VpnService or iOS; or anything
 	 * that reads/writes one IP packet per read()/write(). Taken over (closed by the device),
@@ -162,7 +163,9 @@ WGTUN_API int wgtun_device_new(const wgtun_device_config *cfg, wgtun_device **ou
 WGTUN_API const char *wgtun_device_name(const wgtun_device *dev);
 
 /* Brings the device up: binds the UDP port (listen_port, 0 = random), starts the event loop
- * and the peers. 0, -EADDRINUSE, -EALREADY, -ESHUTDOWN (stopped). Call once. */
+ * and the peers. 0, -EADDRINUSE, -EALREADY, -ESHUTDOWN (stopped). Call once. With an ifname
+ * whose link is not running yet, only the loop starts: the port opens when the link comes
+ * up, and closes again (peers stopped, sessions wiped) whenever it goes down. */
 WGTUN_API int wgtun_device_start(wgtun_device *dev);
 
 /* Applies a configuration in UAPI text: the body of a `set=1` request ("key=value" lines as

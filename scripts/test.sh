@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 jobs=${JOBS:-$(nproc)}
 fuzz_seconds=${FUZZ_SECONDS:-20}
-tsan_interop=${TSAN_INTEROP-t_pair_* t_peer_* t_roaming* t_transfer_* t_uapi_*}
+tsan_interop=${TSAN_INTEROP-t_pair_* t_peer_* t_roaming* t_transfer_* t_uapi_* t_linkstate*}
 
 bash scripts/deps.sh
 

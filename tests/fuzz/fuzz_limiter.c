@@ -23,18 +23,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_common.h"
 #include "wgtun.h"
 
 #include "proto/cookie.h"
 #include "proto/messages.h"
 
 #include "fuzz_lcg.h"
-
-#define CHECK_OR_TRAP(c)                                                                   \
-	do {                                                                               \
-		if (!(c))                                                                  \
-			__builtin_trap();                                                  \
-	} while (0)
 
 #define SOURCES 4
 #define MAX_SOURCES 2
@@ -79,8 +74,6 @@ static size_t type_len(int type)
 		return WG_MSG_DATA_MIN_LEN + 16;
 	}
 }
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
