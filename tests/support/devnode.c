@@ -298,8 +298,13 @@ void node_start_bare(node *n)
 /* Two keyed, started devices (workers crypto threads each), their ports known; no peers. */
 void devnode_pair_start(node *a, node *b, unsigned workers)
 {
-	node_init_workers(a, workers);
-	node_init_workers(b, workers);
+	devnode_pair_start_opts(a, b, workers, 0);
+}
+
+void devnode_pair_start_opts(node *a, node *b, unsigned workers, unsigned busy_poll_us)
+{
+	node_init_opts(a, workers, busy_poll_us);
+	node_init_opts(b, workers, busy_poll_us);
 	CHECK_EQ_INT(devnode_set_key(a), 0);
 	CHECK_EQ_INT(devnode_set_key(b), 0);
 	CHECK_EQ_INT(device_start(a->dev), 0);

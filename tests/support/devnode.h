@@ -66,5 +66,7 @@ void node_start_bare(node *n);
 
 /* Two keyed, started devices (workers crypto threads each), their ports known; no peers. */
 void devnode_pair_start(node *a, node *b, unsigned workers);
+/* The same with busy polling (device_params.busy_poll_us). */
+void devnode_pair_start_opts(node *a, node *b, unsigned workers, unsigned busy_poll_us);
 
 #endif

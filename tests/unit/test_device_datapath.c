@@ -158,14 +158,7 @@ static void test_busy_poll(void)
 	CHECK(fcntl(sv[0], F_GETFD) == -1); /* taken over and closed */
 	close(sv[1]);
 
-	node_init_opts(&a, 1, DEVICE_BUSY_POLL_MAX_US);
-	node_init_opts(&b, 1, DEVICE_BUSY_POLL_MAX_US);
-	CHECK_EQ_INT(devnode_set_key(&a), 0);
-	CHECK_EQ_INT(devnode_set_key(&b), 0);
-	CHECK_EQ_INT(device_start(a.dev), 0);
-	CHECK_EQ_INT(device_start(b.dev), 0);
-	a.port = node_port(&a);
-	b.port = node_port(&b);
+	devnode_pair_start_opts(&a, &b, 1, DEVICE_BUSY_POLL_MAX_US);
 	CHECK_EQ_INT(devnode_add_peer(&a, &b, "10.8.0.2", "fd08::2"), 0);
 	CHECK_EQ_INT(devnode_add_peer(&b, &a, "10.8.0.1", "fd08::1"), 0);
 	CHECK_MSG(devnode_deliver(&a, &b, pkt, devnode_make_ping4(pkt, "10.8.0.1", "10.8.0.2", 0)), "handshake");

@@ -71,14 +71,7 @@ static void test_mem_release(void)
 	uint8_t pkt[1500];
 	int tries;
 
-	node_init(&a);
-	node_init(&b);
-	CHECK_EQ_INT(devnode_set_key(&a), 0);
-	CHECK_EQ_INT(devnode_set_key(&b), 0);
-	CHECK_EQ_INT(device_start(a.dev), 0);
-	CHECK_EQ_INT(device_start(b.dev), 0);
-	a.port = node_port(&a);
-	b.port = node_port(&b);
+	devnode_pair_start(&a, &b, 0);
 	CHECK_EQ_INT(devnode_add_peer(&a, &b, "10.8.0.2", "fd08::2"), 0);
 	CHECK_EQ_INT(devnode_add_peer(&b, &a, "10.8.0.1", "fd08::1"), 0);
 	devnode_make_seq4(pkt, 100, "10.8.0.1", "10.8.0.2", 7, 999999);

@@ -353,14 +353,11 @@ static void test_same_key_noop(node *a, node *b)
 	crypto_wipe(&c, sizeof(c));
 }
 
-/* a reaches b over IPv6 loopback: the v6 socket works, and b's endpoint for a follows. */
-static void test_ipv6_endpoint(node *a, node *b)
+/* a's (existing) peer b gets the IPv6 endpoint addr, at b's port. */
+static void set_endpoint6(node *a, const node *b, const struct in6_addr *addr)
 {
 	wg_peer_change pc;
 	wg_config_change c;
-	wg_config_info info;
-	uint8_t pkt[256];
-	size_t len;
 
 	memset(&c, 0, sizeof(c));
 	memset(&pc, 0, sizeof(pc));
@@ -368,11 +365,21 @@ static void test_ipv6_endpoint(node *a, node *b)
 	pc.has_endpoint = true;
 	pc.endpoint.in6.sin6_family = AF_INET6;
 	pc.endpoint.in6.sin6_port = htons(b->port);
-	pc.endpoint.in6.sin6_addr = in6addr_loopback;
+	pc.endpoint.in6.sin6_addr = *addr;
 	pc.update_only = true;
 	c.peers = &pc;
 	c.n_peers = 1;
 	CHECK_EQ_INT(device_apply(a->dev, &c), 0);
+}
+
+/* a reaches b over IPv6 loopback: the v6 socket works, and b's endpoint for a follows. */
+static void test_ipv6_endpoint(node *a, node *b)
+{
+	wg_config_info info;
+	uint8_t pkt[256];
+	size_t len;
+
+	set_endpoint6(a, b, &in6addr_loopback);
 	len = devnode_make_ping6(pkt, "fd00::1", "fd00::2", 12);
 	CHECK_MSG(devnode_deliver(a, b, pkt, len), "a -> b over IPv6 outside");
 	CHECK_EQ_INT(device_get_info(b->dev, &info), 0);
@@ -581,21 +588,11 @@ static void test_fwmark(node *a)
 /* An IPv4-mapped IPv6 endpoint is used (and reported) as IPv4. */
 static void test_mapped_endpoint(node *a, node *b)
 {
-	wg_peer_change pc;
-	wg_config_change c;
+	struct in6_addr mapped;
 	wg_config_info info;
 
-	memset(&c, 0, sizeof(c));
-	memset(&pc, 0, sizeof(pc));
-	memcpy(pc.public_key, b->pub, 32);
-	pc.has_endpoint = true;
-	pc.endpoint.in6.sin6_family = AF_INET6;
-	pc.endpoint.in6.sin6_port = htons(b->port);
-	CHECK(inet_pton(AF_INET6, "::ffff:127.0.0.1", &pc.endpoint.in6.sin6_addr) == 1);
-	pc.update_only = true;
-	c.peers = &pc;
-	c.n_peers = 1;
-	CHECK_EQ_INT(device_apply(a->dev, &c), 0);
+	CHECK(inet_pton(AF_INET6, "::ffff:127.0.0.1", &mapped) == 1);
+	set_endpoint6(a, b, &mapped);
 	CHECK_EQ_INT(device_get_info(a->dev, &info), 0);
 	CHECK(info.n_peers == 1 && info.peers[0].endpoint.sa.sa_family == AF_INET);
 	if (info.n_peers == 1) {
