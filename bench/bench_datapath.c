@@ -16,6 +16,7 @@
 #include "proto/identity.h"
 #include "proto/messages.h"
 #include "proto/tunnel.h"
+#include "tunpair.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,12 +42,6 @@ static int rng_fill(void *ctx, void *out, size_t n)
 		p[i] = (uint8_t)(g_rng_state >> 56);
 	}
 	return 0;
-}
-
-static uint64_t wall_now(void *ctx)
-{
-	(void)ctx;
-	return 1700000000ull * WG_NS_PER_SEC + g_now;
 }
 
 static double cpu_s(void)
@@ -77,15 +72,8 @@ static uint32_t seq0 = 1000;
 
 static wg_tunnel *make(const wg_identity *self, const wg_identity *other)
 {
-	wg_tunnel_config c;
-
-	memset(&c, 0, sizeof(c));
-	c.identity = self;
-	memcpy(c.peer_public_key, other->public_key, 32);
-	c.mtu = 1420;
-	c.rng = (wg_rng){ rng_fill, NULL };
-	c.wall = (wg_wallclock){ wall_now, NULL };
-	return wg_tunnel_new(&c, g_now);
+	return tunpair_tunnel(self, other->public_key, (wg_rng){ rng_fill, NULL },
+			      (wg_wallclock){ tunpair_wall, &g_now }, g_now);
 }
 
 /* A's first packet starts the handshake; B answers; A then has a session. */

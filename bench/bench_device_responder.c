@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "crypto/crypto.h"
 #include "device/device_impl.h" /* the loop thread, for its CPU clock */
+#include "tunpair.h"
 
 #include <arpa/inet.h>
 #include <poll.h>
@@ -22,20 +23,6 @@
 
 static wg_time_ns g_now = WG_SEC(1);
 
-static int os_rng_fill(void *ctx, void *out, size_t n)
-{
-	(void)ctx;
-	if (crypto_random(out, n) != 0)
-		abort();
-	return 0;
-}
-
-static uint64_t wall(void *ctx)
-{
-	(void)ctx;
-	return 1700000000ULL * WG_NS_PER_SEC + g_now;
-}
-
 static double cpu_s(clockid_t c)
 {
 	struct timespec ts;
@@ -48,17 +35,11 @@ static double cpu_s(clockid_t c)
 static int make_initiation(const wg_identity *self, const uint8_t responder[32], uint8_t *out,
 			   size_t *len)
 {
-	wg_tunnel_config cfg;
 	wg_tunnel *t;
 	wg_tun_result r;
 
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.identity = self;
-	memcpy(cfg.peer_public_key, responder, 32);
-	cfg.mtu = 1420;
-	cfg.rng = (wg_rng){ os_rng_fill, NULL };
-	cfg.wall = (wg_wallclock){ wall, NULL };
-	t = wg_tunnel_new(&cfg, g_now);
+	t = tunpair_tunnel(self, responder, (wg_rng){ tunpair_os_rng, NULL },
+			   (wg_wallclock){ tunpair_wall, &g_now }, g_now);
 	if (!t)
 		return -1;
 	r = wg_tunnel_force_handshake(t, g_now, out, 256, len);

@@ -14,22 +14,9 @@
 #include "crypto/crypto.h"
 #include "proto/identity.h"
 #include "proto/tunnel.h"
+#include "tunpair.h"
 
 static wg_time_ns g_now = WG_SEC(1);
-
-static int os_rng_fill(void *ctx, void *out, size_t n)
-{
-	(void)ctx;
-	if (crypto_random(out, n) != 0)
-		abort();
-	return 0;
-}
-
-static uint64_t wall(void *ctx)
-{
-	(void)ctx;
-	return 1700000000ULL * WG_NS_PER_SEC + g_now;
-}
 
 static double cpu_s(void)
 {
@@ -41,15 +28,8 @@ static double cpu_s(void)
 
 static wg_tunnel *make(const wg_identity *self, const wg_identity *peer)
 {
-	wg_tunnel_config cfg;
-
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.identity = self;
-	memcpy(cfg.peer_public_key, peer->public_key, 32);
-	cfg.mtu = 1420;
-	cfg.rng = (wg_rng){os_rng_fill, NULL};
-	cfg.wall = (wg_wallclock){wall, NULL};
-	return wg_tunnel_new(&cfg, g_now);
+	return tunpair_tunnel(self, peer->public_key, (wg_rng){tunpair_os_rng, NULL},
+			      (wg_wallclock){tunpair_wall, &g_now}, g_now);
 }
 
 /* Returns the responder's CPU seconds for n handshakes, or -1 on any failure. */

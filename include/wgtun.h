@@ -109,7 +109,8 @@ typedef struct {
 typedef struct {
 	size_t struct_size;
 	/* TUN interface name: created (or attached) when tun_fd < 0; with tun_fd >= 0 only used
-	 * to read the MTU and to tell that the interface was deleted. May be NULL then. */
+	 * to read the MTU, to tell that the interface was deleted, and to follow its link going
+	 * down and up (docs/linkstate.md). May be NULL then (the device stays up). */
 	const char *ifname;
 	/* An open TUN fd (IFF_TUN|IFF_NO_PI), e.g. from Android's VpnService or iOS; or anything
 	 * that reads/writes one IP packet per read()/write(). Taken over (closed by the device),
@@ -162,7 +163,9 @@ WGTUN_API int wgtun_device_new(const wgtun_device_config *cfg, wgtun_device **ou
 WGTUN_API const char *wgtun_device_name(const wgtun_device *dev);
 
 /* Brings the device up: binds the UDP port (listen_port, 0 = random), starts the event loop
- * and the peers. 0, -EADDRINUSE, -EALREADY, -ESHUTDOWN (stopped). Call once. */
+ * and the peers. 0, -EADDRINUSE, -EALREADY, -ESHUTDOWN (stopped). Call once. With an ifname
+ * whose link is not running yet, only the loop starts: the port opens when the link comes
+ * up, and closes again (peers stopped, sessions wiped) whenever it goes down. */
 WGTUN_API int wgtun_device_start(wgtun_device *dev);
 
 /* Applies a configuration in UAPI text: the body of a `set=1` request ("key=value" lines as
@@ -277,6 +280,9 @@ enum {
 	WGTUN_TUNNEL_ERR_BUFFER = -7,     /* out too small */
 	WGTUN_TUNNEL_ERR_FLOOD = -8,      /* initiation < 20 ms after the last accepted one */
 	WGTUN_TUNNEL_ERR_NO_KEY = -9,     /* no usable key pair (e.g. low-order peer key) */
+	/* Added in 0.2, returned by wgtun_limiter_check() only: */
+	WGTUN_TUNNEL_ERR_RATELIMITED = -10, /* too many handshakes from this source */
+	WGTUN_TUNNEL_ERR_RANDOM = -11,      /* the random source failed: no cookie reply made */
 };
 
 #define WGTUN_TUNNEL_HEADROOM 16 /* data message header */
@@ -390,6 +396,122 @@ WGTUN_API void wgtun_tunnel_initiation_wipe(wgtun_tunnel_initiation *prep);
  * -EINVAL. */
 WGTUN_API int wgtun_tunnel_get_stats(const wgtun_tunnel *t, wgtun_tunnel_stats *st);
 /* ==== Tunnel (end) ================================================================== */
+
+/* ==== Limiter: under-load protection for tunnels (begin) ============================
+ * Added in 0.2. The shield the device puts in front of its handshakes, for apps that expose
+ * wgtun_tunnel to the network. One limiter per local static key, shared by all the tunnels
+ * of that key: every datagram received on the key's sockets goes through
+ * wgtun_limiter_check() before any tunnel sees it (and before the X25519 of
+ * wgtun_tunnel_initiation_sender(), which is what a handshake flood aims at):
+ *
+ *   datagram from addr:port -> wgtun_limiter_check()
+ *     WGTUN_LIMITER_PASS          go on: find the tunnel (receiver index for types 2-4,
+ *                                 wgtun_tunnel_initiation_sender() for type 1) and read it
+ *     WGTUN_TUNNEL_WRITE_NETWORK  send out[0..*out_len) (a 64-byte cookie reply) back to
+ *                                 addr:port; the datagram itself is dropped
+ *     negative WGTUN_TUNNEL_ERR_* drop the datagram (ERR_MAC: mac1 is not for this key,
+ *                                 ERR_RATELIMITED: over this source's rate, ...)
+ *
+ * Handshake messages (types 1 and 2) are checked in the order of the Linux module and
+ * wireguard-go: mac1 first (else ERR_MAC); not under load that is all; under load, mac2
+ * next: a message without a valid one (its sender has not shown that it receives at
+ * addr:port) is answered with a cookie reply, and only then the per-source rate limiter
+ * (20 per second, burst 5, per IPv4 address or IPv6 /64; ERR_RATELIMITED), so that spoofed
+ * cookie-less messages cannot spend a real peer's tokens. Cookie replies and data messages
+ * (types 3 and 4) pass after their type and length (the tunnel authenticates them); anything
+ * else is ERR_MALFORMED.
+ *
+ * Load: the limiter is under load as soon as more than load_per_second handshake messages
+ * with a valid mac1 arrived within a one-second window, until 1 s after the last of them (a
+ * count, as BoringTun's limiter keeps; the kernel and wireguard-go look at their queue
+ * depth), and for 1 s after each wgtun_limiter_report_load(): an app that queues handshakes
+ * calls it when its queue is deep (the kernel's rule: 1/8 of its bound).
+ *
+ * The initiator side needs nothing new: a tunnel that receives a cookie reply (through
+ * wgtun_tunnel_read, found by the reply's receiver index) puts mac2 on its next handshake
+ * message; it retries on its own timer (5 s), as in the kernel.
+ *
+ * Addresses: addr is the datagram's source IP, 4 (IPv4) or 16 (IPv6) bytes in network
+ * order, port in host order. The cookie is bound to both, so use the same form for a source
+ * every time (a dual-stack socket's IPv4-mapped addresses are fine; the rate limiter counts
+ * them as the IPv4 address).
+ *
+ * Threads: wgtun_limiter_check, _report_load, _under_load and _get_stats are thread-safe:
+ * the receive threads of a key may share one limiter (a lock serializes the work on
+ * handshake messages; data messages take no lock). The random callback runs with that lock
+ * held, on the calling thread. Time (now_ns, monotonic) may come from any thread; an earlier
+ * now_ns than one seen before counts as that one. No global state. */
+
+typedef struct wgtun_limiter wgtun_limiter;
+
+#define WGTUN_LIMITER_PASS 0              /* check: hand the datagram to its tunnel */
+#define WGTUN_LIMITER_REPLY_LEN 64        /* a cookie reply; check() needs cap >= this */
+#define WGTUN_LIMITER_DEFAULT_LOAD 1000   /* load_per_second when 0 */
+#define WGTUN_LIMITER_MAX_SOURCES 65536   /* the largest (and default) max_sources */
+
+/* Versioned by struct_size: fill with wgtun_limiter_config_init() first. */
+typedef struct {
+	size_t struct_size;
+	uint8_t public_key[WGTUN_KEY_LEN]; /* our static public key (wgtun_key_public of the
+					    * tunnels' private key); no private key needed */
+	/* Handshake messages per second (with a valid mac1) above which the limiter goes under
+	 * load. 0 = WGTUN_LIMITER_DEFAULT_LOAD; UINT32_MAX = never by count (only
+	 * wgtun_limiter_report_load). Lower protects the CPU sooner; higher sends fewer
+	 * legitimate bursts (many peers reconnecting at once) to cookie replies, which cost
+	 * each of them a retry 5 s later (docs/tunnel-api.md "Load"). */
+	uint32_t load_per_second;
+	/* Bound of the per-source table (about 40 bytes a source, reserved at its first use
+	 * under load, pages touched as it fills): 0 = WGTUN_LIMITER_MAX_SOURCES, more
+	 * is refused. When full of sources active within the last second, a new source is
+	 * treated as rate limited; known sources keep their buckets. */
+	uint32_t max_sources;
+	/* As in wgtun_tunnel_config: n random bytes into out, 0; non-zero when it cannot (the
+	 * cookie reply is then not made: ERR_RANDOM). Drawn for the cookie secret (renewed every
+	 * 2 minutes), each reply's nonce and, once, the rate limiter's hash key. NULL = the OS
+	 * CSPRNG. */
+	int (*random)(void *ctx, void *out, size_t n);
+	void *ctx; /* passed to random */
+} wgtun_limiter_config;
+
+typedef struct {
+	size_t struct_size;       /* set by the caller: sizeof(wgtun_limiter_stats) */
+	uint64_t handshakes;      /* handshake messages with a valid mac1 */
+	uint64_t passed;          /* of those, passed (WGTUN_LIMITER_PASS) */
+	uint64_t cookie_replies;  /* of those, answered with a cookie reply */
+	uint64_t ratelimited;     /* of those, dropped by the per-source rate limiter */
+	uint64_t random_errors;   /* of those, dropped because the random source failed */
+	uint64_t bad_mac;         /* handshake messages with an invalid mac1 */
+	uint64_t malformed;       /* datagrams of no WireGuard type and length */
+	uint32_t sources;         /* sources the rate limiter tracks now */
+	int under_load;           /* 1 if under load as of the latest time seen */
+} wgtun_limiter_stats;
+
+/* Zeroes cfg and sets struct_size. Thread-safe. */
+WGTUN_API void wgtun_limiter_config_init(wgtun_limiter_config *cfg);
+/* Creates a limiter (not under load). 0, -EINVAL (NULL, bad struct_size or unknown fields,
+ * all-zero public key, max_sources too large), -ENOMEM, -EIO (the random source failed).
+ * *out = NULL on error. */
+WGTUN_API int wgtun_limiter_new(const wgtun_limiter_config *cfg, uint64_t now_ns,
+				wgtun_limiter **out);
+/* Wipes the cookie secret and frees. NULL is fine. Not concurrently with other calls. */
+WGTUN_API void wgtun_limiter_free(wgtun_limiter *l);
+/* A datagram received from addr:port (see above for the results). out needs cap >=
+ * WGTUN_LIMITER_REPLY_LEN (else WGTUN_TUNNEL_ERR_BUFFER); out may be dgram itself (the
+ * reply then overwrites it). NULL arguments or an addr_len other than 4 or 16 give
+ * WGTUN_TUNNEL_ERR_MALFORMED without touching the limiter. *out_len is 0 unless a reply is
+ * made. */
+WGTUN_API int wgtun_limiter_check(wgtun_limiter *l, uint64_t now_ns, const uint8_t *dgram,
+				  size_t len, const uint8_t *addr, size_t addr_len,
+				  uint16_t port, uint8_t *out, size_t cap, size_t *out_len);
+/* The app's own measure says it is overloaded (e.g. its handshake queue is 1/8 full): under
+ * load for 1 s from now_ns (extended by each call). */
+WGTUN_API void wgtun_limiter_report_load(wgtun_limiter *l, uint64_t now_ns);
+/* 1 if under load at now_ns, else 0 (also for NULL). */
+WGTUN_API int wgtun_limiter_under_load(wgtun_limiter *l, uint64_t now_ns);
+/* st->struct_size must be set by the caller (older apps get the fields they know). 0 or
+ * -EINVAL. */
+WGTUN_API int wgtun_limiter_get_stats(wgtun_limiter *l, wgtun_limiter_stats *st);
+/* ==== Limiter (end) ================================================================= */
 
 #ifdef __cplusplus
 }

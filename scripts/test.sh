@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 jobs=${JOBS:-$(nproc)}
 fuzz_seconds=${FUZZ_SECONDS:-20}
-tsan_interop=${TSAN_INTEROP-t_pair_* t_peer_* t_roaming* t_transfer_* t_uapi_*}
+tsan_interop=${TSAN_INTEROP-t_pair_* t_peer_* t_roaming* t_transfer_* t_uapi_* t_linkstate*}
 
 bash scripts/deps.sh
 
@@ -90,7 +90,10 @@ if [ -d tests/interop ] && ls tests/interop/*.sh >/dev/null 2>&1; then
   fi
 fi
 step "fault battery, short form (tests/battery: normal build; churn + allocation sweep under ASan, churn under TSan)"
-bash tests/battery/run.sh "$root/build" --short
+# the netns routing-loop check's negative control: the daemon built without the loop drop
+cmake -S . -B build-noloop -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWGTUN_TEST_NO_LOOP_DROP=ON >/dev/null
+cmake --build build-noloop -j "$jobs" --target wgtun
+LOOP_CONTROL_BUILD="$root/build-noloop" bash tests/battery/run.sh "$root/build" --short
 bash tests/battery/run.sh "$root/build-asan" --short churn failalloc
 if [ -x build-tsan/wgtun ]; then
   bash tests/battery/run.sh "$root/build-tsan" --short churn

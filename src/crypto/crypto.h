@@ -61,6 +61,18 @@ int crypto_blake2s(uint8_t *out, size_t outlen, const void *key, size_t keylen, 
 /* WireGuard's MAC: keyed BLAKE2s, outlen 16. keylen is 32 (mac1) or 16 (mac2/cookie). */
 void crypto_mac(uint8_t out[CRYPTO_MAC_LEN], const void *key, size_t keylen, const void *in,
 		size_t inlen);
+/* A MAC key whose key block is compressed once, for a key that MACs many messages (mac1's key,
+ * the cookie secret): crypto_mac_keyed gives crypto_mac's output with one compression fewer.
+ * crypto_mac_key_use re-keys only when key differs from the one held (a constant-time
+ * compare), so a caller can pass its current key every time. Holds the key: crypto_wipe it. */
+typedef struct {
+	uint32_t h[8]; /* the state after the key block */
+	uint8_t key[CRYPTO_KEY_LEN];
+	uint8_t keylen; /* 0 = not set */
+} crypto_mac_key;
+void crypto_mac_key_use(crypto_mac_key *k, const void *key, size_t keylen);
+void crypto_mac_keyed(uint8_t out[CRYPTO_MAC_LEN], const crypto_mac_key *k, const void *in,
+		      size_t inlen);
 /* HMAC-BLAKE2s-256 (RFC 2104, block 64). */
 void crypto_hmac(uint8_t out[CRYPTO_HASH_LEN], const void *key, size_t keylen, const void *in,
 		 size_t inlen);

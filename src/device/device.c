@@ -139,6 +139,16 @@ static int device_handle_link(device *dev)
 
 	if (news.gone || (ret == -ENOBUFS && tun_exists(dev->ifname) == 0))
 		return -ENODEV;
+	if (news.has_state)
+		atomic_store(&dev->link_request, news.running && news.was_down ? DEVICE_LINK_CYCLE
+									     : news.running);
+	if (ret == -ENOBUFS) {
+		/* Events were lost, maybe the latest state's: ask the kernel instead. */
+		int running = tun_running(dev->ifname);
+		if (running >= 0)
+			atomic_store(&dev->link_request,
+				     running && news.was_down ? DEVICE_LINK_CYCLE : running);
+	}
 	if (news.mtu && news.mtu != atomic_load(&dev->mtu) && !dev->params.mtu) {
 		atomic_store(&dev->mtu, news.mtu);
 		for (peer *p = dev->first; p; p = p->next) {
@@ -147,6 +157,128 @@ static int device_handle_link(device *dev)
 			pthread_mutex_unlock(&p->lock);
 		}
 		device_log(dev, DEVICE_LOG_INFO, "MTU is now %u", news.mtu);
+	}
+	return 0;
+}
+
+/* Opens the sockets (on the configured port, or the one the device had before it went down)
+ * and starts every peer. Config lock exclusive (or before the loop runs). 0 or -errno (the
+ * device stays down). */
+static int device_go_up(device *dev, bool restart)
+{
+	wg_time_ns now = device_now(dev);
+	int ret = device_bind_open(dev, &dev->bind, dev->listen_port, dev->fwmark);
+
+	if (ret)
+		return ret;
+	device_shed_reset(dev);     /* new sockets carry no filter */
+	device_forget_sources(dev); /* learned on sockets that are gone */
+	dev->up = true;
+	if (!dev->params.mtu)
+		atomic_store(&dev->mtu, device_read_mtu(dev));
+	for (peer *p = dev->first; p; p = p->next) {
+		pthread_mutex_lock(&p->lock);
+		wg_tunnel_set_mtu(p->tun, atomic_load(&dev->mtu));
+		if (restart) /* after a down; at start the peers were never stopped */
+			wg_tunnel_start(p->tun, now);
+		pthread_mutex_unlock(&p->lock);
+		device_peer_update_deadline(dev, p);
+	}
+	return 0;
+}
+
+/* Closes the sockets and stops every peer: no session, handshake, staged packet or timer
+ * survives (the kernel's wg_stop, wireguard-go's Down). Counters, endpoints and the
+ * configuration stay. Loop thread, config lock exclusive. */
+static void device_go_down(device *dev)
+{
+	wg_time_ns now = device_now(dev);
+
+	for (peer *p = dev->first; p; p = p->next) {
+		pthread_mutex_lock(&p->lock);
+		wg_tunnel_stop(p->tun, now);
+		pthread_mutex_unlock(&p->lock);
+		device_peer_update_deadline(dev, p);
+	}
+	(void)device_handshake_drop_all(dev); /* their replies would have no socket */
+	/* A random port is kept for the next up, as both references do (and `wg show` goes on
+	 * showing it); a port set while down replaces it. */
+	if (!dev->listen_port)
+		dev->listen_port = dev->bind.port;
+	device_bind_close(dev, &dev->bind);
+	device_shed_reset(dev);
+	device_forget_sources(dev);
+	dev->up = false;
+	atomic_store(&dev->burn_stack, true); /* keys died: the round ends with a stack burn */
+}
+
+/* Loop thread, no lock held: applies the link state the round reported. */
+static void device_link_apply(device *dev)
+{
+	int want = atomic_exchange(&dev->link_request, -1);
+	int ret;
+
+	if (want < 0)
+		return;
+	pthread_rwlock_wrlock(&dev->cfg_lock);
+	if (want == DEVICE_LINK_CYCLE && dev->up) {
+		/* Down and up again within one read: the down still happens. */
+		device_go_down(dev);
+		DEVICE_STAT_INC(dev, link_down);
+		device_log(dev, DEVICE_LOG_INFO, "link down: sockets closed, peers stopped");
+	}
+	if (want && !dev->up) {
+		ret = device_go_up(dev, true);
+		if (ret == 0) {
+			DEVICE_STAT_INC(dev, link_up);
+			device_log(dev, DEVICE_LOG_INFO, "link up: listening on port %u",
+				   dev->bind.port);
+		} else {
+			/* The kernel's `ip link set up` would fail; here the link is up without
+			 * us: say so, and try again at the next up. */
+			device_log(dev, DEVICE_LOG_ERROR,
+				   "link up, but the sockets could not be opened on port %u (%d): "
+				   "staying down", dev->listen_port, ret);
+		}
+	} else if (!want && dev->up) {
+		device_go_down(dev);
+		DEVICE_STAT_INC(dev, link_down);
+		device_log(dev, DEVICE_LOG_INFO, "link down: sockets closed, peers stopped");
+	}
+	pthread_rwlock_unlock(&dev->cfg_lock);
+}
+
+void device_link_set(device *dev, bool running)
+{
+	atomic_store(&dev->link_request, running);
+	io_loop_wake(dev->loop);
+}
+
+bool device_is_up(device *dev)
+{
+	bool up;
+
+	pthread_rwlock_rdlock(&dev->cfg_lock);
+	up = dev->up;
+	pthread_rwlock_unlock(&dev->cfg_lock);
+	return up;
+}
+
+/* The TUN while the device is down: what is read is dropped (no peer may stage or start a
+ * handshake). Packets still queued in the TUN when the link went down, mostly. Loop thread.
+ * 0 or -ENODEV. */
+static int device_tun_discard(device *dev)
+{
+	for (int i = 0; i < DEVICE_TUN_BATCH; i++) {
+		uint8_t *slot = device_tx_slot(dev);
+		bool closed;
+		long n = tun_read(dev->tun_fd, slot + DEVICE_SLOT_HEAD, DEVICE_MAX_PACKET, &closed);
+
+		if (closed)
+			return -ENODEV;
+		if (n <= 0)
+			break;
+		DEVICE_STAT_INC(dev, tun_while_down);
 	}
 	return 0;
 }
@@ -182,6 +314,7 @@ device *device_new(const device_params *p)
 	dev->tun_fd = p->tun_fd;
 	dev->stop_fd = -1;
 	dev->link_fd = -1;
+	atomic_init(&dev->link_request, -1);
 	udp_bind_init(&dev->bind);
 	if (p->ifname) {
 		memcpy(dev->ifname, p->ifname, strlen(p->ifname) + 1);
@@ -302,10 +435,11 @@ static void *device_loop(void *arg)
 		int n;
 
 		pthread_rwlock_rdlock(&dev->cfg_lock);
-		top = device_heap_top(dev);
+		/* Down: no timer runs (apply may still arm some; going up re-reads them all). */
+		top = dev->up ? device_heap_top(dev) : NULL;
 		deadline = top ? top->deadline : WG_TIME_NEVER;
 		/* Queued handshake messages: look for new packets, then go on with them. */
-		if (device_handshake_pending(dev))
+		if (dev->up && device_handshake_pending(dev))
 			deadline = 0;
 		/* A socket filter is removed when the load ends, even if nothing arrives. */
 		if (device_shed_deadline(dev) < deadline)
@@ -333,7 +467,8 @@ static void *device_loop(void *arg)
 		for (int i = 0; i < n && !stop; i++) {
 			switch (ev[i].tag) {
 			case DEVICE_TAG_TUN:
-				stop = device_handle_tun(dev, ev[i].error);
+				stop = dev->up ? device_handle_tun(dev, ev[i].error)
+					       : device_tun_discard(dev);
 				break;
 			case DEVICE_TAG_UDP4:
 				if (dev->bind.fd4 >= 0)
@@ -351,14 +486,18 @@ static void *device_loop(void *arg)
 			}
 		}
 		/* After the round's data packets, a bounded share of the handshake queue. */
-		(void)device_handshake_run(dev, device_now(dev), DEVICE_HANDSHAKE_BUDGET);
+		if (dev->up)
+			(void)device_handshake_run(dev, device_now(dev), DEVICE_HANDSHAKE_BUDGET);
 		device_shed_update(dev, device_now(dev));
 		now = device_now(dev);
-		top = device_heap_top(dev);
+		top = dev->up ? device_heap_top(dev) : NULL;
 		burn = top && top->deadline <= now;
-		device_handle_timers(dev, now);
+		if (dev->up)
+			device_handle_timers(dev, now);
 		device_tx_flush(dev);
 		pthread_rwlock_unlock(&dev->cfg_lock);
+		if (atomic_load(&dev->link_request) >= 0)
+			device_link_apply(dev);
 		/* Timers may have zeroed keys (expiry, give-up), or apply removed some: copies of
 		 * them may lie in this thread's dead frames, where registers were saved (the lazy
 		 * binder's XSAVE under sendmmsg held a send key: test_secrets_device, ASan build).
@@ -383,26 +522,28 @@ int device_start(device *dev)
 		ret = -EALREADY;
 		goto out;
 	}
-	ret = device_bind_open(dev, &dev->bind, dev->listen_port, dev->fwmark);
-	if (ret)
-		goto out;
-	device_forget_sources(dev); /* learned on sockets that are gone */
-	dev->up = true;
-	if (!dev->params.mtu)
-		atomic_store(&dev->mtu, device_read_mtu(dev));
-	for (peer *p = dev->first; p; p = p->next) {
-		wg_tunnel_set_mtu(p->tun, atomic_load(&dev->mtu));
-		device_peer_update_deadline(dev, p);
+	/* With a link monitor the device follows the link from here on: a link not running
+	 * yet (the daemon under wg-quick, which sets it up after the config) starts down. An
+	 * interface whose state cannot be read is taken as running (as before). */
+	dev->link_follow = dev->link_fd >= 0;
+	if (!dev->link_follow || tun_running(dev->ifname) != 0) {
+		ret = device_go_up(dev, false);
+		if (ret)
+			goto out;
 	}
 	ret = -pthread_create(&dev->thread, NULL, device_loop, dev);
 	if (ret) {
+		if (dev->up)
+			device_bind_close(dev, &dev->bind);
 		dev->up = false;
-		device_bind_close(dev, &dev->bind);
 		goto out;
 	}
 	dev->thread_started = true;
 	crypto_pool_start(&dev->crypto);
-	device_log(dev, DEVICE_LOG_INFO, "device up, listening on port %u", dev->bind.port);
+	if (dev->up)
+		device_log(dev, DEVICE_LOG_INFO, "device up, listening on port %u", dev->bind.port);
+	else
+		device_log(dev, DEVICE_LOG_INFO, "device started, link down: no socket until it is up");
 	device_log(dev, DEVICE_LOG_INFO, "crypto workers: %u (loop thread + %u of %u helpers)",
 		   crypto_pool_threads(&dev->crypto) + 1, crypto_pool_threads(&dev->crypto),
 		   dev->crypto.workers - 1);

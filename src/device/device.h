@@ -135,6 +135,11 @@ typedef struct {
 	 * (the address is gone); each went again without it and the peer forgot it. */
 	uint64_t tx_src_refused;
 	uint64_t tx_loop;           /* TUN packet that was our own outer datagram (routing loop) */
+	/* The TUN link (docs/linkstate.md): times the device went down (sockets closed, peers
+	 * stopped) and up again, and TUN packets read and dropped while it was down. */
+	uint64_t link_down;
+	uint64_t link_up;
+	uint64_t tun_while_down;
 } device_stats;
 
 /* Creates a device (down, no key, no peers). NULL with errno set on failure (EINVAL: bad
@@ -144,8 +149,21 @@ device *device_new(const device_params *p);
 
 /* Brings the device up: binds the UDP sockets on the configured port (0 = random), starts
  * the event-loop thread, and starts every peer (those with persistent keepalive send one).
- * 0, or -errno (-EADDRINUSE = port taken; -EALREADY = already started). Call once. */
+ * 0, or -errno (-EADDRINUSE = port taken; -EALREADY = already started). Call once.
+ * With a link monitor (params.ifname given) and the link not running, only the loop starts:
+ * the rest waits for the link to come up (wg-quick sets it up after the config). */
 int device_start(device *dev);
+
+/* The TUN link went down (running = false) or up: what the link monitor reports, and a test's
+ * way in. Asks the loop thread, which closes the sockets and stops every peer (keys wiped,
+ * staged packets dropped, timers stopped), or opens them on the same port and starts the
+ * peers (device_start's work), after its round; apply and get go on meanwhile. No effect
+ * when already in that state; before device_start, the loop applies it once it runs. Any
+ * thread. */
+void device_link_set(device *dev, bool running);
+/* The sockets are open and the peers started (false before start, and while the link is
+ * down). Any thread. */
+bool device_is_up(device *dev);
 
 /* Stops the loop (if running), closes the TUN fd and the sockets, frees every peer and wipes
  * all keys. NULL is fine. */

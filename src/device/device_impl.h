@@ -192,6 +192,11 @@ struct device {
 	int stop_fd; /* eventfd, readable once stopped on its own */
 	int link_fd; /* rtnetlink link events for ifname, or -1 */
 	int ifindex;
+	/* The link state the latest link event or query (or device_link_set) reported: 1
+	 * running, 0 not, DEVICE_LINK_CYCLE down and running again, -1 nothing new. The loop
+	 * takes it after its round and goes down and/or up under the exclusive config lock
+	 * (device.c). */
+	atomic_int link_request;
 
 	/* The config lock: exclusive for apply/free, shared for the loop batch and get. */
 	pthread_rwlock_t cfg_lock;
@@ -208,7 +213,11 @@ struct device {
 	udp_bind bind;
 	uint16_t listen_port; /* configured (0 = random) */
 	uint32_t fwmark;
+	/* Sockets open and peers started. Without a link monitor (no interface name, or no
+	 * netlink) from device_start on; with one, while started and the link runs (IFF_RUNNING),
+	 * as in the kernel's and wireguard-go's device (docs/linkstate.md). */
 	bool up;
+	bool link_follow; /* device_start found a link monitor: up follows the link */
 	_Atomic uint32_t mtu;
 
 	/* Receiver indices: buckets change under the exclusive config lock; entries under
@@ -269,6 +278,8 @@ struct device {
 	bool round_to_tun;   /* wrote packets to the TUN */
 	wg_time_ns last_to_tun;
 };
+
+#define DEVICE_LINK_CYCLE 2
 
 /* Loop tags. */
 enum { DEVICE_TAG_TUN = 1, DEVICE_TAG_UDP4 = 2, DEVICE_TAG_UDP6 = 3, DEVICE_TAG_LINK = 4 };
@@ -352,6 +363,9 @@ void device_handshake_enqueue(device *dev, const uint8_t *msg, size_t len,
 /* Handles up to budget queued messages (config lock shared). Returns how many are left. */
 unsigned device_handshake_run(device *dev, wg_time_ns now, unsigned budget);
 unsigned device_handshake_pending(const device *dev);
+/* Empties the queue (the device went down: its sockets, where replies would go, are gone).
+ * Returns how many were dropped. */
+unsigned device_handshake_drop_all(device *dev);
 /* Gives the queue's touched entries back when it is empty (device_mem_idle). Bytes. */
 size_t device_handshake_give_back(device *dev);
 

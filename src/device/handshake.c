@@ -226,3 +226,12 @@ size_t device_handshake_give_back(device *dev)
 		return 0;
 	return device_mem_give_back(dev, q->ring, (size_t)dev->mem_hsq_hwm * sizeof(*q->ring));
 }
+
+unsigned device_handshake_drop_all(device *dev)
+{
+	device_hs_queue *q = &dev->hsq;
+	unsigned n = q->count;
+
+	q->head = q->count = 0;
+	return n;
+}

@@ -4,6 +4,7 @@
 #include "device/device_impl.h"
 
 #include "crypto/crypto.h"
+#include "proto/logline.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -16,15 +17,11 @@
 
 void device_log(device *dev, int level, const char *fmt, ...)
 {
-	char msg[256];
 	va_list ap;
 
-	if (!dev->params.log)
-		return;
 	va_start(ap, fmt);
-	(void)vsnprintf(msg, sizeof(msg), fmt, ap); /* truncation is fine for a log line */
+	wg_log_vprintf(dev->params.log, dev->params.ctx, level, fmt, ap);
 	va_end(ap);
-	dev->params.log(dev->params.ctx, level, msg);
 }
 
 void device_emit(device *dev, device_event_type type, const uint8_t *pub, int error)

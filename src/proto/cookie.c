@@ -40,17 +40,18 @@ void cookie_checker_wipe(cookie_checker *c)
 	crypto_wipe(c, sizeof(*c));
 }
 
-bool cookie_checker_mac1_valid(const cookie_checker *c, const uint8_t *msg, size_t len)
+bool cookie_checker_mac1_valid(cookie_checker *c, const uint8_t *msg, size_t len)
 {
 	uint8_t mac[WG_MAC_LEN];
 	size_t off;
 	bool ok;
 	int type = handshake_type(msg, len);
 
-	if (!type || !c->identity || !c->identity->has_private_key)
+	if (!type || !c->identity || !c->identity->has_public_key)
 		return false;
 	off = wg_msg_mac1_offset((enum wg_message_type)type);
-	crypto_mac(mac, c->identity->mac1_key, WG_HASH_LEN, msg, off);
+	crypto_mac_key_use(&c->mac1, c->identity->mac1_key, WG_HASH_LEN);
+	crypto_mac_keyed(mac, &c->mac1, msg, off);
 	ok = crypto_equal(mac, msg + off, WG_MAC_LEN);
 	crypto_wipe(mac, sizeof(mac));
 	return ok;
@@ -87,7 +88,8 @@ cookie_result cookie_checker_make_cookie(cookie_checker *c, const uint8_t *addr,
 	memcpy(input, addr, addr_len);
 	input[addr_len] = (uint8_t)(port >> 8);
 	input[addr_len + 1] = (uint8_t)port;
-	crypto_mac(cookie, c->secret, sizeof(c->secret), input, addr_len + 2);
+	crypto_mac_key_use(&c->secret_mac, c->secret, sizeof(c->secret));
+	crypto_mac_keyed(cookie, &c->secret_mac, input, addr_len + 2);
 	return COOKIE_OK;
 }
 
@@ -156,6 +158,21 @@ static cookie_result seal_reply(cookie_checker *c, const uint8_t *msg, int type,
 	return COOKIE_OK;
 }
 
+/* What both reply paths start with: a handshake message, our public key, then the cookie for
+ * the sender's address (*type: the message's type). */
+static cookie_result reply_cookie(cookie_checker *c, const uint8_t *msg, size_t len,
+				  const uint8_t *addr, size_t addr_len, uint16_t port,
+				  wg_time_ns now, const wg_rng *rng, int *type,
+				  uint8_t cookie[WG_COOKIE_LEN])
+{
+	*type = handshake_type(msg, len);
+	if (!*type)
+		return COOKIE_ERR_MALFORMED;
+	if (!c->identity || !c->identity->has_public_key)
+		return COOKIE_ERR_NO_KEY;
+	return cookie_checker_make_cookie(c, addr, addr_len, port, now, rng, cookie);
+}
+
 cookie_result cookie_checker_create_reply(cookie_checker *c, const uint8_t *msg, size_t len,
 					  const uint8_t *addr, size_t addr_len, uint16_t port,
 					  wg_time_ns now, const wg_rng *rng,
@@ -163,13 +180,9 @@ cookie_result cookie_checker_create_reply(cookie_checker *c, const uint8_t *msg,
 {
 	uint8_t cookie[WG_COOKIE_LEN];
 	cookie_result ret;
-	int type = handshake_type(msg, len);
+	int type;
 
-	if (!type)
-		return COOKIE_ERR_MALFORMED;
-	if (!c->identity || !c->identity->has_private_key)
-		return COOKIE_ERR_NO_KEY;
-	ret = cookie_checker_make_cookie(c, addr, addr_len, port, now, rng, cookie);
+	ret = reply_cookie(c, msg, len, addr, addr_len, port, now, rng, &type, cookie);
 	if (ret == COOKIE_OK)
 		ret = seal_reply(c, msg, type, cookie, rng, out);
 	crypto_wipe(cookie, sizeof(cookie));
@@ -184,14 +197,10 @@ cookie_result cookie_checker_mac2_or_reply(cookie_checker *c, const uint8_t *msg
 	uint8_t cookie[WG_COOKIE_LEN], mac[WG_MAC_LEN];
 	cookie_result ret;
 	size_t off;
-	int type = handshake_type(msg, len);
+	int type;
 
 	*reply_made = false;
-	if (!type)
-		return COOKIE_ERR_MALFORMED;
-	if (!c->identity || !c->identity->has_private_key)
-		return COOKIE_ERR_NO_KEY;
-	ret = cookie_checker_make_cookie(c, addr, addr_len, port, now, rng, cookie);
+	ret = reply_cookie(c, msg, len, addr, addr_len, port, now, rng, &type, cookie);
 	if (ret != COOKIE_OK)
 		goto out;
 	off = wg_msg_mac2_offset((enum wg_message_type)type);

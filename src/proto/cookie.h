@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "proto/common.h"
+#include "crypto/crypto.h"
 #include "proto/identity.h"
 #include "proto/messages.h"
 
@@ -45,6 +46,10 @@ typedef struct {
 	/* Reply sealing context, made on the first reply and kept (a flood sends many); NULL
 	 * until then, or if making it failed (each reply then makes its own). */
 	struct crypto_aead_worker *xaead;
+	/* mac1's key and the secret with their key block compressed once (a flood MACs every
+	 * message with both); checked against identity->mac1_key / secret on each use. */
+	crypto_mac_key mac1;
+	crypto_mac_key secret_mac;
 } cookie_checker;
 
 void cookie_checker_init(cookie_checker *c, const wg_identity *identity);
@@ -52,7 +57,7 @@ void cookie_checker_init(cookie_checker *c, const wg_identity *identity);
  * initialized again. */
 void cookie_checker_wipe(cookie_checker *c);
 /* msg is a handshake message of type 1 or 2 with exact length (else false). Constant time. */
-bool cookie_checker_mac1_valid(const cookie_checker *c, const uint8_t *msg, size_t len);
+bool cookie_checker_mac1_valid(cookie_checker *c, const uint8_t *msg, size_t len);
 /* mac2 == MAC(cookie for this source, msg[0:mac2 offset]). May rotate the secret (rng). */
 bool cookie_checker_mac2_valid(cookie_checker *c, const uint8_t *msg, size_t len,
 			       const uint8_t *addr, size_t addr_len, uint16_t port,

@@ -31,6 +31,7 @@ int wg_identity_set(wg_identity *id, const uint8_t private_key[32])
 	derive_labeled_key(next.mac1_key, WG_LABEL_MAC1, next.public_key);
 	derive_labeled_key(next.cookie_key, WG_LABEL_COOKIE, next.public_key);
 	next.has_private_key = true;
+	next.has_public_key = true;
 	*id = next;
 	ret = 0;
 out:
@@ -38,8 +39,21 @@ out:
 	return ret;
 }
 
+int wg_identity_set_public(wg_identity *id, const uint8_t public_key[32])
+{
+	wg_identity_clear(id);
+	if (crypto_is_zero(public_key, WG_KEY_LEN))
+		return 0;
+	memcpy(id->public_key, public_key, WG_KEY_LEN);
+	derive_labeled_key(id->mac1_key, WG_LABEL_MAC1, id->public_key);
+	derive_labeled_key(id->cookie_key, WG_LABEL_COOKIE, id->public_key);
+	id->has_public_key = true;
+	return 0;
+}
+
 void wg_identity_clear(wg_identity *id)
 {
 	crypto_wipe(id, sizeof(*id));
 	id->has_private_key = false;
+	id->has_public_key = false;
 }

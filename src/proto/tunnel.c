@@ -721,6 +721,31 @@ void wg_tunnel_identity_changed(wg_tunnel *t, wg_time_ns now)
 		tunnel_want_handshake(t, now, false);
 }
 
+void wg_tunnel_stop(wg_tunnel *t, wg_time_ns now)
+{
+	tunnel_seen(t, now);
+	tunnel_handshake_forget(t);
+	keypairs_clear(&t->keypairs);
+	staged_clear(t);
+	timers_stop(&t->timers);
+	/* The next initiation is not held back by one sent before the stop (the kernel resets
+	 * its last-sent-handshake time too). */
+	timers_reset_handshake_rate(&t->timers);
+	t->want_initiation = false;
+	t->flush_pending = false;
+}
+
+void wg_tunnel_start(wg_tunnel *t, wg_time_ns now)
+{
+	tunnel_seen(t, now);
+	if (t->timers.persistent_keepalive) {
+		staged_push_keepalive_if_empty(t);
+		tunnel_request_staged_send(t, now);
+	} else if (t->staged_count > 0) {
+		tunnel_request_staged_send(t, now);
+	}
+}
+
 wg_tun_result wg_tunnel_force_handshake(wg_tunnel *t, wg_time_ns now, uint8_t *out, size_t cap,
 					size_t *out_len)
 {

@@ -161,6 +161,13 @@ void wg_tunnel_endpoint_changed(wg_tunnel *t, wg_time_ns now);
 /* The identity's key changed: recompute the static-static DH, expire sessions, clear
  * handshakes. */
 void wg_tunnel_identity_changed(wg_tunnel *t, wg_time_ns now);
+/* The device went down (its link was set down): every keypair and the handshake in flight
+ * are wiped (their indices released), staged packets dropped, timers stopped. Counters, the
+ * last handshake time, the endpoint and the configuration stay. */
+void wg_tunnel_stop(wg_tunnel *t, wg_time_ns now);
+/* The device came up again: a persistent-keepalive peer sends a keepalive (through a new
+ * handshake, since stop left no session), as do packets staged meanwhile. */
+void wg_tunnel_start(wg_tunnel *t, wg_time_ns now);
 /* Start a handshake now if none is under way (device up, persistent keepalive). */
 wg_tun_result wg_tunnel_force_handshake(wg_tunnel *t, wg_time_ns now, uint8_t *out, size_t cap,
 					size_t *out_len);

@@ -4,6 +4,7 @@
 #include "uapi/server.h"
 
 #include "crypto/crypto.h"
+#include "proto/logline.h"
 #include "uapi/uapi.h"
 
 #include <errno.h>
@@ -145,15 +146,11 @@ out:
 __attribute__((format(printf, 3, 4))) static void slog(uapi_server *s, int level,
 						       const char *fmt, ...)
 {
-	char msg[256];
 	va_list ap;
 
-	if (!s->be.log)
-		return;
 	va_start(ap, fmt);
-	(void)vsnprintf(msg, sizeof(msg), fmt, ap); /* truncation is fine for a log line */
+	wg_log_vprintf(s->be.log, s->be.ctx, level, fmt, ap);
 	va_end(ap);
-	s->be.log(s->be.ctx, level, msg);
 }
 
 static void conn_free(server_conn *c)

@@ -20,6 +20,7 @@
  * allocation was optional) gives the state of an uninjected reference run (apart from the
  * random port and the traffic counters). */
 #define _GNU_SOURCE
+#include "failalloc_wrap.h"
 #include "wgtun.h"
 
 #include <dirent.h>
@@ -36,7 +37,7 @@
 
 static long alloc_count, fail_at = -1, injected;
 
-static bool should_fail(void)
+bool failalloc_should_fail(void)
 {
 	/* atomic: the device's loop and UAPI threads allocate too */
 	if (__atomic_add_fetch(&alloc_count, 1, __ATOMIC_RELAXED) == __atomic_load_n(&fail_at, __ATOMIC_RELAXED)) {
@@ -46,38 +47,15 @@ static bool should_fail(void)
 	return false;
 }
 
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t a, size_t b);
-void *__real_realloc(void *p, size_t n);
+/* strdup/strndup only here: the battery wraps them too (tests/support/failalloc_wrap.c has
+ * the rest). */
 char *__real_strdup(const char *s);
 char *__real_strndup(const char *s, size_t n);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t a, size_t b);
-void *__wrap_realloc(void *p, size_t n);
 char *__wrap_strdup(const char *s);
 char *__wrap_strndup(const char *s, size_t n);
 
-void *__wrap_malloc(size_t n) { return should_fail() ? NULL : __real_malloc(n); }
-void *__wrap_calloc(size_t a, size_t b) { return should_fail() ? NULL : __real_calloc(a, b); }
-void *__wrap_realloc(void *p, size_t n) { return should_fail() ? NULL : __real_realloc(p, n); }
-char *__wrap_strdup(const char *s) { return should_fail() ? NULL : __real_strdup(s); }
-char *__wrap_strndup(const char *s, size_t n) { return should_fail() ? NULL : __real_strndup(s, n); }
-
-static void *ossl_malloc(size_t n, const char *f, int l)
-{
-	(void)f, (void)l;
-	return should_fail() ? NULL : __real_malloc(n);
-}
-static void *ossl_realloc(void *p, size_t n, const char *f, int l)
-{
-	(void)f, (void)l;
-	return should_fail() ? NULL : __real_realloc(p, n);
-}
-static void ossl_free(void *p, const char *f, int l)
-{
-	(void)f, (void)l;
-	free(p);
-}
+char *__wrap_strdup(const char *s) { return failalloc_should_fail() ? NULL : __real_strdup(s); }
+char *__wrap_strndup(const char *s, size_t n) { return failalloc_should_fail() ? NULL : __real_strndup(s, n); }
 
 static int count_fds(void)
 {
@@ -432,7 +410,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: battery_failalloc DIR\n");
 		return 2;
 	}
-	if (!CRYPTO_set_mem_functions(ossl_malloc, ossl_realloc, ossl_free)) {
+	if (!failalloc_hook_openssl()) {
 		fprintf(stderr, "battery_failalloc: OpenSSL allocated before main\n");
 		return 1;
 	}

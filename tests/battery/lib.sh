@@ -22,6 +22,7 @@ TIP_A=10.240.0.1 TIP_B=10.240.0.2
 PORT_A=51820 PORT_B=51821
 SRC_BASE=10.250.0.1
 BAT_PIDS=()
+BAT_IFACES=() # further interfaces a test creates (their UAPI sockets are removed on exit)
 
 log() { printf '[%s %s] %s\n' "$(date +%H:%M:%S)" "${BAT_NAME:-battery}" "$*" >&2; }
 fail() { log "FAIL: $*"; exit 1; }
@@ -40,6 +41,7 @@ bat_cleanup() {
   done
   for ns in "$NS_A" "$NS_B" "$NS_C"; do ip netns del "$ns" 2>/dev/null; done
   rm -f "/var/run/wireguard/$IF_A.sock" "/var/run/wireguard/$IF_B.sock"
+  for i in "${BAT_IFACES[@]}"; do rm -f "/var/run/wireguard/$i.sock"; done
   if [ "$rc" != 0 ] && [ -d "$T" ]; then
     for f in "$T"/*.log; do
       [ -f "$f" ] && { echo "--- $f (tail, without debug lines)"; grep -v '^DEBUG' "$f" | tail -20; } >&2

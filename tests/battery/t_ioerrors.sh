@@ -3,7 +3,10 @@
 # arriving, then repaired. Each phase asserts: the daemon is alive, the error shows in its
 # counters, it burns little CPU meanwhile (no busy loop: < 25% of a core) and the tunnel works
 # again after the repair. Phases:
-#   eio      A's TUN link set down: every decrypted packet's TUN write fails (EIO)
+#   linkdown A's TUN link set down: A closes its sockets and stops its peer (docs/linkstate.md;
+#            before that change every decrypted packet's TUN write failed with EIO here), B's
+#            packets meet a closed port; up again, A's packet makes a new handshake at once
+#            (B alone would wait KEEPALIVE + REKEY_TIMEOUT, 15 s, before it tries again)
 #   unreach  A's route to B removed: every UDP send fails (ENETUNREACH)
 #   eagain   A's veth shaped to 100 kbit/s (tbf, 2 MB queue) while A sends ~17 Mbit/s: the
 #            socket's send buffer fills (EAGAIN, counted as tx_send_error) and/or the queue
@@ -48,9 +51,9 @@ phase() {
   figures+=("$name: $counter+$d cpu=$cpu")
 }
 
-# B -> A traffic at 200 packets/s, decrypted by A and written to its (down) TUN
-phase eio tun_write_error "nsa ip link set $IF_A down" \
-  "nsa ip link set $IF_A up; nsa ip addr add $TIP_A/24 dev $IF_A 2>/dev/null || true" \
+# B -> A traffic at 200 packets/s to A, whose link (and so its sockets) is down
+phase linkdown link_down "nsa ip link set $IF_A down" \
+  "nsa ip link set $IF_A up; nsa ip addr add $TIP_A/24 dev $IF_A 2>/dev/null || true; nsa ping -c 1 -W 3 $TIP_B >/dev/null || true" \
   ip netns exec "$NS_B" ping -i 0.005 -W 1 "$TIP_A"
 # A -> B traffic whose UDP sends fail
 phase unreach tx_send_error "nsa ip route del 192.168.241.0/24 dev $VA_B" \

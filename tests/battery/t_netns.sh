@@ -106,7 +106,83 @@ for k in "${accepted[@]}"; do
 done
 ok "7 low-order keys: $refused refused, ${#accepted[@]} accepted with 0 bytes sent in 2 s"
 
-# 9. big configurations read back completely: one peer with N*256*2 + 1 allowed IPs in one
+# 9. WireGuard inside WireGuard: a second pair of daemons (A2 in A's namespace, B2 in B's)
+#    whose endpoints are the first tunnel's inner addresses, so every datagram of A2/B2 is
+#    carried by A/B. Traffic flows both ways, and the loop drop (tx_loop) never takes the
+#    nested datagrams: they come from another port, to an address that is not a peer's endpoint.
+IF_A2=${IF_A}2 IF_B2=${IF_B}2 PORT_A2=51830 PORT_B2=51831 TIP2_A=10.241.0.1 TIP2_B=10.241.0.2
+BAT_IFACES+=("$IF_A2" "$IF_B2")
+KEY_A2=$(genkey) KEY_B2=$(genkey); PUB_A2=$(wg pubkey <<<"$KEY_A2") PUB_B2=$(wg pubkey <<<"$KEY_B2")
+bat_daemon "$NS_A" "$IF_A2" "$T/daemonA2.log"; PID_A2=$DAEMON_PID
+bat_daemon "$NS_B" "$IF_B2" "$T/daemonB2.log"; PID_B2=$DAEMON_PID
+nsa wg set "$IF_A2" private-key <(echo "$KEY_A2") listen-port $PORT_A2 \
+  peer "$PUB_B2" endpoint "$TIP_B:$PORT_B2" allowed-ips "$TIP2_B/32"
+nsb wg set "$IF_B2" private-key <(echo "$KEY_B2") listen-port $PORT_B2 \
+  peer "$PUB_A2" endpoint "$TIP_A:$PORT_A2" allowed-ips "$TIP2_A/32"
+# the kernel test's inner MTU: 1420 - 80 (room for the outer tunnel's v6 overhead)
+nsa ip addr add "$TIP2_A/24" dev "$IF_A2"; nsa ip link set "$IF_A2" mtu 1340 up
+nsb ip addr add "$TIP2_B/24" dev "$IF_B2"; nsb ip link set "$IF_B2" mtu 1340 up
+l0=$(stat_get "$(stats "$PID_A" "$T/daemonA.log")" tx_loop) lb0=$(stat_get "$(stats "$PID_B" "$T/daemonB.log")" tx_loop)
+read -r orx0 otx0 <<<"$(xfer "$NS_A" "$IF_A" "$PUB_B")"
+nsa ping -c 10 -i 0.02 -W 2 "$TIP2_B" >/dev/null || fail "ping through the nested tunnel"
+nsb ping -c 10 -i 0.02 -W 2 "$TIP2_A" >/dev/null || fail "ping back through the nested tunnel"
+nsb iperf3 -s -D -B "$TIP2_B" -p 5402 --pidfile "$T/iperf2.pid" >/dev/null 2>&1
+for _ in 1 2 3 4 5 6 7 8 9 10; do [ -s "$T/iperf2.pid" ] && break; sleep 0.1; done
+BAT_PIDS+=("$(cat "$T/iperf2.pid")")
+nsa iperf3 -c "$TIP2_B" -p 5402 -t "$iperf_s" -J >"$T/iperf2.json" || fail "TCP through the nested tunnel"
+mbit=$(python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"]/1e6))' "$T/iperf2.json")
+read -r irx itx <<<"$(xfer "$NS_A" "$IF_A2" "$PUB_B2")"
+read -r orx1 otx1 <<<"$(xfer "$NS_A" "$IF_A" "$PUB_B")"
+# the outer tunnel carried at least what the inner one sent (plus its own overhead)
+[ $((otx1 - otx0)) -ge "$itx" ] || fail "outer tunnel sent $((otx1 - otx0)) bytes, less than the nested one's $itx"
+l1=$(stat_get "$(stats "$PID_A" "$T/daemonA.log")" tx_loop) lb1=$(stat_get "$(stats "$PID_B" "$T/daemonB.log")" tx_loop)
+[ "$l1" = "$l0" ] && [ "$lb1" = "$lb0" ] || fail "the loop drop took nested datagrams (tx_loop A $l0 -> $l1, B $lb0 -> $lb1)"
+ok "WireGuard inside WireGuard: ping both ways, TCP ${mbit} Mbit/s, inner tx $itx B inside outer tx $((otx1 - otx0)) B, tx_loop 0"
+
+# 10. Routing loop (the kernel's "routing loop" check, B11): the route to B's endpoint is
+#     pointed into A's own tunnel (and B's allowed IPs take the endpoint, as AllowedIPs
+#     0.0.0.0/0 without wg-quick's policy rules would), with a session up. A ping flood must
+#     not be encrypted again and again: A's transmit counter to B grows < 70,000 bytes (the
+#     kernel's bound) in the flood and the second after it, A counts the loop (tx_loop) and
+#     stays alive. LOOP_CONTROL_BUILD=DIR runs the same check against DIR's daemon built with
+#     -DWGTUN_TEST_NO_LOOP_DROP=ON and requires the opposite (>= 70,000 bytes): the negative
+#     control, which shows that this check can fail (docs/netns-port.md).
+loop_check() { # PID LOGFILE: prints "tx_delta tx_loop_delta"
+  local pid=$1 logf=$2 s0 s1 tx0 tx1
+  nsa ping -c 2 -W 2 "$TIP_B" >/dev/null || fail "no session before the loop test"
+  nsa wg set "$IF_A" peer "$PUB_B" allowed-ips "$TIP_B/32,fd40::2/128,$IP_B/32"
+  nsa ip route add "$IP_B/32" dev "$IF_A"
+  s0=$(stats "$pid" "$logf"); read -r _ tx0 <<<"$(xfer "$NS_A" "$IF_A" "$PUB_B")"
+  nsa ping -f -c 10 -W 1 "$TIP_B" >/dev/null 2>&1 && fail "ping answered through a routing loop"
+  sleep 1
+  s1=$(stats "$pid" "$logf"); read -r _ tx1 <<<"$(xfer "$NS_A" "$IF_A" "$PUB_B")"
+  alive "$pid" "daemon A in the routing loop"
+  nsa ip route del "$IP_B/32" dev "$IF_A"
+  nsa wg set "$IF_A" peer "$PUB_B" allowed-ips "$TIP_B/32,fd40::2/128"
+  nsa ping -c 2 -W 2 "$TIP_B" >/dev/null || fail "no ping after the routing loop was removed"
+  echo "$((tx1 - tx0)) $(( $(stat_get "$s1" tx_loop) - $(stat_get "$s0" tx_loop) ))"
+}
+read -r loop_tx loop_n <<<"$(loop_check "$PID_A" "$T/daemonA.log")"
+[ "$loop_tx" -lt 70000 ] || fail "routing loop: A sent $loop_tx bytes to B (kernel bound 70,000)"
+[ "$loop_n" -ge 10 ] || fail "routing loop: tx_loop counted $loop_n of the 10 pings' datagrams"
+loop_ctl=
+if [ -n "${LOOP_CONTROL_BUILD:-}" ]; then
+  # the same scenario against a daemon without the drop: A re-created from the control build
+  kill "$PID_A"; wait "$PID_A" 2>/dev/null || true
+  for _ in $(seq 50); do [ -S "/var/run/wireguard/$IF_A.sock" ] || break; sleep 0.1; done
+  BUILD=$LOOP_CONTROL_BUILD bat_daemon "$NS_A" "$IF_A" "$T/daemonActl.log"; PID_A=$DAEMON_PID
+  nsa wg set "$IF_A" private-key <(echo "$KEY_A") listen-port $PORT_A \
+    peer "$PUB_B" preshared-key <(echo "$PSK") endpoint "$IP_B:$PORT_B" allowed-ips "$TIP_B/32,fd40::2/128"
+  nsa ip addr add "$TIP_A/24" dev "$IF_A"; nsa ip addr add fd40::1/64 dev "$IF_A"
+  nsa ip link set "$IF_A" mtu 1420 up
+  read -r ctl_tx ctl_n <<<"$(loop_check "$PID_A" "$T/daemonActl.log")"
+  [ "$ctl_n" = 0 ] || fail "control build: tx_loop counted $ctl_n (was it built with -DWGTUN_TEST_NO_LOOP_DROP=ON?)"
+  [ "$ctl_tx" -ge 70000 ] || fail "negative control: without the drop A sent only $ctl_tx bytes in the loop (the check could not fail)"
+  loop_ctl=", without the drop (control build) $ctl_tx B"
+fi
+ok "routing loop: A sent $loop_tx B to B in a 10-ping flood (< 70,000), tx_loop +$loop_n$loop_ctl"
+
+# 11. big configurations read back completely: one peer with N*256*2 + 1 allowed IPs in one
 #    setconf, then 40 peers x 52 prefixes
 {
   printf '[Interface]\nPrivateKey = %s\nListenPort = %s\n\n[Peer]\nPublicKey = %s\nAllowedIPs = 10.240.0.2/32\n' "$KEY_A" "$PORT_A" "$PUB_B"
@@ -128,5 +204,6 @@ nsa wg setconf "$IF_A" "$T/many.conf"
 [ "$(nsa wg show "$IF_A" allowed-ips | awk '{n += NF - 1} END {print n}')" = 2080 ] || fail "40 x 52 prefixes not read back"
 ok "setconf $want allowed IPs on one peer and 40 peers x 52, read back"
 alive "$PID_A" "daemon A"; alive "$PID_B" "daemon B"
+alive "$PID_A2" "daemon A2"; alive "$PID_B2" "daemon B2"
 check_sanitizers
 result "${#done_list[@]} scenarios passed: $(IFS=';'; echo "${done_list[*]}")"

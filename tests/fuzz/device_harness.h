@@ -20,6 +20,7 @@
 #include "crypto/crypto.h"
 #include "fuzz_lcg.h"
 #include "io/linux/loop.h"
+#include "tunpair.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -79,7 +80,7 @@ static inline uint64_t fh_wall(void *ctx)
 {
 	const fh *h = ctx;
 
-	return 1700000000ULL * WG_NS_PER_SEC + (h->now - h->base);
+	return TUNPAIR_WALL0 + (h->now - h->base);
 }
 
 static inline void fh_ip4(wg_allowed_ip *ip, const uint8_t a[4], uint8_t cidr)
@@ -377,7 +378,6 @@ static inline void fh_init(fh *h, uint64_t seed)
 	wg_peer_change peers[2];
 	wg_allowed_ip ips_a[3], ips_c[2];
 	wg_identity id_c;
-	wg_tunnel_config tc;
 	int sv[2];
 
 	memset(h, 0, sizeof(*h));
@@ -429,13 +429,8 @@ static inline void fh_init(fh *h, uint64_t seed)
 	/* The device stamped its peers with io_now(): the virtual clock starts there. */
 	h->now = h->base = io_now();
 
-	memset(&tc, 0, sizeof(tc));
-	tc.identity = &h->id_a;
-	memcpy(tc.peer_public_key, h->id_d.public_key, 32);
-	tc.mtu = 1420;
-	tc.rng = (wg_rng){fuzz_lcg_fill, &h->rng_a};
-	tc.wall = (wg_wallclock){fh_wall, h};
-	h->a = wg_tunnel_new(&tc, h->now);
+	h->a = tunpair_tunnel(&h->id_a, h->id_d.public_key, (wg_rng){fuzz_lcg_fill, &h->rng_a},
+			      (wg_wallclock){fh_wall, h}, h->now);
 	CHECK_OR_TRAP(h->a);
 }
 

@@ -31,15 +31,9 @@ int wgtun_main(int argc, char **argv);
 
 #include <stdint.h>
 
-#define CHECK_OR_TRAP(c)                                                                   \
-	do {                                                                               \
-		if (!(c))                                                                  \
-			__builtin_trap();                                                  \
-	} while (0)
+#include "fuzz_common.h"
 
 #define MAX_ARGS 64
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define ENV_VALUE_MAX 64
 

@@ -22,28 +22,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_common.h"
 #include "crypto/crypto.h"
 #include "fuzz_lcg.h"
 #include "proto/identity.h"
 #include "proto/messages.h"
 #include "proto/tunnel.h"
-
-#define CHECK_OR_TRAP(c)                                                                   \
-	do {                                                                               \
-		if (!(c))                                                                  \
-			__builtin_trap();                                                  \
-	} while (0)
+#include "tunpair.h"
 
 #define HEAD WG_DATA_HEADER_LEN
 #define CAP 4096
 
 static wg_time_ns g_now;
-
-static uint64_t wall(void *ctx)
-{
-	(void)ctx;
-	return 1700000000ULL * WG_NS_PER_SEC + g_now;
-}
 
 static wg_identity g_ida, g_idb;
 static fuzz_lcg g_rnga, g_rngb;
@@ -57,15 +47,8 @@ typedef struct {
 
 static wg_tunnel *make(const wg_identity *self, const wg_identity *peer, fuzz_lcg *r)
 {
-	wg_tunnel_config cfg;
-
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.identity = self;
-	memcpy(cfg.peer_public_key, peer->public_key, 32);
-	cfg.mtu = 1420;
-	cfg.rng = (wg_rng){fuzz_lcg_fill, r};
-	cfg.wall = (wg_wallclock){wall, NULL};
-	return wg_tunnel_new(&cfg, g_now);
+	return tunpair_tunnel(self, peer->public_key, (wg_rng){fuzz_lcg_fill, r},
+			      (wg_wallclock){tunpair_wall, &g_now}, g_now);
 }
 
 static void check_result(wg_tun_result r, size_t out_len, size_t cap, size_t in_len)
@@ -295,8 +278,6 @@ static void mode_script(harness *h, const uint8_t *d, size_t n, bool oop)
 	}
 	check_still_works(h);
 }
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

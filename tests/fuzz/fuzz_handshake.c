@@ -16,17 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_common.h"
 #include "crypto/crypto.h"
 #include "proto/cookie.h"
 #include "proto/identity.h"
 #include "proto/messages.h"
 #include "proto/noise.h"
-
-#define CHECK_OR_TRAP(c)                                                                   \
-	do {                                                                               \
-		if (!(c))                                                                  \
-			__builtin_trap();                                                  \
-	} while (0)
 
 static const char *const hex_keys[] = {
 	/* initiator static, responder static, initiator ephemeral, responder ephemeral, psk */
@@ -193,7 +188,6 @@ static const size_t kind_len[3] = {WG_MSG_INITIATION_LEN, WG_MSG_RESPONSE_LEN,
 				   WG_MSG_COOKIE_REPLY_LEN};
 static const uint8_t kind_type[3] = {WG_MSG_INITIATION, WG_MSG_RESPONSE, WG_MSG_COOKIE_REPLY};
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static bool ready;

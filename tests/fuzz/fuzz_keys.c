@@ -51,21 +51,30 @@ static int ref_from_b64(uint8_t key[32], const uint8_t *s, size_t len)
 	return 0;
 }
 
+/* The parser and the reference agree (else abort): 1 if both parsed (the same key), 0 if
+ * both refused (the parser left the key zero). */
+static int agrees(int rc, int ref_rc, const uint8_t key[32], const uint8_t ref[32])
+{
+	if (rc != ref_rc)
+		abort();
+	if (rc != 0) {
+		if (!crypto_is_zero(key, 32))
+			abort();
+		return 0;
+	}
+	if (memcmp(key, ref, 32) != 0)
+		abort();
+	return 1;
+}
+
 static void check_hex(const uint8_t *data, size_t size)
 {
 	uint8_t key[32], ref[32];
 	char re[CRYPTO_KEY_HEX_LEN + 1];
 	int rc = crypto_key_from_hex(key, (const char *)data, size);
 
-	if (rc != ref_from_hex(ref, data, size))
-		abort();
-	if (rc != 0) {
-		if (!crypto_is_zero(key, 32))
-			abort();
+	if (!agrees(rc, ref_from_hex(ref, data, size), key, ref))
 		return;
-	}
-	if (memcmp(key, ref, 32) != 0)
-		abort();
 	crypto_key_to_hex(re, key);
 	for (size_t i = 0; i < 64; i++) {
 		uint8_t c = data[i];
@@ -85,15 +94,8 @@ static void check_b64(const uint8_t *data, size_t size)
 	char re[CRYPTO_KEY_B64_LEN + 1];
 	int rc = crypto_key_from_base64(key, (const char *)data, size);
 
-	if (rc != ref_from_b64(ref, data, size))
-		abort();
-	if (rc != 0) {
-		if (!crypto_is_zero(key, 32))
-			abort();
+	if (!agrees(rc, ref_from_b64(ref, data, size), key, ref))
 		return;
-	}
-	if (memcmp(key, ref, 32) != 0)
-		abort();
 	crypto_key_to_base64(re, key);
 	if (memcmp(re, data, 44) != 0 || re[44] != '\0')
 		abort();

@@ -7,9 +7,12 @@
  * linkmon's buffer, which truncates it).
  * Invariants (trap): linkmon_read returns 0 (all read, nothing else pending) and its news
  * equal a naive reference walk of the same bytes: `gone` once an RTM_DELLINK for the index
- * came, `mtu` the last IFLA_MTU (4 bytes or more) of an RTM_NEWLINK for it, 0 if none. */
+ * came, `mtu` the last IFLA_MTU (4 bytes or more) of an RTM_NEWLINK for it, 0 if none,
+ * `has_state` once an RTM_NEWLINK for it came, `running` its latest one's IFF_RUNNING,
+ * `was_down` once one of them had it clear. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <linux/if.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <stdbool.h>
@@ -18,13 +21,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fuzz_common.h"
 #include "io/linux/linkmon.h"
-
-#define CHECK_OR_TRAP(c)                                                                   \
-	do {                                                                               \
-		if (!(c))                                                                  \
-			__builtin_trap();                                                  \
-	} while (0)
 
 #define FUZZ_MAX_DGRAMS 8
 #define FUZZ_MAX_DGRAM 16384
@@ -77,16 +75,19 @@ static void ref_dgram(const uint8_t *p, size_t n, int ifindex, linkmon_news *new
 			return;
 		if ((type == RTM_NEWLINK || type == RTM_DELLINK) && len - 16 >= 16 &&
 		    (int)rd32(msg + 4) == ifindex) {
-			if (type == RTM_DELLINK)
+			if (type == RTM_DELLINK) {
 				news->gone = true;
-			else
+			} else {
+				news->has_state = true;
+				news->running = (rd32(msg + 8) & IFF_RUNNING) != 0;
+				news->was_down |= !news->running;
 				ref_attrs(msg, len - 16, news);
+			}
 		}
 		off += align4(len);
 	}
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	linkmon_news got, want;
@@ -118,6 +119,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK_OR_TRAP(linkmon_read(sv[0], ifindex, &got) == 0);
 	CHECK_OR_TRAP(got.gone == want.gone);
 	CHECK_OR_TRAP(got.mtu == want.mtu);
+	CHECK_OR_TRAP(got.has_state == want.has_state);
+	CHECK_OR_TRAP(got.running == want.running);
+	CHECK_OR_TRAP(got.was_down == want.was_down);
 	close(sv[0]);
 	close(sv[1]);
 	return 0;

@@ -15,13 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_common.h"
 #include "io/linux/offload.h"
-
-#define CHECK_OR_TRAP(c)                                                                   \
-	do {                                                                               \
-		if (!(c))                                                                  \
-			__builtin_trap();                                                  \
-	} while (0)
 
 static uint8_t out[OFFLOAD_MAX_PACKET + 64];
 static uint8_t pkts[OFFLOAD_GRO_MAX_PKTS][2048];
@@ -108,7 +103,6 @@ static void fuzz_gro(const uint8_t *d, size_t n)
 	offload_gro_reset(&gro);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1)

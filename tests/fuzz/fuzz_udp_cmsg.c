@@ -12,15 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_common.h"
 #include "io/linux/udp.h"
-
-#define CHECK_OR_TRAP(c)                                                                   \
-	do {                                                                               \
-		if (!(c))                                                                  \
-			__builtin_trap();                                                  \
-	} while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

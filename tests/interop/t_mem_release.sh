@@ -28,24 +28,13 @@ transfer() {
 }
 
 kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; } # PID FIELD -> kB
-# dstat IFACE NAME: a counter from the daemon's SIGUSR1 stats line (the newest one)
-stats_lines() { grep -c 'stats:' "$1" || true; }
-more_stats() { [ "$(stats_lines "$1")" -gt "$2" ]; }
-dstat() {
-	local log pid=${WGI_PID_OF[$1]} n0
-	log=$(wgi_logfile "$1")
-	n0=$(stats_lines "$log")
-	kill -USR1 "$pid"
-	wgi_wait_for 5 more_stats "$log" "$n0" || wgi_fail "$1: no stats line"
-	grep 'stats:' "$log" | tail -n 1 | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k { print $2 }'
-}
 
 wgi_pair wgtun wgtun both
 wgi_ping "$NS_A" "$T4_B"
 PA=${WGI_PID_OF[$IF_A]} PB=${WGI_PID_OF[$IF_B]}
 idle_a=$(kb "$PA" VmRSS) idle_b=$(kb "$PB" VmRSS)
 wgi_log "idle before the burst: A $idle_a kB, B $idle_b kB"
-[ "$(dstat "$IF_B" mem_releases)" = 0 ] || wgi_fail "B gave buffers back before any burst"
+[ "$(wgi_dstat "$IF_B" mem_releases)" = 0 ] || wgi_fail "B gave buffers back before any burst"
 
 transfer "$NS_A" "$NS_B" "$T4_B" 100
 transfer "$NS_B" "$NS_A" "$T4_A" 100
@@ -60,10 +49,10 @@ wgi_log "right after the burst: A $busy_a kB (peak $(kb "$PA" VmHWM)), B $busy_b
 # second one starts; on a loaded machine that gap can pass 1 s), so count from the figures
 # right after the burst (a release needs 1 s of idle and then a wakeup the protocol makes
 # anyway, normally the passive keepalive 10 s after the last data: not before these reads).
-base_a=$(dstat "$IF_A" mem_releases) base_b=$(dstat "$IF_B" mem_releases)
+base_a=$(wgi_dstat "$IF_A" mem_releases) base_b=$(wgi_dstat "$IF_B" mem_releases)
 t0=$(date +%s) n_a=$base_a n_b=$base_b
 while [ $(( $(date +%s) - t0 )) -lt 30 ]; do
-	n_a=$(dstat "$IF_A" mem_releases) n_b=$(dstat "$IF_B" mem_releases)
+	n_a=$(wgi_dstat "$IF_A" mem_releases) n_b=$(wgi_dstat "$IF_B" mem_releases)
 	[ "${n_a:-0}" -gt "${base_a:-0}" ] && [ "${n_b:-0}" -gt "${base_b:-0}" ] && break
 	sleep 1
 done
@@ -71,7 +60,7 @@ done
 	wgi_fail "no release within 30 s idle after the burst: mem_releases A $base_a -> $n_a, B $base_b -> $n_b"
 wgi_log "released after $(( $(date +%s) - t0 )) s idle: A $(kb "$PA" VmRSS) kB, B $(kb "$PB" VmRSS) kB"
 for ifc in "$IF_A" "$IF_B"; do
-	bytes=$(dstat "$ifc" mem_released_bytes)
+	bytes=$(wgi_dstat "$ifc" mem_released_bytes)
 	[ "${bytes:-0}" -ge 1048576 ] || wgi_fail "$ifc: mem_released_bytes=$bytes (< 1 MiB)"
 	wgi_log "$ifc: mem_released_bytes=$bytes"
 done

@@ -15,18 +15,6 @@ wgi_init "$1"
 
 S4_B=10.201.0.12 S6_B=fd01:201::12
 
-stats_lines() { grep -c 'stats:' "$1" || true; }
-more_stats() { [ "$(stats_lines "$1")" -gt "$2" ]; }
-# dstat IFACE NAME: a counter from the daemon's SIGUSR1 stats line (the newest one)
-dstat() {
-	local log pid=${WGI_PID_OF[$1]} n0
-	log=$(wgi_logfile "$1")
-	n0=$(stats_lines "$log")
-	kill -USR1 "$pid"
-	wgi_wait_for 5 more_stats "$log" "$n0" || wgi_fail "$1: no stats line"
-	grep 'stats:' "$log" | tail -n 1 | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k { print $2 }'
-}
-
 # still_at IFACE PUBKEY ENDPOINT B_TUNNEL A_TUNNEL: the endpoint is ENDPOINT now and stays so for 2 s of
 # traffic both ways (a reply from the wrong source would move it within a round trip).
 still_at() {
@@ -67,10 +55,10 @@ sticky() {
 	wgi_log "IPv4: A still sees B at its secondary address $S4_B:$PORT_B"
 
 	# The secondary goes away while B remembers it as its source for A.
-	r0=$(dstat "$IF_B" tx_src_refused)
+	r0=$(wgi_dstat "$IF_B" tx_src_refused)
 	ip -n "$NS_B" addr del "$S4_B/24" dev "$VETH_B"
 	ip netns exec "$NS_B" ping -c 3 -i 0.2 -W 1 -q "$T4_A" >/dev/null 2>&1 || true
-	r1=$(dstat "$IF_B" tx_src_refused)
+	r1=$(wgi_dstat "$IF_B" tx_src_refused)
 	[ "$r1" -gt "$r0" ] || wgi_fail "B's tx_src_refused did not move ($r0 -> $r1)"
 	wgi_log "secondary removed: B's tx_src_refused $r0 -> $r1"
 	wg set "$IF_A" peer "$PUB_B" endpoint "$U4_B:$PORT_B"

@@ -16,6 +16,13 @@ for i in "$IF_T" "$IF_G"; do
 done
 "$PY" "$(dirname "$0")/uapi_malformed.py" "$IF_T" "$IF_G" "$PEER_HEX" || wgi_fail "malformed UAPI requests"
 
+# Links up: wgtun opens its sockets only then, as the kernel's device does (while down a
+# listen_port is only stored: docs/linkstate.md); wireguard-go is up from its start.
+for i in "$IF_T" "$IF_G"; do
+	ip -n "${WGI_NS_OF[$i]}" link set "$i" up
+done
+wgi_wait_for 5 bash -c "ip netns exec $NS_T ss -Hlun 'sport = :51998' | grep -q ." ||
+	wgi_fail "wgtun did not open 51998 when its link came up"
 # A UDP socket holds port 51990 in each namespace.
 for ns in "$NS_T" "$NS_G"; do
 	ip netns exec "$ns" "$PY" -c 'import socket, time

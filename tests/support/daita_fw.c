@@ -38,7 +38,7 @@ void tm_trans(struct tmachine *tm, uint32_t state, enum daita_event ev, uint32_t
 	tm->nt++;
 }
 
-struct daita_dist cdist(double v)
+struct daita_dist fw_cdist(double v)
 {
 	struct daita_dist d;
 
@@ -65,7 +65,7 @@ struct daita_action *tm_pad(struct tmachine *tm, uint32_t state, double timeout,
 {
 	struct daita_action *a = tm_action(tm, state, DAITA_ACTION_SEND_PADDING);
 
-	a->timeout = cdist(timeout);
+	a->timeout = fw_cdist(timeout);
 	a->bypass = bypass;
 	a->replace = replace;
 	return a;
@@ -76,8 +76,8 @@ struct daita_action *tm_block(struct tmachine *tm, uint32_t state, double timeou
 {
 	struct daita_action *a = tm_action(tm, state, DAITA_ACTION_BLOCK_OUTGOING);
 
-	a->timeout = cdist(timeout);
-	a->duration = cdist(duration);
+	a->timeout = fw_cdist(timeout);
+	a->duration = fw_cdist(duration);
 	a->bypass = bypass;
 	a->replace = replace;
 	return a;
@@ -88,7 +88,7 @@ struct daita_action *tm_timer(struct tmachine *tm, uint32_t state, double durati
 {
 	struct daita_action *a = tm_action(tm, state, DAITA_ACTION_UPDATE_TIMER);
 
-	a->duration = cdist(duration);
+	a->duration = fw_cdist(duration);
 	a->replace = replace;
 	return a;
 }
@@ -96,7 +96,7 @@ struct daita_action *tm_timer(struct tmachine *tm, uint32_t state, double durati
 void tm_limit(struct daita_action *a, double limit)
 {
 	a->has_limit = true;
-	a->limit = cdist(limit);
+	a->limit = fw_cdist(limit);
 }
 
 void tm_counter(struct tmachine *tm, uint32_t state, int c, enum daita_operation op,
@@ -110,20 +110,20 @@ void tm_counter(struct tmachine *tm, uint32_t state, int c, enum daita_operation
 	k->copy = copy;
 	if (value >= 0) {
 		k->has_dist = true;
-		k->dist = cdist(value);
+		k->dist = fw_cdist(value);
 	}
 }
 
 /* ---- driving the framework ---- */
 
-uint64_t xoshiro_next(void *ctx)
+uint64_t fw_xoshiro_next(void *ctx)
 {
 	return test_rng_next(ctx);
 }
 
-test_rng g_state;
+test_rng fw_rng_state;
 
-uint64_t const_next(void *ctx)
+uint64_t fw_const_next(void *ctx)
 {
 	struct const_rng *c = ctx;
 	c->draws++;
@@ -134,11 +134,11 @@ struct daita_framework *fw_new(const struct daita_machine *ms, size_t n, double 
 			       double bf, wg_time_ns now)
 {
 	struct daita_framework *fw = NULL;
-	daita_rng r = { xoshiro_next, &g_state };
+	daita_rng r = { fw_xoshiro_next, &fw_rng_state };
 	char err[DAITA_ERR_LEN];
 	int rc;
 
-	test_rng_seed(&g_state, 42);
+	test_rng_seed(&fw_rng_state, 42);
 	rc = daita_framework_new(&fw, ms, n, pf, bf, now, r, err);
 	CHECK_MSG(rc == 0, "framework_new: %d %s", rc, err);
 	if (rc != 0)
@@ -146,31 +146,31 @@ struct daita_framework *fw_new(const struct daita_machine *ms, size_t n, double 
 	return fw;
 }
 
-struct daita_trigger_event E(enum daita_trigger_kind k, uint32_t m)
+struct daita_trigger_event fw_ev(enum daita_trigger_kind k, uint32_t m)
 {
 	struct daita_trigger_event e = { k, m };
 	return e;
 }
 
-size_t g_nout;
-struct daita_trigger_action g_out[DAITA_FRAMEWORK_MAX_MACHINES];
-wg_time_ns g_now;
+size_t fw_nout;
+struct daita_trigger_action fw_out[DAITA_FRAMEWORK_MAX_MACHINES];
+wg_time_ns fw_now;
 
-void trig_n(struct daita_framework *fw, const struct daita_trigger_event *ev, size_t n,
+void fw_trig_n(struct daita_framework *fw, const struct daita_trigger_event *ev, size_t n,
 	    wg_time_ns now)
 {
-	g_now = now;
-	g_nout = daita_framework_trigger_events(fw, ev, n, now, g_out, DAITA_FRAMEWORK_MAX_MACHINES);
+	fw_now = now;
+	fw_nout = daita_framework_trigger_events(fw, ev, n, now, fw_out, DAITA_FRAMEWORK_MAX_MACHINES);
 }
 
-void trig(struct daita_framework *fw, enum daita_trigger_kind k, uint32_t m,
+void fw_trig(struct daita_framework *fw, enum daita_trigger_kind k, uint32_t m,
 	  wg_time_ns now)
 {
-	struct daita_trigger_event e = E(k, m);
-	trig_n(fw, &e, 1, now);
+	struct daita_trigger_event e = fw_ev(k, m);
+	fw_trig_n(fw, &e, 1, now);
 }
 
-void check_action(const char *file, int line, struct daita_framework *fw, uint32_t m,
+void fw_check_action(const char *file, int line, struct daita_framework *fw, uint32_t m,
 		  enum daita_action_kind kind, uint64_t timeout, uint64_t duration,
 		  bool bypass, bool replace, enum daita_timer timer)
 {
@@ -186,21 +186,21 @@ void check_action(const char *file, int line, struct daita_framework *fw, uint32
 	if (a->kind != kind || a->machine != m || a->timeout_us != timeout ||
 	    a->duration_us != duration || a->bypass != bypass || a->replace != replace ||
 	    a->timer != timer ||
-	    a->at != g_now + (kind == DAITA_ACTION_UPDATE_TIMER ? duration : timeout) * 1000u)
+	    a->at != fw_now + (kind == DAITA_ACTION_UPDATE_TIMER ? duration : timeout) * 1000u)
 		test_fail(file, line,
 			  "machine %u: got kind %d m %u timeout %" PRIu64 " duration %" PRIu64
 			  " bypass %d replace %d timer %d at now+%" PRId64 "ns",
 			  m, a->kind, a->machine, a->timeout_us, a->duration_us, a->bypass,
-			  a->replace, a->timer, (int64_t)(a->at - g_now));
+			  a->replace, a->timer, (int64_t)(a->at - fw_now));
 	/* and it is in the returned list */
-	for (i = 0; i < g_nout; i++)
-		listed |= g_out[i].machine == m && !memcmp(&g_out[i], a, sizeof(*a));
+	for (i = 0; i < fw_nout; i++)
+		listed |= fw_out[i].machine == m && !memcmp(&fw_out[i], a, sizeof(*a));
 	if (!listed)
 		test_fail(file, line, "machine %u: action not in the output list", m);
 }
 
 
-struct daita_machine_info info(struct daita_framework *fw, size_t m)
+struct daita_machine_info fw_info(struct daita_framework *fw, size_t m)
 {
 	struct daita_machine_info i;
 

@@ -29,7 +29,7 @@ void tm_init(struct tmachine *tm, uint64_t allowed_padding, double max_padding_f
  * consecutively. */
 void tm_trans(struct tmachine *tm, uint32_t state, enum daita_event ev, uint32_t next, float p);
 /* The constant distribution v (uniform on [v, v]). */
-struct daita_dist cdist(double v);
+struct daita_dist fw_cdist(double v);
 struct daita_action *tm_action(struct tmachine *tm, uint32_t state, enum daita_action_kind kind);
 struct daita_action *tm_pad(struct tmachine *tm, uint32_t state, double timeout, bool bypass,
 			    bool replace);
@@ -45,15 +45,15 @@ void tm_counter(struct tmachine *tm, uint32_t state, int c, enum daita_operation
 /* ---- driving the framework ---- */
 
 /* The framework's RNG in fw_new: test_rng_next on g_state (seeded 42 by fw_new). */
-uint64_t xoshiro_next(void *ctx);
-extern test_rng g_state;
+uint64_t fw_xoshiro_next(void *ctx);
+extern test_rng fw_rng_state;
 
 /* An RNG that always returns value and counts its draws. */
 struct const_rng {
 	uint64_t value;
 	unsigned long draws;
 };
-uint64_t const_next(void *ctx);
+uint64_t fw_const_next(void *ctx);
 
 #define T0 WG_SEC(1000)
 #define US(x) ((wg_time_ns)(x) * 1000ULL)
@@ -61,35 +61,35 @@ uint64_t const_next(void *ctx);
 /* A framework over ms[0..n) with fractions pf/bf at now; aborts the test if it fails. */
 struct daita_framework *fw_new(const struct daita_machine *ms, size_t n, double pf, double bf,
 			       wg_time_ns now);
-struct daita_trigger_event E(enum daita_trigger_kind k, uint32_t m);
+struct daita_trigger_event fw_ev(enum daita_trigger_kind k, uint32_t m);
 
 /* What the last trig_n returned, and its time (the base of the actions' `at`). */
-extern size_t g_nout;
-extern struct daita_trigger_action g_out[DAITA_FRAMEWORK_MAX_MACHINES];
-extern wg_time_ns g_now;
+extern size_t fw_nout;
+extern struct daita_trigger_action fw_out[DAITA_FRAMEWORK_MAX_MACHINES];
+extern wg_time_ns fw_now;
 
-void trig_n(struct daita_framework *fw, const struct daita_trigger_event *ev, size_t n,
+void fw_trig_n(struct daita_framework *fw, const struct daita_trigger_event *ev, size_t n,
 	    wg_time_ns now);
-void trig(struct daita_framework *fw, enum daita_trigger_kind k, uint32_t m, wg_time_ns now);
+void fw_trig(struct daita_framework *fw, enum daita_trigger_kind k, uint32_t m, wg_time_ns now);
 
 /* Checks machine m's scheduled action field by field and that it is in the output list of
  * the last trig_n; a failure is reported at file:line (the caller's). */
-void check_action(const char *file, int line, struct daita_framework *fw, uint32_t m,
+void fw_check_action(const char *file, int line, struct daita_framework *fw, uint32_t m,
 		  enum daita_action_kind kind, uint64_t timeout, uint64_t duration, bool bypass,
 		  bool replace, enum daita_timer timer);
 
 #define NONE(fw, m)                                                                        \
 	CHECK_MSG(daita_framework_action(fw, m) == NULL, "machine %d: unexpected action", (int)(m))
 #define PAD(fw, m, t, by, re)                                                              \
-	check_action(__FILE__, __LINE__, fw, m, DAITA_ACTION_SEND_PADDING, t, 0, by, re, 0)
+	fw_check_action(__FILE__, __LINE__, fw, m, DAITA_ACTION_SEND_PADDING, t, 0, by, re, 0)
 #define BLOCK(fw, m, t, d, by, re)                                                         \
-	check_action(__FILE__, __LINE__, fw, m, DAITA_ACTION_BLOCK_OUTGOING, t, d, by, re, 0)
+	fw_check_action(__FILE__, __LINE__, fw, m, DAITA_ACTION_BLOCK_OUTGOING, t, d, by, re, 0)
 #define TIMER(fw, m, d, re)                                                                \
-	check_action(__FILE__, __LINE__, fw, m, DAITA_ACTION_UPDATE_TIMER, 0, d, false, re, 0)
+	fw_check_action(__FILE__, __LINE__, fw, m, DAITA_ACTION_UPDATE_TIMER, 0, d, false, re, 0)
 #define CANCEL(fw, m, tm)                                                                  \
-	check_action(__FILE__, __LINE__, fw, m, DAITA_ACTION_CANCEL, 0, 0, false, false, tm)
+	fw_check_action(__FILE__, __LINE__, fw, m, DAITA_ACTION_CANCEL, 0, 0, false, false, tm)
 
 /* Machine m's info (a failed call is a failed CHECK). */
-struct daita_machine_info info(struct daita_framework *fw, size_t m);
+struct daita_machine_info fw_info(struct daita_framework *fw, size_t m);
 
 #endif

@@ -6,6 +6,7 @@
 #include "testdev.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -23,7 +24,10 @@ static int on_socket(void *ctx, int fd)
 {
 	node *n = ctx;
 
-	CHECK(fd >= 0);
+	/* No CHECK here: a link going up opens sockets on the loop thread, and the check
+	 * counters are the main thread's. A bad fd fails the bind instead, which the test sees. */
+	if (fd < 0)
+		return -EBADF;
 	__atomic_fetch_add(&n->sockets, 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&n->last_socket, fd, __ATOMIC_RELAXED);
 	return 0;
@@ -82,7 +86,7 @@ size_t node_npeers(node *n)
 	return np;
 }
 
-void ip4(wg_allowed_ip *a, const char *s, uint8_t cidr)
+void devnode_ip4(wg_allowed_ip *a, const char *s, uint8_t cidr)
 {
 	memset(a, 0, sizeof(*a));
 	a->family = AF_INET;
@@ -90,7 +94,7 @@ void ip4(wg_allowed_ip *a, const char *s, uint8_t cidr)
 	CHECK(inet_pton(AF_INET, s, a->addr) == 1);
 }
 
-void ip6(wg_allowed_ip *a, const char *s, uint8_t cidr)
+void devnode_ip6(wg_allowed_ip *a, const char *s, uint8_t cidr)
 {
 	memset(a, 0, sizeof(*a));
 	a->family = AF_INET6;
@@ -98,7 +102,7 @@ void ip6(wg_allowed_ip *a, const char *s, uint8_t cidr)
 	CHECK(inet_pton(AF_INET6, s, a->addr) == 1);
 }
 
-void loopback(wg_endpoint *e, uint16_t port)
+void devnode_loopback(wg_endpoint *e, uint16_t port)
 {
 	memset(e, 0, sizeof(*e));
 	e->in4.sin_family = AF_INET;
@@ -106,8 +110,16 @@ void loopback(wg_endpoint *e, uint16_t port)
 	e->in4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 }
 
+void devnode_endpoint4(wg_endpoint *e, const char *ip, uint16_t port)
+{
+	memset(e, 0, sizeof(*e));
+	e->in4.sin_family = AF_INET;
+	e->in4.sin_port = htons(port);
+	CHECK(inet_pton(AF_INET, ip, &e->in4.sin_addr) == 1);
+}
+
 /* Configures `self` with one peer `other` owning v4/32 and v6/128, at other's port. */
-int add_peer(node *self, const node *other, const char *v4, const char *v6)
+int devnode_add_peer(node *self, const node *other, const char *v4, const char *v6)
 {
 	wg_allowed_ip ips[2];
 	wg_peer_change pc;
@@ -117,10 +129,10 @@ int add_peer(node *self, const node *other, const char *v4, const char *v6)
 	memset(&pc, 0, sizeof(pc));
 	memcpy(pc.public_key, other->pub, 32);
 	pc.has_endpoint = true;
-	loopback(&pc.endpoint, other->port);
+	devnode_loopback(&pc.endpoint, other->port);
 	pc.replace_allowed_ips = true;
-	ip4(&ips[0], v4, 32);
-	ip6(&ips[1], v6, 128);
+	devnode_ip4(&ips[0], v4, 32);
+	devnode_ip6(&ips[1], v6, 128);
 	pc.allowed_ips = ips;
 	pc.n_allowed_ips = 2;
 	c.peers = &pc;
@@ -128,7 +140,31 @@ int add_peer(node *self, const node *other, const char *v4, const char *v6)
 	return device_apply(self->dev, &c);
 }
 
-int set_key(node *n)
+/* Configures `self` with one peer `other` owning v4/32 only, at ip:other's port if ip is not
+ * NULL (no endpoint otherwise). */
+int devnode_add_peer4(node *self, const node *other, const char *v4, const char *ip)
+{
+	wg_allowed_ip aip;
+	wg_peer_change pc;
+	wg_config_change c;
+
+	memset(&c, 0, sizeof(c));
+	memset(&pc, 0, sizeof(pc));
+	memcpy(pc.public_key, other->pub, 32);
+	if (ip) {
+		pc.has_endpoint = true;
+		devnode_endpoint4(&pc.endpoint, ip, other->port);
+	}
+	devnode_ip4(&aip, v4, 32);
+	pc.replace_allowed_ips = true;
+	pc.allowed_ips = &aip;
+	pc.n_allowed_ips = 1;
+	c.peers = &pc;
+	c.n_peers = 1;
+	return device_apply(self->dev, &c);
+}
+
+int devnode_set_key(node *n)
 {
 	wg_config_change c;
 
@@ -141,7 +177,7 @@ int set_key(node *n)
 }
 
 /* An ICMP-echo-shaped IPv4 packet (checksums are not checked by the device). */
-size_t make_ping4(uint8_t *pkt, const char *src, const char *dst, uint16_t seq)
+size_t devnode_make_ping4(uint8_t *pkt, const char *src, const char *dst, uint16_t seq)
 {
 	size_t len = 20 + 8 + 56;
 
@@ -161,7 +197,7 @@ size_t make_ping4(uint8_t *pkt, const char *src, const char *dst, uint16_t seq)
 	return len;
 }
 
-size_t make_ping6(uint8_t *pkt, const char *src, const char *dst, uint16_t seq)
+size_t devnode_make_ping6(uint8_t *pkt, const char *src, const char *dst, uint16_t seq)
 {
 	size_t plen = 8 + 56, len = 40 + plen;
 
@@ -184,13 +220,13 @@ size_t make_ping6(uint8_t *pkt, const char *src, const char *dst, uint16_t seq)
 /* A wait for a packet that should come: under valgrind (threads serialized, 20-50x slower;
  * on a loaded machine a 2 s wait once expired in test_parallel_order) 10x as long. Only a
  * failing run waits it out. */
-int wait_ms(int ms)
+int devnode_wait_ms(int ms)
 {
 	return RUNNING_ON_VALGRIND ? 10 * ms : ms;
 }
 
 /* Reads one packet from the app side within timeout_ms; its length or -1. */
-long app_recv(node *n, uint8_t *buf, size_t cap, int timeout_ms)
+long devnode_app_recv(node *n, uint8_t *buf, size_t cap, int timeout_ms)
 {
 	struct pollfd p = { .fd = n->app, .events = POLLIN };
 
@@ -199,24 +235,24 @@ long app_recv(node *n, uint8_t *buf, size_t cap, int timeout_ms)
 	return (long)recv(n->app, buf, cap, MSG_DONTWAIT);
 }
 
-void app_drain(node *n)
+void devnode_app_drain(node *n)
 {
 	uint8_t buf[2048];
 
-	while (app_recv(n, buf, sizeof(buf), 0) >= 0)
+	while (devnode_app_recv(n, buf, sizeof(buf), 0) >= 0)
 		;
 }
 
 /* Sends pkt into `from`'s TUN and expects it unchanged out of `to`'s TUN. Retries a few
  * times: the first packet may wait for a handshake. */
-bool deliver(node *from, node *to, const uint8_t *pkt, size_t len)
+bool devnode_deliver(node *from, node *to, const uint8_t *pkt, size_t len)
 {
 	uint8_t buf[2048];
 
 	for (int attempt = 0; attempt < 3; attempt++) {
 		CHECK(send(from->app, pkt, len, 0) == (ssize_t)len);
 		for (;;) {
-			long n = app_recv(to, buf, sizeof(buf), wait_ms(2000));
+			long n = devnode_app_recv(to, buf, sizeof(buf), devnode_wait_ms(2000));
 			if (n < 0)
 				break;
 			if ((size_t)n == len && !memcmp(buf, pkt, len))
@@ -227,7 +263,7 @@ bool deliver(node *from, node *to, const uint8_t *pkt, size_t len)
 }
 
 /* An IPv4 packet of len bytes from src to dst carrying (dir, seq) and a pattern of both. */
-void make_seq4(uint8_t *pkt, size_t len, const char *src, const char *dst, uint8_t dir,
+void devnode_make_seq4(uint8_t *pkt, size_t len, const char *src, const char *dst, uint8_t dir,
 		      uint32_t seq)
 {
 	memset(pkt, 0, len);
@@ -244,13 +280,33 @@ void make_seq4(uint8_t *pkt, size_t len, const char *src, const char *dst, uint8
 		pkt[i] = (uint8_t)(i * 31 + seq + dir);
 }
 
-/* Two keyed, started devices (workers crypto threads each), their ports known; no peers. */
-void pair_start(node *a, node *b, unsigned workers)
+/* A keyed, started device without the event and socket callbacks (nor their checks). */
+void node_start_bare(node *n)
 {
-	node_init_workers(a, workers);
-	node_init_workers(b, workers);
-	CHECK_EQ_INT(set_key(a), 0);
-	CHECK_EQ_INT(set_key(b), 0);
+	device_params p;
+
+	memset(n, 0, sizeof(*n));
+	memset(&p, 0, sizeof(p));
+	n->dev = testdev_new(&p, &n->app, n->priv, n->pub);
+	if (!n->dev)
+		return;
+	CHECK_EQ_INT(devnode_set_key(n), 0);
+	CHECK_EQ_INT(device_start(n->dev), 0);
+	n->port = node_port(n);
+}
+
+/* Two keyed, started devices (workers crypto threads each), their ports known; no peers. */
+void devnode_pair_start(node *a, node *b, unsigned workers)
+{
+	devnode_pair_start_opts(a, b, workers, 0);
+}
+
+void devnode_pair_start_opts(node *a, node *b, unsigned workers, unsigned busy_poll_us)
+{
+	node_init_opts(a, workers, busy_poll_us);
+	node_init_opts(b, workers, busy_poll_us);
+	CHECK_EQ_INT(devnode_set_key(a), 0);
+	CHECK_EQ_INT(devnode_set_key(b), 0);
 	CHECK_EQ_INT(device_start(a->dev), 0);
 	CHECK_EQ_INT(device_start(b->dev), 0);
 	a->port = node_port(a);

@@ -27,36 +27,46 @@ void node_init(node *n);
 void node_free(node *n);
 uint16_t node_port(node *n);
 size_t node_npeers(node *n);
-void ip4(wg_allowed_ip *a, const char *s, uint8_t cidr);
-void ip6(wg_allowed_ip *a, const char *s, uint8_t cidr);
-void loopback(wg_endpoint *e, uint16_t port);
+void devnode_ip4(wg_allowed_ip *a, const char *s, uint8_t cidr);
+void devnode_ip6(wg_allowed_ip *a, const char *s, uint8_t cidr);
+void devnode_loopback(wg_endpoint *e, uint16_t port);
+void devnode_endpoint4(wg_endpoint *e, const char *ip, uint16_t port);
 
 /* Configures `self` with one peer `other` owning v4/32 and v6/128, at other's port. */
-int add_peer(node *self, const node *other, const char *v4, const char *v6);
-int set_key(node *n);
+int devnode_add_peer(node *self, const node *other, const char *v4, const char *v6);
+int devnode_set_key(node *n);
+/* Configures `self` with one peer `other` owning v4/32 only, at ip:other's port if ip is not
+ * NULL (no endpoint otherwise). */
+int devnode_add_peer4(node *self, const node *other, const char *v4, const char *ip);
 
 /* An ICMP-echo-shaped IPv4 packet (checksums are not checked by the device). */
-size_t make_ping4(uint8_t *pkt, const char *src, const char *dst, uint16_t seq);
-size_t make_ping6(uint8_t *pkt, const char *src, const char *dst, uint16_t seq);
+size_t devnode_make_ping4(uint8_t *pkt, const char *src, const char *dst, uint16_t seq);
+size_t devnode_make_ping6(uint8_t *pkt, const char *src, const char *dst, uint16_t seq);
 
 /* A wait for a packet that should come: under valgrind (threads serialized, 20-50x slower;
  * on a loaded machine a 2 s wait once expired in test_parallel_order) 10x as long. Only a
  * failing run waits it out. */
-int wait_ms(int ms);
+int devnode_wait_ms(int ms);
 
 /* Reads one packet from the app side within timeout_ms; its length or -1. */
-long app_recv(node *n, uint8_t *buf, size_t cap, int timeout_ms);
-void app_drain(node *n);
+long devnode_app_recv(node *n, uint8_t *buf, size_t cap, int timeout_ms);
+void devnode_app_drain(node *n);
 
 /* Sends pkt into `from`'s TUN and expects it unchanged out of `to`'s TUN. Retries a few
  * times: the first packet may wait for a handshake. */
-bool deliver(node *from, node *to, const uint8_t *pkt, size_t len);
+bool devnode_deliver(node *from, node *to, const uint8_t *pkt, size_t len);
 
 /* An IPv4 packet of len bytes from src to dst carrying (dir, seq) and a pattern of both. */
-void make_seq4(uint8_t *pkt, size_t len, const char *src, const char *dst, uint8_t dir,
+void devnode_make_seq4(uint8_t *pkt, size_t len, const char *src, const char *dst, uint8_t dir,
 	       uint32_t seq);
 
+/* A keyed, started device without the event and socket callbacks (nor their checks), its
+ * port known; n->dev NULL if it could not be made (a failed check). */
+void node_start_bare(node *n);
+
 /* Two keyed, started devices (workers crypto threads each), their ports known; no peers. */
-void pair_start(node *a, node *b, unsigned workers);
+void devnode_pair_start(node *a, node *b, unsigned workers);
+/* The same with busy polling (device_params.busy_poll_us). */
+void devnode_pair_start_opts(node *a, node *b, unsigned workers, unsigned busy_poll_us);
 
 #endif

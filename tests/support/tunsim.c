@@ -3,22 +3,22 @@
 
 #include "crypto/crypto.h"
 
-wg_time_ns sim_now;
-const uint64_t g_wall_base = 1700000000ULL * WG_NS_PER_SEC;
+wg_time_ns tunsim_now;
+const uint64_t tunsim_wall_base = 1700000000ULL * WG_NS_PER_SEC;
 
-int rng_fill(void *ctx, void *out, size_t n)
+int tunsim_rng_fill(void *ctx, void *out, size_t n)
 {
 	test_rng_bytes(ctx, out, n);
 	return 0;
 }
 
-uint64_t wall_now(void *ctx)
+uint64_t tunsim_wall_now(void *ctx)
 {
 	(void)ctx;
-	return g_wall_base + sim_now;
+	return tunsim_wall_base + tunsim_now;
 }
 
-wg_tunnel *make_tunnel(peer *p, wg_time_ns now)
+wg_tunnel *tunsim_make_tunnel(peer *p, wg_time_ns now)
 {
 	wg_tunnel_config cfg;
 	memset(&cfg, 0, sizeof(cfg));
@@ -27,12 +27,12 @@ wg_tunnel *make_tunnel(peer *p, wg_time_ns now)
 	memcpy(cfg.preshared_key, p->psk, 32);
 	cfg.persistent_keepalive = p->pk;
 	cfg.mtu = 1420;
-	cfg.rng = (wg_rng){rng_fill, &p->rng};
-	cfg.wall = (wg_wallclock){wall_now, NULL};
+	cfg.rng = (wg_rng){tunsim_rng_fill, &p->rng};
+	cfg.wall = (wg_wallclock){tunsim_wall_now, NULL};
 	return wg_tunnel_new(&cfg, now);
 }
 
-void setup(peer *a, peer *b, uint64_t seed)
+void tunsim_setup(peer *a, peer *b, uint64_t seed)
 {
 	uint8_t priv[32];
 	memset(a, 0, sizeof(*a));
@@ -49,17 +49,17 @@ void setup(peer *a, peer *b, uint64_t seed)
 	CHECK_EQ_INT(wg_identity_set(&b->id, priv), 0);
 	cookie_checker_init(&a->checker, &a->id);
 	cookie_checker_init(&b->checker, &b->id);
-	sim_now = WG_SEC(1);
+	tunsim_now = WG_SEC(1);
 }
 
-void start(peer *a, peer *b)
+void tunsim_start(peer *a, peer *b)
 {
-	a->t = make_tunnel(a, sim_now);
-	b->t = make_tunnel(b, sim_now);
+	a->t = tunsim_make_tunnel(a, tunsim_now);
+	b->t = tunsim_make_tunnel(b, tunsim_now);
 	CHECK(a->t && b->t);
 }
 
-void teardown(peer *a, peer *b)
+void tunsim_teardown(peer *a, peer *b)
 {
 	wg_tunnel_free(a->t);
 	wg_tunnel_free(b->t);
@@ -71,7 +71,7 @@ void teardown(peer *a, peer *b)
 }
 
 /* Records a datagram p sends (classified by type for the counters). */
-void net_send(peer *p, const uint8_t *buf, size_t len)
+void tunsim_net_send(peer *p, const uint8_t *buf, size_t len)
 {
 	int type = wg_msg_classify(buf, len);
 	CHECK(type != 0);
@@ -98,58 +98,58 @@ void net_send(peer *p, const uint8_t *buf, size_t len)
 }
 
 /* Calls fn-like output producers until DONE, sending what they produce. */
-void drain_flush(peer *p)
+void tunsim_drain_flush(peer *p)
 {
 	uint8_t out[BUF_CAP];
 	size_t n;
 	wg_tun_result r;
 	int guard = 0;
-	while ((r = wg_tunnel_flush(p->t, sim_now, out, sizeof(out), &n)) == WG_TUN_WRITE_NETWORK &&
+	while ((r = wg_tunnel_flush(p->t, tunsim_now, out, sizeof(out), &n)) == WG_TUN_WRITE_NETWORK &&
 	       guard++ < 1000)
-		net_send(p, out, n);
+		tunsim_net_send(p, out, n);
 	CHECK(r == WG_TUN_DONE);
 }
 
-void drain_tick(peer *p)
+void tunsim_drain_tick(peer *p)
 {
 	uint8_t out[BUF_CAP];
 	size_t n;
 	wg_tun_result r;
 	int guard = 0;
-	while ((r = wg_tunnel_tick(p->t, sim_now, out, sizeof(out), &n)) == WG_TUN_WRITE_NETWORK &&
+	while ((r = wg_tunnel_tick(p->t, tunsim_now, out, sizeof(out), &n)) == WG_TUN_WRITE_NETWORK &&
 	       guard++ < 1000)
-		net_send(p, out, n);
+		tunsim_net_send(p, out, n);
 	CHECK_MSG(r == WG_TUN_DONE || r == WG_TUN_ERR_NO_KEY, "tick returned %d", r);
 }
 
 static const uint8_t addr_a[4] = {192, 0, 2, 1}, addr_b[4] = {192, 0, 2, 2};
 
 /* Hands one datagram (in place: out = dgram + 16) to receiver p, as a device would. */
-wg_tun_result deliver_one(peer *p, uint8_t *buf, size_t len)
+wg_tun_result tunsim_deliver_one(peer *p, uint8_t *buf, size_t len)
 {
 	uint8_t *msg = buf + HEADROOM;
 	size_t n = 0;
 	bool auth = false;
 	wg_tun_result r;
 	const uint8_t *src = p->name[0] == 'A' ? addr_b : addr_a; /* the sender's address */
-	wg_rng rng = {rng_fill, &p->rng};
+	wg_rng rng = {tunsim_rng_fill, &p->rng};
 
 	if (p->under_load && (wg_msg_classify(msg, len) == WG_MSG_INITIATION ||
 			      wg_msg_classify(msg, len) == WG_MSG_RESPONSE)) {
 		cookie_verdict v = cookie_checker_validate(&p->checker, msg, len, src, 4, 51820,
-							   true, sim_now, &rng);
+							   true, tunsim_now, &rng);
 		if (v == COOKIE_VERDICT_DROP)
 			return WG_TUN_ERR_MAC;
 		if (v == COOKIE_VERDICT_SEND_REPLY) {
 			wg_msg_cookie_reply reply;
 			CHECK_EQ_INT(cookie_checker_create_reply(&p->checker, msg, len, src, 4,
-								 51820, sim_now, &rng, &reply),
+								 51820, tunsim_now, &rng, &reply),
 				     COOKIE_OK);
-			net_send(p, (const uint8_t *)&reply, sizeof(reply));
+			tunsim_net_send(p, (const uint8_t *)&reply, sizeof(reply));
 			return WG_TUN_DONE;
 		}
 	}
-	r = wg_tunnel_decapsulate(p->t, sim_now, msg, len, msg + HEADROOM,
+	r = wg_tunnel_decapsulate(p->t, tunsim_now, msg, len, msg + HEADROOM,
 				  sizeof(((dgram *)0)->buf) - 2 * HEADROOM, &n, &auth);
 	if (r < 0) {
 		p->errors[-r]++;
@@ -158,7 +158,7 @@ wg_tun_result deliver_one(peer *p, uint8_t *buf, size_t len)
 	}
 	if (r == WG_TUN_WRITE_NETWORK) {
 		CHECK(auth);
-		net_send(p, msg + HEADROOM, n);
+		tunsim_net_send(p, msg + HEADROOM, n);
 	} else if (r == WG_TUN_WRITE_TUN_V4 || r == WG_TUN_WRITE_TUN_V6) {
 		CHECK(auth);
 		p->tun_packets++;
@@ -166,12 +166,12 @@ wg_tun_result deliver_one(peer *p, uint8_t *buf, size_t len)
 		if (p->tun_packets <= 512)
 			p->tun_ids[p->tun_packets - 1] = p->last_tun_id;
 	}
-	drain_flush(p);
+	tunsim_drain_flush(p);
 	return r;
 }
 
 /* Delivers everything queued in both directions until the network is quiet. */
-void deliver_all(peer *a, peer *b)
+void tunsim_deliver_all(peer *a, peer *b)
 {
 	int guard = 0;
 	while ((a->nq || b->nq) && guard++ < 1000) {
@@ -183,42 +183,42 @@ void deliver_all(peer *a, peer *b)
 			memcpy(batch, from->q, n * sizeof(dgram));
 			from->nq = 0;
 			for (size_t i = 0; i < n; i++)
-				deliver_one(from->other, batch[i].buf, batch[i].len);
+				tunsim_deliver_one(from->other, batch[i].buf, batch[i].len);
 		}
 	}
 }
 
-wg_time_ns next_deadline(peer *a, peer *b)
+wg_time_ns tunsim_next_deadline(peer *a, peer *b)
 {
 	wg_time_ns da = wg_tunnel_next_deadline(a->t), db = wg_tunnel_next_deadline(b->t);
 	return da < db ? da : db;
 }
 
 /* Runs timers and the network until `until`, then sets the clock to it. */
-void run_until(peer *a, peer *b, wg_time_ns until)
+void tunsim_run_until(peer *a, peer *b, wg_time_ns until)
 {
 	int guard = 0;
-	deliver_all(a, b);
+	tunsim_deliver_all(a, b);
 	for (;;) {
-		wg_time_ns d = next_deadline(a, b);
+		wg_time_ns d = tunsim_next_deadline(a, b);
 		if (d > until)
 			break;
-		if (d > sim_now)
-			sim_now = d;
-		drain_tick(a);
-		drain_tick(b);
-		deliver_all(a, b);
+		if (d > tunsim_now)
+			tunsim_now = d;
+		tunsim_drain_tick(a);
+		tunsim_drain_tick(b);
+		tunsim_deliver_all(a, b);
 		if (guard++ > 100000) {
 			CHECK_MSG(0, "timer loop does not settle at %llu",
-				  (unsigned long long)sim_now);
+				  (unsigned long long)tunsim_now);
 			break;
 		}
 	}
-	sim_now = until;
+	tunsim_now = until;
 }
 
 /* An IPv4 packet of total length len carrying id at offset 20. */
-void make_packet(uint8_t *p, size_t len, uint32_t id)
+void tunsim_make_packet(uint8_t *p, size_t len, uint32_t id)
 {
 	memset(p, 0, len);
 	p[0] = 0x45;
@@ -231,20 +231,20 @@ void make_packet(uint8_t *p, size_t len, uint32_t id)
 }
 
 /* p's TUN produced a packet: encapsulate in place (pkt = out + 16). */
-wg_tun_result send_packet(peer *p, size_t len, uint32_t id)
+wg_tun_result tunsim_send_packet(peer *p, size_t len, uint32_t id)
 {
 	uint8_t buf[HEADROOM + BUF_CAP];
 	size_t n = 0;
 	wg_tun_result r;
 
-	make_packet(buf + HEADROOM, len, id);
-	r = wg_tunnel_encapsulate(p->t, sim_now, buf + HEADROOM, len, buf, sizeof(buf), &n);
+	tunsim_make_packet(buf + HEADROOM, len, id);
+	r = wg_tunnel_encapsulate(p->t, tunsim_now, buf + HEADROOM, len, buf, sizeof(buf), &n);
 	if (r == WG_TUN_WRITE_NETWORK)
-		net_send(p, buf, n);
+		tunsim_net_send(p, buf, n);
 	return r;
 }
 
-wg_tunnel_stats stats(peer *p)
+wg_tunnel_stats tunsim_stats(peer *p)
 {
 	wg_tunnel_stats s;
 	wg_tunnel_get_stats(p->t, &s);

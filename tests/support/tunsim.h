@@ -1,6 +1,6 @@
 /* Two tunnels in memory for the tunnel unit tests (tests/unit/test_tunnel_*.c): datagrams
  * pass through a simulated network (loss, reordering, duplication by the test), time is
- * virtual (sim_now), randomness a seeded generator per peer. */
+ * virtual (tunsim_now), randomness a seeded generator per peer. */
 #ifndef WGTUN_TUNSIM_H
 #define WGTUN_TUNSIM_H
 
@@ -53,40 +53,40 @@ struct peer {
 	cookie_checker checker;
 };
 
-/* The virtual clock (setup sets it to 1 s; not g_now: daita_fw.c has one) and the wall
- * clock's value at sim_now == 0. */
-extern wg_time_ns sim_now;
-extern const uint64_t g_wall_base;
+/* The virtual clock (tunsim_setup sets it to 1 s) and the wall
+ * clock's value at tunsim_now == 0. */
+extern wg_time_ns tunsim_now;
+extern const uint64_t tunsim_wall_base;
 
-int rng_fill(void *ctx, void *out, size_t n);
-uint64_t wall_now(void *ctx);
-wg_tunnel *make_tunnel(peer *p, wg_time_ns now);
-void setup(peer *a, peer *b, uint64_t seed);
-void start(peer *a, peer *b);
-void teardown(peer *a, peer *b);
+int tunsim_rng_fill(void *ctx, void *out, size_t n);
+uint64_t tunsim_wall_now(void *ctx);
+wg_tunnel *tunsim_make_tunnel(peer *p, wg_time_ns now);
+void tunsim_setup(peer *a, peer *b, uint64_t seed);
+void tunsim_start(peer *a, peer *b);
+void tunsim_teardown(peer *a, peer *b);
 
 /* Records a datagram p sends (classified by type for the counters). */
-void net_send(peer *p, const uint8_t *buf, size_t len);
+void tunsim_net_send(peer *p, const uint8_t *buf, size_t len);
 
 /* Calls fn-like output producers until DONE, sending what they produce. */
-void drain_flush(peer *p);
-void drain_tick(peer *p);
+void tunsim_drain_flush(peer *p);
+void tunsim_drain_tick(peer *p);
 
 /* Hands one datagram (in place: out = dgram + 16) to receiver p, as a device would. */
-wg_tun_result deliver_one(peer *p, uint8_t *buf, size_t len);
+wg_tun_result tunsim_deliver_one(peer *p, uint8_t *buf, size_t len);
 
 /* Delivers everything queued in both directions until the network is quiet. */
-void deliver_all(peer *a, peer *b);
-wg_time_ns next_deadline(peer *a, peer *b);
+void tunsim_deliver_all(peer *a, peer *b);
+wg_time_ns tunsim_next_deadline(peer *a, peer *b);
 
 /* Runs timers and the network until `until`, then sets the clock to it. */
-void run_until(peer *a, peer *b, wg_time_ns until);
+void tunsim_run_until(peer *a, peer *b, wg_time_ns until);
 
 /* An IPv4 packet of total length len carrying id at offset 20. */
-void make_packet(uint8_t *p, size_t len, uint32_t id);
+void tunsim_make_packet(uint8_t *p, size_t len, uint32_t id);
 
 /* p's TUN produced a packet: encapsulate in place (pkt = out + 16). */
-wg_tun_result send_packet(peer *p, size_t len, uint32_t id);
-wg_tunnel_stats stats(peer *p);
+wg_tun_result tunsim_send_packet(peer *p, size_t len, uint32_t id);
+wg_tunnel_stats tunsim_stats(peer *p);
 
 #endif

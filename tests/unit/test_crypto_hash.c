@@ -6,6 +6,7 @@
 #include "tvec.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 static void check_blake2s_vec(const tjson *v)
 {
@@ -156,9 +157,48 @@ static void test_hmac_kdf(void)
 	tjson_free(j);
 }
 
+/* crypto_mac_keyed (the key block compressed once) gives crypto_mac's output for every key
+ * length, input length (0, within a block, at and around block edges, several blocks) and
+ * after a re-key; an unset key is the unkeyed MAC. */
+static void test_mac_keyed(void)
+{
+	uint8_t key[32], key2[32], in[300], a[16], b[16];
+	crypto_mac_key k;
+
+	for (size_t i = 0; i < sizeof(key); i++) {
+		key[i] = (uint8_t)(i * 7 + 1);
+		key2[i] = (uint8_t)(i * 13 + 5);
+	}
+	for (size_t i = 0; i < sizeof(in); i++)
+		in[i] = (uint8_t)(i * 31 + 3);
+	memset(&k, 0, sizeof(k));
+	crypto_mac(a, NULL, 0, in, 100);
+	crypto_mac_keyed(b, &k, in, 100);
+	CHECK_MEM(a, b, 16);
+	const size_t klens[] = {1, 16, 31, 32};
+	const size_t lens[] = {0, 1, 6, 18, 63, 64, 65, 116, 127, 128, 129, 132, 300};
+	for (size_t ki = 0; ki < sizeof(klens) / sizeof(klens[0]); ki++) {
+		for (size_t li = 0; li < sizeof(lens) / sizeof(lens[0]); li++) {
+			crypto_mac_key_use(&k, key, klens[ki]);
+			crypto_mac(a, key, klens[ki], in, lens[li]);
+			crypto_mac_keyed(b, &k, in, lens[li]);
+			CHECK_MEM(a, b, 16);
+			/* another key of the same length: re-keyed, not the old state */
+			crypto_mac_key_use(&k, key2, klens[ki]);
+			crypto_mac(a, key2, klens[ki], in, lens[li]);
+			crypto_mac_keyed(b, &k, in, lens[li]);
+			CHECK_MEM(a, b, 16);
+		}
+	}
+	crypto_mac_key_use(&k, key, 0); /* keylen 0: back to unset */
+	CHECK_EQ_INT(k.keylen, 0);
+	crypto_wipe(&k, sizeof(k));
+}
+
 int main(void)
 {
 	test_blake2s();
 	test_hmac_kdf();
+	test_mac_keyed();
 	return test_finish("crypto_hash");
 }

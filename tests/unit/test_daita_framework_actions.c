@@ -27,40 +27,40 @@ static void test_trigger_events_actions(void)
 	fw = fw_new(&tm.m, 1, 0.0, 0.0, now);
 	CHECK_EQ_INT(daita_framework_num_machines(fw), 1);
 
-	trig(fw, DAITA_TRIG_BLOCKING_BEGIN, 0, now);
+	fw_trig(fw, DAITA_TRIG_BLOCKING_BEGIN, 0, now);
 	NONE(fw, 0);
-	CHECK_EQ_INT(g_nout, 0);
+	CHECK_EQ_INT(fw_nout, 0);
 	now += US(20);
-	trig(fw, DAITA_TRIG_BLOCKING_BEGIN, 0, now);
+	fw_trig(fw, DAITA_TRIG_BLOCKING_BEGIN, 0, now);
 	NONE(fw, 0);
-	trig(fw, DAITA_TRIG_PADDING_SENT, 0, now);
+	fw_trig(fw, DAITA_TRIG_PADDING_SENT, 0, now);
 	PAD(fw, 0, 1, false, false);
-	CHECK_EQ_INT(g_nout, 1);
+	CHECK_EQ_INT(fw_nout, 1);
 	now += US(20);
-	trig(fw, DAITA_TRIG_PADDING_SENT, 0, now);
+	fw_trig(fw, DAITA_TRIG_PADDING_SENT, 0, now);
 	NONE(fw, 0);
-	trig(fw, DAITA_TRIG_PADDING_RECV, 0, now);
+	fw_trig(fw, DAITA_TRIG_PADDING_RECV, 0, now);
 	PAD(fw, 0, 10, false, false);
 
-	b2[0] = E(DAITA_TRIG_PADDING_SENT, 0);
-	b2[1] = E(DAITA_TRIG_PADDING_RECV, 0);
+	b2[0] = fw_ev(DAITA_TRIG_PADDING_SENT, 0);
+	b2[1] = fw_ev(DAITA_TRIG_PADDING_RECV, 0);
 	for (i = 0; i < 10; i++) {
-		trig_n(fw, b2, 2, now);
+		fw_trig_n(fw, b2, 2, now);
 		PAD(fw, 0, 10, false, false);
-		CHECK_EQ_INT(g_nout, 1);
+		CHECK_EQ_INT(fw_nout, 1);
 	}
 	for (i = 0; i < 10; i++) {
 		if (i % 2 == 0) {
-			b3[0] = E(DAITA_TRIG_PADDING_RECV, 0);
-			b3[1] = E(DAITA_TRIG_PADDING_SENT, 0);
-			b3[2] = E(DAITA_TRIG_PADDING_RECV, 0);
-			trig_n(fw, b3, 3, now);
+			b3[0] = fw_ev(DAITA_TRIG_PADDING_RECV, 0);
+			b3[1] = fw_ev(DAITA_TRIG_PADDING_SENT, 0);
+			b3[2] = fw_ev(DAITA_TRIG_PADDING_RECV, 0);
+			fw_trig_n(fw, b3, 3, now);
 			PAD(fw, 0, 10, false, false);
 		} else {
-			b3[0] = E(DAITA_TRIG_PADDING_SENT, 0);
-			b3[1] = E(DAITA_TRIG_PADDING_RECV, 0);
-			b3[2] = E(DAITA_TRIG_PADDING_SENT, 0);
-			trig_n(fw, b3, 3, now);
+			b3[0] = fw_ev(DAITA_TRIG_PADDING_SENT, 0);
+			b3[1] = fw_ev(DAITA_TRIG_PADDING_RECV, 0);
+			b3[2] = fw_ev(DAITA_TRIG_PADDING_SENT, 0);
+			fw_trig_n(fw, b3, 3, now);
 			PAD(fw, 0, 1, false, false);
 		}
 	}
@@ -79,14 +79,14 @@ static void test_blocking_machine(void)
 	tm_block(&tm, 0, 1, 10, false, false);
 	fw = fw_new(&tm.m, 1, 0.0, 0.0, now);
 
-	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, now);
+	fw_trig(fw, DAITA_TRIG_NORMAL_SENT, 0, now);
 	BLOCK(fw, 0, 1, 10, false, false);
 	now += US(20);
-	trig(fw, DAITA_TRIG_BLOCKING_BEGIN, 0, now);
+	fw_trig(fw, DAITA_TRIG_BLOCKING_BEGIN, 0, now);
 	NONE(fw, 0);
 	for (i = 0; i < 10; i++) {
 		now += US(1);
-		trig(fw, DAITA_TRIG_NORMAL_SENT, 0, now);
+		fw_trig(fw, DAITA_TRIG_NORMAL_SENT, 0, now);
 		BLOCK(fw, 0, 1, 10, false, false);
 	}
 	daita_framework_free(fw);
@@ -105,10 +105,10 @@ static void test_timer_machine(void)
 	tm_timer(&tm, 1, 1000, false);
 	fw = fw_new(&tm.m, 1, 0.0, 0.0, now);
 
-	trig(fw, DAITA_TRIG_PADDING_SENT, 0, now);
+	fw_trig(fw, DAITA_TRIG_PADDING_SENT, 0, now);
 	TIMER(fw, 0, 1000, false);
 	now += US(20);
-	trig(fw, DAITA_TRIG_TIMER_END, 0, now);
+	fw_trig(fw, DAITA_TRIG_TIMER_END, 0, now);
 	PAD(fw, 0, 1, false, false);
 	daita_framework_free(fw);
 }
@@ -135,11 +135,11 @@ static void test_signals(void)
 	ms[0] = m[0].m;
 	ms[1] = m[1].m;
 	fw = fw_new(ms, 2, 0.0, 0.0, T0);
-	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
+	fw_trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
 	NONE(fw, 0);
 	PAD(fw, 1, 2, false, false);
-	CHECK_EQ_INT(g_nout, 1);
-	CHECK_EQ_U64(info(fw, 0).current_state, 0);
+	CHECK_EQ_INT(fw_nout, 1);
+	CHECK_EQ_U64(fw_info(fw, 0).current_state, 0);
 	daita_framework_free(fw);
 
 	/* two senders in one call: everybody gets it */
@@ -147,10 +147,10 @@ static void test_signals(void)
 	ms[0] = both[0].m;
 	ms[1] = both[0].m;
 	fw = fw_new(ms, 2, 0.0, 0.0, T0);
-	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
+	fw_trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
 	PAD(fw, 0, 2, false, false);
 	PAD(fw, 1, 2, false, false);
-	CHECK_EQ_INT(g_nout, 2);
+	CHECK_EQ_INT(fw_nout, 2);
 	daita_framework_free(fw);
 
 	/* response: machine 1 answers the signal with a signal; the excluded sender gets one */
@@ -158,7 +158,7 @@ static void test_signals(void)
 	ms[0] = m[0].m;
 	ms[1] = m[1].m;
 	fw = fw_new(ms, 2, 0.0, 0.0, T0);
-	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
+	fw_trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
 	PAD(fw, 0, 2, false, false);
 	NONE(fw, 1);
 	daita_framework_free(fw);
@@ -189,18 +189,18 @@ static void test_signal_round_bounded(void)
 	ms[1] = t1.m;
 	ms[2] = t2.m;
 	fw = fw_new(ms, 3, 0.0, 0.0, T0);
-	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
-	CHECK_EQ_INT(g_nout, 1);
+	fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	CHECK_EQ_INT(fw_nout, 1);
 	PAD(fw, 2, 2, false, false);
-	CHECK_EQ_U64(info(fw, 2).current_state, 1);
+	CHECK_EQ_U64(fw_info(fw, 2).current_state, 1);
 	/* the carried signal: one round per call, even with no events */
 	for (call = 0; call < 4; call++) {
-		trig_n(fw, NULL, 0, T0);
-		CHECK_EQ_U64(info(fw, 2).current_state, call % 2 == 0 ? 0 : 1);
+		fw_trig_n(fw, NULL, 0, T0);
+		CHECK_EQ_U64(fw_info(fw, 2).current_state, call % 2 == 0 ? 0 : 1);
 		if (call % 2 == 0) {
-			CHECK_EQ_INT(g_nout, 0);
+			CHECK_EQ_INT(fw_nout, 0);
 		} else {
-			CHECK_EQ_INT(g_nout, 1);
+			CHECK_EQ_INT(fw_nout, 1);
 			PAD(fw, 2, 2, false, false);
 		}
 	}
@@ -214,13 +214,13 @@ static void test_signal_round_bounded(void)
 	tm_timer(&t0, 1, 7, false);
 	ms[0] = t0.m;
 	fw = fw_new(ms, 3, 0.0, 0.0, T0);
-	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
-	CHECK_EQ_INT(g_nout, 2);
+	fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	CHECK_EQ_INT(fw_nout, 2);
 	TIMER(fw, 0, 7, false);
 	PAD(fw, 2, 2, false, false);
-	trig_n(fw, NULL, 0, T0);
-	CHECK_EQ_INT(g_nout, 0);
-	CHECK_EQ_U64(info(fw, 2).current_state, 1);
+	fw_trig_n(fw, NULL, 0, T0);
+	CHECK_EQ_INT(fw_nout, 0);
+	CHECK_EQ_U64(fw_info(fw, 2).current_state, 1);
 	daita_framework_free(fw);
 
 	/* Two senders (All): answers raised in that round are dropped, nothing is carried. */
@@ -229,11 +229,11 @@ static void test_signal_round_bounded(void)
 	tm_trans(&t0, 0, DAITA_EV_SIGNAL, DAITA_STATE_SIGNAL, 1.0f);
 	ms[0] = ms[1] = t0.m;
 	fw = fw_new(ms, 3, 0.0, 0.0, T0);
-	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
 	PAD(fw, 2, 2, false, false);
-	trig_n(fw, NULL, 0, T0);
-	CHECK_EQ_INT(g_nout, 0);
-	CHECK_EQ_U64(info(fw, 2).current_state, 1);
+	fw_trig_n(fw, NULL, 0, T0);
+	CHECK_EQ_INT(fw_nout, 0);
+	CHECK_EQ_U64(fw_info(fw, 2).current_state, 1);
 	daita_framework_free(fw);
 }
 
@@ -257,39 +257,39 @@ static void test_state_end(void)
 	ms[0] = tm.m;
 	ms[1] = other.m;
 	fw = fw_new(ms, 2, 0.0, 0.0, T0);
-	b[0] = E(DAITA_TRIG_NORMAL_SENT, 0);
-	b[1] = E(DAITA_TRIG_NORMAL_RECV, 0);
-	trig_n(fw, b, 2, T0);
+	b[0] = fw_ev(DAITA_TRIG_NORMAL_SENT, 0);
+	b[1] = fw_ev(DAITA_TRIG_NORMAL_RECV, 0);
+	fw_trig_n(fw, b, 2, T0);
 	PAD(fw, 0, 3, false, false);
 	PAD(fw, 1, 4, false, false);
-	CHECK_EQ_U64(info(fw, 0).current_state, DAITA_STATE_END);
+	CHECK_EQ_U64(fw_info(fw, 0).current_state, DAITA_STATE_END);
 	CHECK(!daita_framework_all_machines_ended(fw));
-	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
+	fw_trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
 	NONE(fw, 0);
-	trig(fw, DAITA_TRIG_PADDING_SENT, 0, T0);
+	fw_trig(fw, DAITA_TRIG_PADDING_SENT, 0, T0);
 	NONE(fw, 0);
-	CHECK_EQ_U64(info(fw, 0).padding_sent, 1); /* still counted */
+	CHECK_EQ_U64(fw_info(fw, 0).padding_sent, 1); /* still counted */
 	daita_framework_free(fw);
 
 	/* END reached via PaddingSent is a change: no limit charge; an ended machine draws
 	 * no randomness */
 	{
-		daita_rng r = { const_next, &cr };
+		daita_rng r = { fw_const_next, &cr };
 		struct daita_action *a;
 
 		a = &tm.s[1].action;
 		tm_limit(a, 1);
 		tm.s[1].trans[DAITA_EV_NORMAL_RECV].present = false;
 		CHECK_EQ_INT(daita_framework_new(&fw, &tm.m, 1, 0.0, 0.0, T0, r, NULL), 0);
-		trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
+		fw_trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
 		PAD(fw, 0, 3, false, false);
-		trig(fw, DAITA_TRIG_PADDING_SENT, 0, T0);
+		fw_trig(fw, DAITA_TRIG_PADDING_SENT, 0, T0);
 		NONE(fw, 0);
-		CHECK_EQ_U64(info(fw, 0).state_limit, 1);
+		CHECK_EQ_U64(fw_info(fw, 0).state_limit, 1);
 		CHECK(daita_framework_all_machines_ended(fw));
 		cr.draws = 0;
-		trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
-		trig(fw, DAITA_TRIG_PADDING_SENT, 0, T0);
+		fw_trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
+		fw_trig(fw, DAITA_TRIG_PADDING_SENT, 0, T0);
 		CHECK_EQ_U64(cr.draws, 0);
 		daita_framework_free(fw);
 	}
@@ -310,10 +310,10 @@ static void test_cancel_variants(void)
 		tm_trans(&tm, 1, DAITA_EV_TUNNEL_RECV, 1, 1.0f);
 		tm_action(&tm, 1, DAITA_ACTION_CANCEL)->timer = timers[i];
 		fw = fw_new(&tm.m, 1, 0.1, 0.1, T0);
-		trig(fw, DAITA_TRIG_PADDING_SENT, 0, T0); /* 100% padding: over every fraction */
-		trig(fw, DAITA_TRIG_TUNNEL_SENT, 0, T0);
+		fw_trig(fw, DAITA_TRIG_PADDING_SENT, 0, T0); /* 100% padding: over every fraction */
+		fw_trig(fw, DAITA_TRIG_TUNNEL_SENT, 0, T0);
 		CANCEL(fw, 0, timers[i]);
-		trig(fw, DAITA_TRIG_TUNNEL_RECV, 0, T0); /* self-transition: again */
+		fw_trig(fw, DAITA_TRIG_TUNNEL_RECV, 0, T0); /* self-transition: again */
 		CANCEL(fw, 0, timers[i]);
 		daita_framework_free(fw);
 	}
@@ -327,7 +327,7 @@ static void test_output_cap(void)
 	struct daita_machine ms[3];
 	struct daita_framework *fw;
 	struct daita_trigger_action out[3];
-	struct daita_trigger_event e = E(DAITA_TRIG_NORMAL_RECV, 0);
+	struct daita_trigger_event e = fw_ev(DAITA_TRIG_NORMAL_RECV, 0);
 	size_t n;
 
 	tm_init(&tm, 0, 0.0, 0, 0.0, 1);

@@ -13,10 +13,10 @@
  * macro, so a failure names the caller's line). */
 #define TRIG_COUNTERS(fw, kind, now, a, b)                                                  \
 	do {                                                                                \
-		trig(fw, kind, 0, now);                                                     \
+		fw_trig(fw, kind, 0, now);                                                     \
 		NONE(fw, 0);                                                                \
-		CHECK_EQ_U64(info(fw, 0).counter_a, a);                                     \
-		CHECK_EQ_U64(info(fw, 0).counter_b, b);                                     \
+		CHECK_EQ_U64(fw_info(fw, 0).counter_a, a);                                     \
+		CHECK_EQ_U64(fw_info(fw, 0).counter_b, b);                                     \
 	} while (0)
 
 static void test_counter_machine(void)
@@ -37,15 +37,15 @@ static void test_counter_machine(void)
 	tm_counter(&tm, 2, 1, DAITA_OP_INCREMENT, 4, false);
 	fw = fw_new(&tm.m, 1, 0.0, 0.0, now);
 
-	trig(fw, DAITA_TRIG_PADDING_SENT, 0, now);
+	fw_trig(fw, DAITA_TRIG_PADDING_SENT, 0, now);
 	NONE(fw, 0);
-	CHECK_EQ_U64(info(fw, 0).counter_a, 1);
+	CHECK_EQ_U64(fw_info(fw, 0).counter_a, 1);
 	now += US(20);
-	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, now);
+	fw_trig(fw, DAITA_TRIG_NORMAL_SENT, 0, now);
 	PAD(fw, 0, 2, false, false);
-	CHECK_EQ_U64(info(fw, 0).counter_a, 0);
-	CHECK_EQ_U64(info(fw, 0).counter_b, 4);
-	CHECK_EQ_U64(info(fw, 0).current_state, 2);
+	CHECK_EQ_U64(fw_info(fw, 0).counter_a, 0);
+	CHECK_EQ_U64(fw_info(fw, 0).counter_b, 4);
+	CHECK_EQ_U64(fw_info(fw, 0).current_state, 2);
 	daita_framework_free(fw);
 }
 
@@ -68,13 +68,13 @@ static void test_counter_underflow_machine(void)
 	tm_pad(&tm, 2, 2, false, false);
 	fw = fw_new(&tm.m, 1, 0.0, 0.0, T0);
 
-	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
+	fw_trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
 	NONE(fw, 0);
-	CHECK_EQ_U64(info(fw, 0).counter_b, 0);
-	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	CHECK_EQ_U64(fw_info(fw, 0).counter_b, 0);
+	fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
 	NONE(fw, 0);
-	CHECK_EQ_U64(info(fw, 0).counter_b, 0);
-	CHECK_EQ_U64(info(fw, 0).current_state, 1);
+	CHECK_EQ_U64(fw_info(fw, 0).counter_b, 0);
+	CHECK_EQ_U64(fw_info(fw, 0).current_state, 1);
 	daita_framework_free(fw);
 }
 
@@ -92,10 +92,10 @@ static void test_counter_overflow_machine(void)
 	tm_counter(&tm, 1, 0, DAITA_OP_SET, (double)UINT64_MAX, false);
 	fw = fw_new(&tm.m, 1, 0.0, 0.0, T0);
 
-	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
-	CHECK_EQ_U64(info(fw, 0).counter_a, UINT64_MAX);
-	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
-	CHECK_EQ_U64(info(fw, 0).counter_a, UINT64_MAX);
+	fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	CHECK_EQ_U64(fw_info(fw, 0).counter_a, UINT64_MAX);
+	fw_trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
+	CHECK_EQ_U64(fw_info(fw, 0).counter_a, UINT64_MAX);
 	daita_framework_free(fw);
 }
 
@@ -124,7 +124,7 @@ static void test_counter_convergence_machine(void)
 	now += US(20);
 	TRIG_COUNTERS(fw, DAITA_TRIG_NORMAL_SENT, now, 0, 0);
 	/* one CounterZero: 1 -> 2, and state 2's own CounterZero list is not taken */
-	CHECK_EQ_U64(info(fw, 0).current_state, 2);
+	CHECK_EQ_U64(fw_info(fw, 0).current_state, 2);
 	daita_framework_free(fw);
 }
 
@@ -173,11 +173,11 @@ static void test_counter_chain_machine(void)
 
 	TRIG_COUNTERS(fw, DAITA_TRIG_NORMAL_SENT, now, 1, 1);
 	now += US(20);
-	trig(fw, DAITA_TRIG_PADDING_SENT, 0, now);
+	fw_trig(fw, DAITA_TRIG_PADDING_SENT, 0, now);
 	PAD(fw, 0, 67, true, false);
-	CHECK_EQ_U64(info(fw, 0).counter_a, 13);
-	CHECK_EQ_U64(info(fw, 0).counter_b, 0);
-	CHECK_EQ_U64(info(fw, 0).current_state, 3);
+	CHECK_EQ_U64(fw_info(fw, 0).counter_a, 13);
+	CHECK_EQ_U64(fw_info(fw, 0).counter_b, 0);
+	CHECK_EQ_U64(fw_info(fw, 0).current_state, 3);
 	daita_framework_free(fw);
 }
 
@@ -229,20 +229,20 @@ static void test_counter_triggered_no_early_limit_decrement(void)
 	tm_counter(&tm, 2, 1, DAITA_OP_DECREMENT, -1, false);
 	fw = fw_new(&tm.m, 1, 0.0, 0.0, T0);
 
-	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
+	fw_trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
 	NONE(fw, 0);
-	CHECK_EQ_U64(info(fw, 0).counter_a, 2);
-	CHECK_EQ_U64(info(fw, 0).counter_b, 1);
-	trig(fw, DAITA_TRIG_PADDING_SENT, 0, T0);
+	CHECK_EQ_U64(fw_info(fw, 0).counter_a, 2);
+	CHECK_EQ_U64(fw_info(fw, 0).counter_b, 1);
+	fw_trig(fw, DAITA_TRIG_PADDING_SENT, 0, T0);
 	PAD(fw, 0, 1, false, false);
-	CHECK_EQ_U64(info(fw, 0).counter_a, 1);
-	CHECK_EQ_U64(info(fw, 0).counter_b, 1);
-	CHECK_EQ_U64(info(fw, 0).state_limit, 2);
-	trig(fw, DAITA_TRIG_PADDING_SENT, 0, T0);
+	CHECK_EQ_U64(fw_info(fw, 0).counter_a, 1);
+	CHECK_EQ_U64(fw_info(fw, 0).counter_b, 1);
+	CHECK_EQ_U64(fw_info(fw, 0).state_limit, 2);
+	fw_trig(fw, DAITA_TRIG_PADDING_SENT, 0, T0);
 	PAD(fw, 0, 1, false, false);
-	CHECK_EQ_U64(info(fw, 0).counter_a, 0);
-	CHECK_EQ_U64(info(fw, 0).counter_b, 0);
-	CHECK_EQ_U64(info(fw, 0).state_limit, 2);
+	CHECK_EQ_U64(fw_info(fw, 0).counter_a, 0);
+	CHECK_EQ_U64(fw_info(fw, 0).counter_b, 0);
+	CHECK_EQ_U64(fw_info(fw, 0).state_limit, 2);
 	daita_framework_free(fw);
 }
 
@@ -268,14 +268,14 @@ static void test_infinite_loop_counter(void)
 	tm_pad(&tm, 4, 1, false, false);
 	fw = fw_new(&tm.m, 1, 0.0, 0.0, T0);
 
-	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
-	CHECK_EQ_U64(info(fw, 0).current_state, 1);
-	b[0] = E(DAITA_TRIG_NORMAL_SENT, 0);
-	b[1] = E(DAITA_TRIG_NORMAL_RECV, 0);
-	trig_n(fw, b, 2, T0);
-	CHECK_EQ_INT(g_nout, 1);
+	fw_trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
+	CHECK_EQ_U64(fw_info(fw, 0).current_state, 1);
+	b[0] = fw_ev(DAITA_TRIG_NORMAL_SENT, 0);
+	b[1] = fw_ev(DAITA_TRIG_NORMAL_RECV, 0);
+	fw_trig_n(fw, b, 2, T0);
+	CHECK_EQ_INT(fw_nout, 1);
 	PAD(fw, 0, 1, false, false);
-	CHECK_EQ_U64(info(fw, 0).current_state, 4);
+	CHECK_EQ_U64(fw_info(fw, 0).current_state, 4);
 	daita_framework_free(fw);
 }
 
@@ -296,25 +296,25 @@ static void test_counter_zero_in_batch(void)
 	tm_pad(&tm, 2, 9, false, false);
 	tm_counter(&tm, 2, 0, DAITA_OP_DECREMENT, 1, false);
 	/* state 2 has no CounterZero list: the CounterZero transition itself changes nothing */
-	b[0] = E(DAITA_TRIG_NORMAL_RECV, 0);
-	b[1] = E(DAITA_TRIG_TUNNEL_RECV, 0);
+	b[0] = fw_ev(DAITA_TRIG_NORMAL_RECV, 0);
+	b[1] = fw_ev(DAITA_TRIG_TUNNEL_RECV, 0);
 	fw = fw_new(&tm.m, 1, 0.0, 0.0, T0);
-	trig_n(fw, b, 2, T0);
-	CHECK_EQ_U64(info(fw, 0).current_state, 2);
-	CHECK_EQ_U64(info(fw, 0).counter_a, 0);
+	fw_trig_n(fw, b, 2, T0);
+	CHECK_EQ_U64(fw_info(fw, 0).current_state, 2);
+	CHECK_EQ_U64(fw_info(fw, 0).counter_a, 0);
 	PAD(fw, 0, 5, false, false); /* not 9: the earlier event's action is kept */
 	daita_framework_free(fw);
 	/* the same two events in separate calls: state 2's own action */
 	fw = fw_new(&tm.m, 1, 0.0, 0.0, T0);
-	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
 	PAD(fw, 0, 5, false, false);
-	trig(fw, DAITA_TRIG_TUNNEL_RECV, 0, T0);
+	fw_trig(fw, DAITA_TRIG_TUNNEL_RECV, 0, T0);
 	PAD(fw, 0, 9, false, false);
 	daita_framework_free(fw);
 	/* without a counter zeroing, the later event overwrites as usual */
 	tm.s[2].has_counter[0] = false;
 	fw = fw_new(&tm.m, 1, 0.0, 0.0, T0);
-	trig_n(fw, b, 2, T0);
+	fw_trig_n(fw, b, 2, T0);
 	PAD(fw, 0, 9, false, false);
 	daita_framework_free(fw);
 
@@ -328,25 +328,25 @@ static void test_counter_zero_in_batch(void)
 	tm_trans(&tm, 1, DAITA_EV_COUNTER_ZERO, 2, 1.0f);
 	tm_counter(&tm, 2, 0, DAITA_OP_SET, 1, false);
 	tm_trans(&tm, 2, DAITA_EV_NORMAL_RECV, 1, 1.0f);
-	b[0] = E(DAITA_TRIG_NORMAL_RECV, 0);
-	b[1] = E(DAITA_TRIG_NORMAL_RECV, 0);
-	b[2] = E(DAITA_TRIG_NORMAL_RECV, 0); /* state 1 has no NormalRecv list */
+	b[0] = fw_ev(DAITA_TRIG_NORMAL_RECV, 0);
+	b[1] = fw_ev(DAITA_TRIG_NORMAL_RECV, 0);
+	b[2] = fw_ev(DAITA_TRIG_NORMAL_RECV, 0); /* state 1 has no NormalRecv list */
 	fw = fw_new(&tm.m, 1, 0.0, 0.0, T0);
-	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
-	CHECK_EQ_U64(info(fw, 0).counter_a, 1);
-	trig_n(fw, b, 3, T0);
-	CHECK_EQ_U64(info(fw, 0).current_state, 1);
-	CHECK_EQ_U64(info(fw, 0).counter_a, 0);
+	fw_trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
+	CHECK_EQ_U64(fw_info(fw, 0).counter_a, 1);
+	fw_trig_n(fw, b, 3, T0);
+	CHECK_EQ_U64(fw_info(fw, 0).current_state, 1);
+	CHECK_EQ_U64(fw_info(fw, 0).counter_a, 0);
 	daita_framework_free(fw);
 	/* the flag is reset per call: the second zeroing in its own call fires again */
 	fw = fw_new(&tm.m, 1, 0.0, 0.0, T0);
-	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
-	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
-	CHECK_EQ_U64(info(fw, 0).current_state, 2);
-	CHECK_EQ_U64(info(fw, 0).counter_a, 1);
-	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
-	CHECK_EQ_U64(info(fw, 0).current_state, 2);
-	CHECK_EQ_U64(info(fw, 0).counter_a, 1);
+	fw_trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
+	fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	CHECK_EQ_U64(fw_info(fw, 0).current_state, 2);
+	CHECK_EQ_U64(fw_info(fw, 0).counter_a, 1);
+	fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	CHECK_EQ_U64(fw_info(fw, 0).current_state, 2);
+	CHECK_EQ_U64(fw_info(fw, 0).counter_a, 1);
 	daita_framework_free(fw);
 }
 
@@ -364,12 +364,12 @@ static void test_counter_zero_by_set(void)
 	tm_trans(&tm, 1, DAITA_EV_COUNTER_ZERO, 2, 1.0f);
 	tm_timer(&tm, 2, 9, false);
 	fw = fw_new(&tm.m, 1, 0.0, 0.0, T0);
-	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
-	CHECK_EQ_U64(info(fw, 0).counter_b, 5);
-	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
+	fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	CHECK_EQ_U64(fw_info(fw, 0).counter_b, 5);
+	fw_trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
 	TIMER(fw, 0, 9, false);
-	CHECK_EQ_U64(info(fw, 0).counter_b, 0);
-	CHECK_EQ_U64(info(fw, 0).current_state, 2);
+	CHECK_EQ_U64(fw_info(fw, 0).counter_b, 0);
+	CHECK_EQ_U64(fw_info(fw, 0).current_state, 2);
 	daita_framework_free(fw);
 }
 

@@ -24,22 +24,22 @@ static void test_machine_max_padding_frac(void)
 	tm_pad(&tm, 0, 2, false, false);
 	fw = fw_new(&tm.m, 1, 0.0, 0.0, T0);
 
-	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
 	for (i = 0; i < 100; i++) {
 		PAD(fw, 0, 2, false, false);
-		trig(fw, DAITA_TRIG_PADDING_SENT, 0, T0);
+		fw_trig(fw, DAITA_TRIG_PADDING_SENT, 0, T0);
 	}
 	NONE(fw, 0); /* 100 padding, 0 normal: 1.0 >= 0.5 */
-	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
 	NONE(fw, 0);
 	for (i = 0; i < 100; i++) {
-		trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
+		fw_trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
 		NONE(fw, 0); /* up to 100/200 = 0.5: still >= */
 	}
-	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0); /* 100/201 < 0.5 */
+	fw_trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0); /* 100/201 < 0.5 */
 	PAD(fw, 0, 2, false, false);
-	CHECK_EQ_U64(info(fw, 0).padding_sent, 100);
-	CHECK_EQ_U64(info(fw, 0).normal_sent, 101);
+	CHECK_EQ_U64(fw_info(fw, 0).padding_sent, 100);
+	CHECK_EQ_U64(fw_info(fw, 0).normal_sent, 101);
 	daita_framework_free(fw);
 }
 
@@ -59,31 +59,31 @@ static void test_framework_max_padding_frac(void)
 	ms[0] = ms[1] = tm.m;
 	fw = fw_new(ms, 2, 0.5, 0.0, T0);
 
-	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
-	b[0] = E(DAITA_TRIG_PADDING_SENT, 0);
-	b[1] = E(DAITA_TRIG_PADDING_SENT, 1);
-	b[2] = E(DAITA_TRIG_TUNNEL_SENT, 0);
-	b[3] = E(DAITA_TRIG_TUNNEL_SENT, 0);
+	fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	b[0] = fw_ev(DAITA_TRIG_PADDING_SENT, 0);
+	b[1] = fw_ev(DAITA_TRIG_PADDING_SENT, 1);
+	b[2] = fw_ev(DAITA_TRIG_TUNNEL_SENT, 0);
+	b[3] = fw_ev(DAITA_TRIG_TUNNEL_SENT, 0);
 	for (i = 0; i < 100; i++) {
 		PAD(fw, 0, 2, false, false);
 		PAD(fw, 1, 2, false, false);
-		trig_n(fw, b, 4, T0);
+		fw_trig_n(fw, b, 4, T0);
 	}
 	NONE(fw, 0);
 	NONE(fw, 1);
-	b[0] = E(DAITA_TRIG_NORMAL_RECV, 0);
-	b[1] = E(DAITA_TRIG_NORMAL_RECV, 0);
-	trig_n(fw, b, 2, T0);
+	b[0] = fw_ev(DAITA_TRIG_NORMAL_RECV, 0);
+	b[1] = fw_ev(DAITA_TRIG_NORMAL_RECV, 0);
+	fw_trig_n(fw, b, 2, T0);
 	NONE(fw, 0);
 	NONE(fw, 1);
-	CHECK_EQ_U64(info(fw, 0).padding_sent, 100);
-	CHECK_EQ_U64(info(fw, 1).padding_sent, 100);
+	CHECK_EQ_U64(fw_info(fw, 0).padding_sent, 100);
+	CHECK_EQ_U64(fw_info(fw, 1).padding_sent, 100);
 	for (i = 0; i < 200; i++) {
-		trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
+		fw_trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
 		NONE(fw, 0);
 		NONE(fw, 1);
 	}
-	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0); /* 200/401 < 0.5 */
+	fw_trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0); /* 200/401 < 0.5 */
 	PAD(fw, 0, 2, false, false);
 	PAD(fw, 1, 2, false, false);
 	daita_framework_free(fw);
@@ -104,25 +104,25 @@ static void run_max_blocking_frac(double machine_frac, double fw_frac)
 	tm_block(&tm, 0, 2, 2, false, false);
 	fw = fw_new(&tm.m, 1, 0.0, fw_frac, now);
 
-	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, now);
+	fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, now);
 	for (i = 0; i < 5; i++) {
 		BLOCK(fw, 0, 2, 2, false, false);
-		trig(fw, DAITA_TRIG_BLOCKING_BEGIN, 0, now);
+		fw_trig(fw, DAITA_TRIG_BLOCKING_BEGIN, 0, now);
 		BLOCK(fw, 0, 2, 2, false, false);
 		now += US(2);
-		trig(fw, DAITA_TRIG_BLOCKING_END, 0, now);
+		fw_trig(fw, DAITA_TRIG_BLOCKING_END, 0, now);
 	}
 	NONE(fw, 0);
-	CHECK_EQ_U64(info(fw, 0).blocking_duration_ns, US(10));
+	CHECK_EQ_U64(fw_info(fw, 0).blocking_duration_ns, US(10));
 	for (i = 0; i < 5; i++) {
 		now += US(2);
-		trig(fw, DAITA_TRIG_NORMAL_RECV, 0, now);
+		fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, now);
 		NONE(fw, 0); /* 10/12 .. 10/20 >= 0.5 */
 	}
-	CHECK_EQ_U64(info(fw, 0).blocking_duration_ns, US(10));
-	CHECK_EQ_U64(now - info(fw, 0).machine_start, US(20));
+	CHECK_EQ_U64(fw_info(fw, 0).blocking_duration_ns, US(10));
+	CHECK_EQ_U64(now - fw_info(fw, 0).machine_start, US(20));
 	now += US(2);
-	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, now); /* 10/22 < 0.5 */
+	fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, now); /* 10/22 < 0.5 */
 	BLOCK(fw, 0, 2, 2, false, false);
 	daita_framework_free(fw);
 }
@@ -151,18 +151,18 @@ static void test_framework_replace_blocking(void)
 	ms[1] = t1.m;
 	fw = fw_new(ms, 2, 0.0, 0.0, now);
 
-	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, now);
+	fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, now);
 	BLOCK(fw, 0, 2, 2, false, true);
-	trig(fw, DAITA_TRIG_BLOCKING_BEGIN, 0, now);
+	fw_trig(fw, DAITA_TRIG_BLOCKING_BEGIN, 0, now);
 	now += US(2);
-	trig(fw, DAITA_TRIG_BLOCKING_END, 0, now);
-	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, now);
+	fw_trig(fw, DAITA_TRIG_BLOCKING_END, 0, now);
+	fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, now);
 	NONE(fw, 0); /* 2 µs of 2 µs elapsed >= 0.5 */
-	CHECK_EQ_U64(info(fw, 0).blocking_duration_ns, US(2));
-	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, now);
+	CHECK_EQ_U64(fw_info(fw, 0).blocking_duration_ns, US(2));
+	fw_trig(fw, DAITA_TRIG_NORMAL_SENT, 0, now);
 	BLOCK(fw, 1, 0, 1000, false, false);
-	trig(fw, DAITA_TRIG_BLOCKING_BEGIN, 1, now);
-	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, now);
+	fw_trig(fw, DAITA_TRIG_BLOCKING_BEGIN, 1, now);
+	fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, now);
 	BLOCK(fw, 0, 2, 2, false, true);
 	daita_framework_free(fw);
 }
@@ -183,17 +183,17 @@ static void test_framework_machine_sampled_limit(void)
 	tm_limit(a, 4);
 	fw = fw_new(&tm.m, 1, 0.0, 0.0, now);
 
-	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, now);
-	CHECK_EQ_U64(info(fw, 0).state_limit, 4);
+	fw_trig(fw, DAITA_TRIG_NORMAL_SENT, 0, now);
+	CHECK_EQ_U64(fw_info(fw, 0).state_limit, 4);
 	for (i = 0; i < 4; i++) {
 		PAD(fw, 0, 1, false, false);
 		now += US(1);
-		trig(fw, DAITA_TRIG_PADDING_SENT, 0, now);
+		fw_trig(fw, DAITA_TRIG_PADDING_SENT, 0, now);
 	}
-	CHECK_EQ_U64(info(fw, 0).padding_sent, 4);
-	CHECK_EQ_U64(info(fw, 0).normal_sent, 1);
+	CHECK_EQ_U64(fw_info(fw, 0).padding_sent, 4);
+	CHECK_EQ_U64(fw_info(fw, 0).normal_sent, 1);
 	NONE(fw, 0);
-	CHECK_EQ_U64(info(fw, 0).state_limit, 0);
+	CHECK_EQ_U64(fw_info(fw, 0).state_limit, 0);
 	daita_framework_free(fw);
 }
 
@@ -202,9 +202,9 @@ static void test_new_errors(void)
 	struct tmachine tm;
 	struct daita_machine ms[DAITA_FRAMEWORK_MAX_MACHINES + 1];
 	struct daita_framework *fw = (struct daita_framework *)&tm; /* must be reset */
-	daita_rng r = { xoshiro_next, &g_state }, bad_rng = { NULL, NULL };
+	daita_rng r = { fw_xoshiro_next, &fw_rng_state }, bad_rng = { NULL, NULL };
 	char err[DAITA_ERR_LEN];
-	struct daita_trigger_event e = E(DAITA_TRIG_NORMAL_SENT, 0);
+	struct daita_trigger_event e = fw_ev(DAITA_TRIG_NORMAL_SENT, 0);
 	size_t i;
 
 	tm_init(&tm, 0, 0.0, 0, 0.0, 1);
@@ -248,8 +248,8 @@ static void test_new_errors(void)
 	daita_framework_free(fw);
 	/* zero machines: valid, no actions, "all ended" */
 	CHECK_EQ_INT(daita_framework_new(&fw, NULL, 0, 0.0, 0.0, T0, r, err), 0);
-	trig_n(fw, &e, 1, T0);
-	CHECK_EQ_INT(g_nout, 0);
+	fw_trig_n(fw, &e, 1, T0);
+	CHECK_EQ_INT(fw_nout, 0);
 	CHECK(daita_framework_all_machines_ended(fw));
 	CHECK(daita_framework_action(fw, 0) == NULL);
 	daita_framework_free(fw);
@@ -272,30 +272,30 @@ static void test_limit_reached(void)
 	tm_action(&tm, 2, DAITA_ACTION_CANCEL)->timer = DAITA_TIMER_ALL;
 	fw = fw_new(&tm.m, 1, 0.0, 0.0, T0);
 
-	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
+	fw_trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
 	PAD(fw, 0, 7, true, true);
-	trig(fw, DAITA_TRIG_PADDING_SENT, 0, T0);
+	fw_trig(fw, DAITA_TRIG_PADDING_SENT, 0, T0);
 	NONE(fw, 0); /* unchanged state: no new action, limit 2 -> 1 */
-	CHECK_EQ_U64(info(fw, 0).state_limit, 1);
-	trig(fw, DAITA_TRIG_PADDING_SENT, 0, T0);
+	CHECK_EQ_U64(fw_info(fw, 0).state_limit, 1);
+	fw_trig(fw, DAITA_TRIG_PADDING_SENT, 0, T0);
 	CANCEL(fw, 0, DAITA_TIMER_ALL);
-	CHECK_EQ_U64(info(fw, 0).current_state, 2);
-	CHECK_EQ_U64(info(fw, 0).state_limit, DAITA_STATE_LIMIT_MAX); /* Cancel: no limit */
+	CHECK_EQ_U64(fw_info(fw, 0).current_state, 2);
+	CHECK_EQ_U64(fw_info(fw, 0).state_limit, DAITA_STATE_LIMIT_MAX); /* Cancel: no limit */
 	daita_framework_free(fw);
 
 	/* limit reached without a LimitReached list: the action is dropped, nothing else */
 	tm.s[1].trans[DAITA_EV_LIMIT_REACHED].present = false;
 	tm_trans(&tm, 1, DAITA_EV_PADDING_SENT, 1, 1.0f);
 	fw = fw_new(&tm.m, 1, 0.0, 0.0, T0);
-	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
-	trig(fw, DAITA_TRIG_PADDING_SENT, 0, T0);
+	fw_trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
+	fw_trig(fw, DAITA_TRIG_PADDING_SENT, 0, T0);
 	PAD(fw, 0, 7, true, true); /* self-transition reschedules; limit 2 -> 1 */
-	trig(fw, DAITA_TRIG_PADDING_SENT, 0, T0);
+	fw_trig(fw, DAITA_TRIG_PADDING_SENT, 0, T0);
 	NONE(fw, 0); /* limit 0: the rescheduled action is cleared */
-	CHECK_EQ_U64(info(fw, 0).current_state, 1);
-	trig(fw, DAITA_TRIG_PADDING_SENT, 0, T0);
+	CHECK_EQ_U64(fw_info(fw, 0).current_state, 1);
+	fw_trig(fw, DAITA_TRIG_PADDING_SENT, 0, T0);
 	NONE(fw, 0); /* state_limit 0 blocks scheduling from now on */
-	CHECK_EQ_U64(info(fw, 0).state_limit, 0);
+	CHECK_EQ_U64(fw_info(fw, 0).state_limit, 0);
 	daita_framework_free(fw);
 }
 
@@ -315,14 +315,14 @@ static void test_timer_and_blocking_limits(void)
 	tm_limit(a, 1);
 	tm_action(&tm, 1, DAITA_ACTION_CANCEL)->timer = DAITA_TIMER_INTERNAL;
 	fw = fw_new(&tm.m, 1, 0.0, 0.0, T0);
-	CHECK_EQ_U64(info(fw, 0).state_limit, 1); /* state 0's limit is sampled at start */
-	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	CHECK_EQ_U64(fw_info(fw, 0).state_limit, 1); /* state 0's limit is sampled at start */
+	fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
 	TIMER(fw, 0, 250, true);
-	trig(fw, DAITA_TRIG_TIMER_BEGIN, 0, T0);
+	fw_trig(fw, DAITA_TRIG_TIMER_BEGIN, 0, T0);
 	CANCEL(fw, 0, DAITA_TIMER_INTERNAL);
-	trig(fw, DAITA_TRIG_TIMER_BEGIN, 5, T0); /* out of range: ignored */
-	trig(fw, DAITA_TRIG_TIMER_END, 5, T0);
-	CHECK_EQ_INT(g_nout, 0);
+	fw_trig(fw, DAITA_TRIG_TIMER_BEGIN, 5, T0); /* out of range: ignored */
+	fw_trig(fw, DAITA_TRIG_TIMER_END, 5, T0);
+	CHECK_EQ_INT(fw_nout, 0);
 	daita_framework_free(fw);
 
 	/* two blockers: BlockingBegin{1} charges only machine 1 */
@@ -333,25 +333,25 @@ static void test_timer_and_blocking_limits(void)
 	tm_limit(a, 1);
 	ms[0] = ms[1] = tb.m;
 	fw = fw_new(ms, 2, 0.0, 0.0, T0);
-	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
 	BLOCK(fw, 0, 3, 4, true, false);
 	BLOCK(fw, 1, 3, 4, true, false);
-	trig(fw, DAITA_TRIG_BLOCKING_BEGIN, 1, T0 + US(3));
-	CHECK_EQ_U64(info(fw, 0).state_limit, 1);
-	CHECK_EQ_U64(info(fw, 0).current_state, 0);
-	CHECK_EQ_U64(info(fw, 1).current_state, 1);
-	CHECK_EQ_U64(info(fw, 1).state_limit, DAITA_STATE_LIMIT_MAX);
+	fw_trig(fw, DAITA_TRIG_BLOCKING_BEGIN, 1, T0 + US(3));
+	CHECK_EQ_U64(fw_info(fw, 0).state_limit, 1);
+	CHECK_EQ_U64(fw_info(fw, 0).current_state, 0);
+	CHECK_EQ_U64(fw_info(fw, 1).current_state, 1);
+	CHECK_EQ_U64(fw_info(fw, 1).state_limit, DAITA_STATE_LIMIT_MAX);
 	/* an out-of-range blocker still starts the global blocking clock */
-	trig(fw, DAITA_TRIG_BLOCKING_END, 0, T0 + US(10));
-	CHECK_EQ_U64(info(fw, 0).blocking_duration_ns, US(7));
-	CHECK_EQ_U64(info(fw, 1).blocking_duration_ns, US(7));
-	trig(fw, DAITA_TRIG_BLOCKING_BEGIN, 9, T0 + US(20));
-	trig(fw, DAITA_TRIG_BLOCKING_END, 0, T0 + US(25));
-	CHECK_EQ_U64(info(fw, 0).blocking_duration_ns, US(12));
+	fw_trig(fw, DAITA_TRIG_BLOCKING_END, 0, T0 + US(10));
+	CHECK_EQ_U64(fw_info(fw, 0).blocking_duration_ns, US(7));
+	CHECK_EQ_U64(fw_info(fw, 1).blocking_duration_ns, US(7));
+	fw_trig(fw, DAITA_TRIG_BLOCKING_BEGIN, 9, T0 + US(20));
+	fw_trig(fw, DAITA_TRIG_BLOCKING_END, 0, T0 + US(25));
+	CHECK_EQ_U64(fw_info(fw, 0).blocking_duration_ns, US(12));
 	/* BlockingEnd without an active blocking adds nothing */
-	trig(fw, DAITA_TRIG_BLOCKING_END, 0, T0 + US(40));
-	CHECK_EQ_U64(info(fw, 0).blocking_duration_ns, US(12));
-	CHECK_EQ_U64(info(fw, 0).state_limit, 1);
+	fw_trig(fw, DAITA_TRIG_BLOCKING_END, 0, T0 + US(40));
+	CHECK_EQ_U64(fw_info(fw, 0).blocking_duration_ns, US(12));
+	CHECK_EQ_U64(fw_info(fw, 0).state_limit, 1);
 	daita_framework_free(fw);
 }
 
@@ -369,10 +369,10 @@ static void test_padding_total_zero_quirk(void)
 	a = tm_pad(&tm, 0, 5, false, false);
 	tm_limit(a, 0);
 	fw = fw_new(&tm.m, 1, 0.0, 0.0, T0);
-	CHECK_EQ_U64(info(fw, 0).state_limit, 0);
-	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	CHECK_EQ_U64(fw_info(fw, 0).state_limit, 0);
+	fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
 	PAD(fw, 0, 5, false, false);
-	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0); /* total 1: fraction 0 passes, limit 0 denies */
+	fw_trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0); /* total 1: fraction 0 passes, limit 0 denies */
 	NONE(fw, 0);
 	daita_framework_free(fw);
 
@@ -381,15 +381,15 @@ static void test_padding_total_zero_quirk(void)
 	tm.m.max_padding_frac = 0.0;
 	tm.s[0].action.has_limit = false;
 	fw = fw_new(&tm.m, 1, 0.5, 0.0, T0);
-	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
 	PAD(fw, 0, 5, false, false);
-	trig(fw, DAITA_TRIG_PADDING_SENT, 7, T0); /* global: 1 padding, 0 normal */
-	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	fw_trig(fw, DAITA_TRIG_PADDING_SENT, 7, T0); /* global: 1 padding, 0 normal */
+	fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
 	NONE(fw, 0);
-	CHECK_EQ_U64(info(fw, 0).padding_sent, 0);
-	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0); /* 1/2 >= 0.5 */
+	CHECK_EQ_U64(fw_info(fw, 0).padding_sent, 0);
+	fw_trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0); /* 1/2 >= 0.5 */
 	NONE(fw, 0);
-	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0); /* 1/3 */
+	fw_trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0); /* 1/3 */
 	PAD(fw, 0, 5, false, false);
 	daita_framework_free(fw);
 }
@@ -405,25 +405,25 @@ static void test_blocking_division_by_zero(void)
 	tm_block(&tm, 0, 1, 100, false, false);
 	fw = fw_new(&tm.m, 1, 0.0, 0.5, T0 + US(100));
 	/* nothing blocked and no time elapsed: 0/0 */
-	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0 + US(100));
+	fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0 + US(100));
 	BLOCK(fw, 0, 1, 100, false, false);
-	trig(fw, DAITA_TRIG_BLOCKING_BEGIN, 0, T0 + US(100));
-	trig(fw, DAITA_TRIG_BLOCKING_END, 0, T0 + US(110));
+	fw_trig(fw, DAITA_TRIG_BLOCKING_BEGIN, 0, T0 + US(100));
+	fw_trig(fw, DAITA_TRIG_BLOCKING_END, 0, T0 + US(110));
 	/* a clock that went backwards: elapsed saturates to 0, blocked 10 µs: x/0 denies */
-	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
 	NONE(fw, 0);
 	/* and later, 10/30 < 0.5 allows again */
-	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0 + US(130));
+	fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0 + US(130));
 	BLOCK(fw, 0, 1, 100, false, false);
 	daita_framework_free(fw);
 
 	/* ongoing blocking counts: 5 µs blocked of 8 µs */
 	tm.m.max_blocking_frac = 0.6;
 	fw = fw_new(&tm.m, 1, 0.0, 0.0, T0);
-	trig(fw, DAITA_TRIG_BLOCKING_BEGIN, 0, T0 + US(3));
-	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0 + US(8)); /* 5/8 = 0.625 >= 0.6 */
+	fw_trig(fw, DAITA_TRIG_BLOCKING_BEGIN, 0, T0 + US(3));
+	fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0 + US(8)); /* 5/8 = 0.625 >= 0.6 */
 	NONE(fw, 0);
-	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0 + US(4)); /* 1/4 */
+	fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0 + US(4)); /* 1/4 */
 	BLOCK(fw, 0, 1, 100, false, false);
 	daita_framework_free(fw);
 }
@@ -442,15 +442,15 @@ static void test_self_transition_keeps_limit(void)
 	a = tm_pad(&tm, 1, 1, false, false);
 	tm_limit(a, 3);
 	fw = fw_new(&tm.m, 1, 0.0, 0.0, T0);
-	CHECK_EQ_U64(info(fw, 0).state_limit, 0);
-	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
-	CHECK_EQ_U64(info(fw, 0).state_limit, 3);
-	trig(fw, DAITA_TRIG_PADDING_SENT, 0, T0);
-	CHECK_EQ_U64(info(fw, 0).state_limit, 2);
-	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0); /* to state 0 (no action): limit MAX */
-	CHECK_EQ_U64(info(fw, 0).state_limit, DAITA_STATE_LIMIT_MAX);
-	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
-	CHECK_EQ_U64(info(fw, 0).state_limit, 3);
+	CHECK_EQ_U64(fw_info(fw, 0).state_limit, 0);
+	fw_trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
+	CHECK_EQ_U64(fw_info(fw, 0).state_limit, 3);
+	fw_trig(fw, DAITA_TRIG_PADDING_SENT, 0, T0);
+	CHECK_EQ_U64(fw_info(fw, 0).state_limit, 2);
+	fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0); /* to state 0 (no action): limit MAX */
+	CHECK_EQ_U64(fw_info(fw, 0).state_limit, DAITA_STATE_LIMIT_MAX);
+	fw_trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
+	CHECK_EQ_U64(fw_info(fw, 0).state_limit, 3);
 	daita_framework_free(fw);
 }
 

@@ -18,7 +18,7 @@ static void test_transition_sampling(void)
 	struct tmachine tm;
 	struct daita_framework *fw;
 	struct const_rng cr = { 0, 0 };
-	daita_rng r = { const_next, &cr };
+	daita_rng r = { fw_const_next, &cr };
 
 	tm_init(&tm, 0, 0.0, 0, 0.0, 3);
 	tm_trans(&tm, 0, DAITA_EV_NORMAL_RECV, 1, 0.25f);
@@ -30,9 +30,9 @@ static void test_transition_sampling(void)
 	cr.value = 0; /* r = 0: first entry */
 	CHECK_EQ_INT(daita_framework_new(&fw, &tm.m, 1, 0, 0, T0, r, NULL), 0);
 	CHECK_EQ_U64(cr.draws, 0); /* state 0 has no action: no limit sampled */
-	trig(fw, DAITA_TRIG_TUNNEL_RECV, 0, T0);
+	fw_trig(fw, DAITA_TRIG_TUNNEL_RECV, 0, T0);
 	CHECK_EQ_U64(cr.draws, 0); /* no list for TunnelRecv: no draw */
-	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
 	TIMER(fw, 0, 1, false);
 	/* one draw for the transition; no limit dist and a constant duration draw nothing */
 	CHECK_EQ_U64(cr.draws, 1);
@@ -40,17 +40,17 @@ static void test_transition_sampling(void)
 
 	cr.value = 0x6000000000000000ULL; /* r = 0.375: second entry */
 	CHECK_EQ_INT(daita_framework_new(&fw, &tm.m, 1, 0, 0, T0, r, NULL), 0);
-	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
 	TIMER(fw, 0, 2, false);
 	daita_framework_free(fw);
 
 	cr.value = 0x8000000000000000ULL; /* r = 0.5: remainder, no transition */
 	CHECK_EQ_INT(daita_framework_new(&fw, &tm.m, 1, 0, 0, T0, r, NULL), 0);
-	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
 	NONE(fw, 0);
-	CHECK_EQ_U64(info(fw, 0).current_state, 0);
+	CHECK_EQ_U64(fw_info(fw, 0).current_state, 0);
 	cr.value = UINT64_MAX; /* r just below 1 still takes a probability-1 entry */
-	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
+	fw_trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
 	TIMER(fw, 0, 2, false);
 	daita_framework_free(fw);
 
@@ -62,14 +62,14 @@ static void test_transition_sampling(void)
 	tm_timer(&tm, 1, 3, false);
 	cr.value = (1ULL << 22) << 41 | ((1ULL << 41) - 1);
 	CHECK_EQ_INT(daita_framework_new(&fw, &tm.m, 1, 0, 0, T0, r, NULL), 0);
-	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
 	TIMER(fw, 0, 3, false);
 	daita_framework_free(fw);
 	cr.value = ((1ULL << 22) + 1) << 41;
 	CHECK_EQ_INT(daita_framework_new(&fw, &tm.m, 1, 0, 0, T0, r, NULL), 0);
-	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
 	NONE(fw, 0);
-	CHECK_EQ_U64(info(fw, 0).current_state, 0);
+	CHECK_EQ_U64(fw_info(fw, 0).current_state, 0);
 	daita_framework_free(fw);
 }
 
@@ -101,13 +101,13 @@ static void test_rng_order(void)
 	a->timeout.p.uniform.high = 1024;
 	a->duration.p.uniform.high = 1024;
 	a->has_limit = true;
-	a->limit = cdist(0);
+	a->limit = fw_cdist(0);
 	a->limit.p.uniform.high = 1024;
 	CHECK_EQ_INT(daita_framework_new(&fw, &tm.m, 1, 0, 0, T0, r, NULL), 0);
 	CHECK_EQ_U64(q.i, 0);
-	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
+	fw_trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
 	CHECK_EQ_U64(q.i, 4);
-	CHECK_EQ_U64(info(fw, 0).state_limit, 512);
+	CHECK_EQ_U64(fw_info(fw, 0).state_limit, 512);
 	BLOCK(fw, 0, 256, 768, true, true);
 	daita_framework_free(fw);
 }
@@ -134,10 +134,10 @@ static void test_transition_frequencies(void)
 	for (i = 0; i < n; i++) {
 		struct daita_machine_info mi;
 
-		trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+		fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
 		if (daita_framework_machine_info(fw, 0, &mi) == 0 && mi.current_state < 3)
 			hits[mi.current_state]++;
-		trig(fw, DAITA_TRIG_TUNNEL_RECV, 0, T0); /* back to 0 (no draw from state 0) */
+		fw_trig(fw, DAITA_TRIG_TUNNEL_RECV, 0, T0); /* back to 0 (no draw from state 0) */
 	}
 	expect[1] = p[0];
 	expect[2] = p[1];
@@ -172,14 +172,14 @@ static void test_vector_machines(void)
 	/* "pad 5 s after a tunnel packet arrives" */
 	parse_or_die(&m, "02eNpti1EJACAQQzcjWEjMYCEjGsUCojiUg+Pex2CPbe0HxCz4JCVJoJvF7SEjt+qUtnY+gDUNIg==");
 	fw = fw_new(&m, 1, 0.0, 0.0, T0);
-	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
 	NONE(fw, 0);
-	trig(fw, DAITA_TRIG_TUNNEL_RECV, 0, T0);
+	fw_trig(fw, DAITA_TRIG_TUNNEL_RECV, 0, T0);
 	PAD(fw, 0, 5000000, false, false);
-	trig(fw, DAITA_TRIG_PADDING_SENT, 0, T0 + WG_SEC(5));
+	fw_trig(fw, DAITA_TRIG_PADDING_SENT, 0, T0 + WG_SEC(5));
 	NONE(fw, 0);
-	CHECK_EQ_U64(info(fw, 0).current_state, 0);
-	trig(fw, DAITA_TRIG_TUNNEL_RECV, 0, T0 + WG_SEC(6));
+	CHECK_EQ_U64(fw_info(fw, 0).current_state, 0);
+	fw_trig(fw, DAITA_TRIG_TUNNEL_RECV, 0, T0 + WG_SEC(6));
 	PAD(fw, 0, 5000000, false, false);
 	daita_framework_free(fw);
 	daita_machine_free(&m);
@@ -187,13 +187,13 @@ static void test_vector_machines(void)
 	/* "ping every second" once anything was sent or received */
 	parse_or_die(&m, "02eNpty8sJACAMA9DEgVyhuFkPDuwC4o8KpfRBoQlkLoNnCL5yjiSg4h5zY0p7baEK2w33hw3i");
 	fw = fw_new(&m, 1, 0.0, 0.0, T0);
-	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
 	PAD(fw, 0, 1000000, false, false);
 	for (i = 1; i <= 5; i++) {
-		trig(fw, DAITA_TRIG_PADDING_SENT, 0, T0 + WG_SEC(i));
+		fw_trig(fw, DAITA_TRIG_PADDING_SENT, 0, T0 + WG_SEC(i));
 		PAD(fw, 0, 1000000, false, false);
 	}
-	CHECK_EQ_U64(info(fw, 0).padding_sent, 5);
+	CHECK_EQ_U64(fw_info(fw, 0).padding_sent, 5);
 	daita_framework_free(fw);
 	daita_machine_free(&m);
 
@@ -201,13 +201,13 @@ static void test_vector_machines(void)
 	 * the machine then does nothing more */
 	parse_or_die(&m, "02eNp1ibEJAEAIA5Nf7B3N0v1cSESwEL0m5A6YvBqSgP7WeXfM5UoBW7ICYg==");
 	fw = fw_new(&m, 1, 0.0, 0.0, T0);
-	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
 	NONE(fw, 0);
-	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
+	fw_trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0);
 	PAD(fw, 0, 20000, false, false);
-	trig(fw, DAITA_TRIG_PADDING_SENT, 0, T0 + WG_MS(20));
+	fw_trig(fw, DAITA_TRIG_PADDING_SENT, 0, T0 + WG_MS(20));
 	NONE(fw, 0);
-	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0 + WG_MS(183));
+	fw_trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0 + WG_MS(183));
 	NONE(fw, 0);
 	daita_framework_free(fw);
 	daita_machine_free(&m);
@@ -215,18 +215,18 @@ static void test_vector_machines(void)
 	/* Mullvad client #2: three receives in a row without a send -> padding after 1 µs */
 	parse_or_die(&m, "02eNqFjLENwCAMBP8hC2SJlKnTsVr2zBKUaVACNgiBEJxknex/Oezv9fjjRCF8mXLY4pAEbpeFJFlFqJBGA7PqWQ3spCer4l3rnvGDH6+FGlE=");
 	fw = fw_new(&m, 1, 0.0, 0.0, T0);
-	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
-	trig(fw, DAITA_TRIG_PADDING_RECV, 0, T0);
+	fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	fw_trig(fw, DAITA_TRIG_PADDING_RECV, 0, T0);
 	NONE(fw, 0);
-	trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0); /* resets */
-	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
-	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	fw_trig(fw, DAITA_TRIG_NORMAL_SENT, 0, T0); /* resets */
+	fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
 	NONE(fw, 0);
-	trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
+	fw_trig(fw, DAITA_TRIG_NORMAL_RECV, 0, T0);
 	PAD(fw, 0, 1, false, false);
-	trig(fw, DAITA_TRIG_PADDING_SENT, 0, T0);
+	fw_trig(fw, DAITA_TRIG_PADDING_SENT, 0, T0);
 	NONE(fw, 0);
-	CHECK_EQ_U64(info(fw, 0).current_state, 0);
+	CHECK_EQ_U64(fw_info(fw, 0).current_state, 0);
 	daita_framework_free(fw);
 	daita_machine_free(&m);
 }
@@ -258,18 +258,18 @@ static void test_vector_machines_random_stream(void)
 	}
 	memset(seed, 0x5a, sizeof(seed));
 	daita_csprng_init(&cs, seed);
-	test_rng_seed(&g_state, 7);
+	test_rng_seed(&fw_rng_state, 7);
 	CHECK_EQ_INT(daita_framework_new(&fw, ms, n, 0.3, 0.3, now, daita_csprng_rng(&cs), NULL),
 		     0);
 	for (call = 0; fw && call < 20000; call++) {
-		size_t ne = 1 + test_rng_next(&g_state) % 8, nout;
+		size_t ne = 1 + test_rng_next(&fw_rng_state) % 8, nout;
 
 		for (k = 0; k < ne; k++) {
-			uint64_t r = test_rng_next(&g_state);
+			uint64_t r = test_rng_next(&fw_rng_state);
 			ev[k].kind = (enum daita_trigger_kind)(r % 10);
 			ev[k].machine = (uint32_t)((r >> 8) % (n + 2)); /* some out of range */
 		}
-		now += (test_rng_next(&g_state) % 5000) * 1000;
+		now += (test_rng_next(&fw_rng_state) % 5000) * 1000;
 		nout = daita_framework_trigger_events(fw, ev, ne, now, out, n);
 		total += nout;
 		for (k = 0; k < nout; k++) {

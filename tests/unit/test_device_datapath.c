@@ -40,12 +40,12 @@ static void test_endpoint_change_resends(void)
 	h.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	CHECK(bind(hole, (struct sockaddr *)&h, sizeof(h)) == 0);
 	CHECK(getsockname(hole, (struct sockaddr *)&h, &hl) == 0);
-	pair_start(&a, &b, 0);
+	devnode_pair_start(&a, &b, 0);
 	b_at_hole = b;
 	b_at_hole.port = ntohs(h.sin_port);
-	CHECK_EQ_INT(add_peer(&a, &b_at_hole, "10.6.0.2", "fd06::2"), 0);
-	CHECK_EQ_INT(add_peer(&b, &a, "10.6.0.1", "fd06::1"), 0);
-	len = make_ping4(pkt, "10.6.0.1", "10.6.0.2", 1);
+	CHECK_EQ_INT(devnode_add_peer(&a, &b_at_hole, "10.6.0.2", "fd06::2"), 0);
+	CHECK_EQ_INT(devnode_add_peer(&b, &a, "10.6.0.1", "fd06::1"), 0);
+	len = devnode_make_ping4(pkt, "10.6.0.1", "10.6.0.2", 1);
 	CHECK(send(a.app, pkt, len, 0) == (ssize_t)len);
 	pf = (struct pollfd){.fd = hole, .events = POLLIN};
 	CHECK(poll(&pf, 1, 10000) == 1);
@@ -57,12 +57,12 @@ static void test_endpoint_change_resends(void)
 	memset(&pc, 0, sizeof(pc));
 	memcpy(pc.public_key, b.pub, 32);
 	pc.has_endpoint = true;
-	loopback(&pc.endpoint, b.port);
+	devnode_loopback(&pc.endpoint, b.port);
 	c.peers = &pc;
 	c.n_peers = 1;
 	CHECK_EQ_INT(device_apply(a.dev, &c), 0);
 	/* the staged ping arrives once the resent initiation's handshake is done */
-	n = app_recv(&b, got, sizeof(got), 10000);
+	n = devnode_app_recv(&b, got, sizeof(got), 10000);
 	done = io_now();
 	CHECK_MSG(n == (long)len && !memcmp(got, pkt, len), "the ping did not arrive (%ld)", n);
 	/* without the resend: >= REKEY_TIMEOUT after the first initiation */
@@ -86,25 +86,25 @@ static void test_parallel_order(unsigned workers)
 	unsigned lost = 0, bad = 0;
 	uint8_t pkt[1500], got[2048];
 
-	pair_start(&a, &b, workers);
-	CHECK_EQ_INT(add_peer(&a, &b, "10.9.0.2", "fd09::2"), 0);
-	CHECK_EQ_INT(add_peer(&b, &a, "10.9.0.1", "fd09::1"), 0);
-	make_seq4(pkt, 100, addr[0], addr[1], 9, 0);
-	CHECK_MSG(deliver(&a, &b, pkt, 100), "handshake");
-	app_drain(&a);
-	app_drain(&b);
+	devnode_pair_start(&a, &b, workers);
+	CHECK_EQ_INT(devnode_add_peer(&a, &b, "10.9.0.2", "fd09::2"), 0);
+	CHECK_EQ_INT(devnode_add_peer(&b, &a, "10.9.0.1", "fd09::1"), 0);
+	devnode_make_seq4(pkt, 100, addr[0], addr[1], 9, 0);
+	CHECK_MSG(devnode_deliver(&a, &b, pkt, 100), "handshake");
+	devnode_app_drain(&a);
+	devnode_app_drain(&b);
 	/* A lost packet ends the bursts: one timeout, not one per burst. */
 	for (int burst = 0; burst < BURSTS && lost == 0; burst++) {
 		for (int d = 0; d < 2; d++)
 			for (int k = 0; k < BURST; k++) {
 				uint32_t seq = next_tx[d]++;
 				size_t len = 600 + (seq * 53u) % 820u;
-				make_seq4(pkt, len, addr[d], addr[1 - d], (uint8_t)d, seq);
+				devnode_make_seq4(pkt, len, addr[d], addr[1 - d], (uint8_t)d, seq);
 				CHECK(send(from[d]->app, pkt, len, 0) == (ssize_t)len);
 			}
 		for (int d = 0; d < 2; d++)
 			while (next_rx[d] < next_tx[d]) {
-				long n = app_recv(to[d], got, sizeof(got), wait_ms(2000));
+				long n = devnode_app_recv(to[d], got, sizeof(got), devnode_wait_ms(2000));
 				uint32_t seq;
 				size_t len;
 				if (n < 0) {
@@ -114,7 +114,7 @@ static void test_parallel_order(unsigned workers)
 				}
 				memcpy(&seq, got + 21, 4);
 				len = 600 + (next_rx[d] * 53u) % 820u;
-				make_seq4(pkt, len, addr[d], addr[1 - d], (uint8_t)d, next_rx[d]);
+				devnode_make_seq4(pkt, len, addr[d], addr[1 - d], (uint8_t)d, next_rx[d]);
 				if ((size_t)n != len || memcmp(got, pkt, len) != 0 || got[20] != d) {
 					bad++;
 					if (bad < 5)
@@ -158,31 +158,24 @@ static void test_busy_poll(void)
 	CHECK(fcntl(sv[0], F_GETFD) == -1); /* taken over and closed */
 	close(sv[1]);
 
-	node_init_opts(&a, 1, DEVICE_BUSY_POLL_MAX_US);
-	node_init_opts(&b, 1, DEVICE_BUSY_POLL_MAX_US);
-	CHECK_EQ_INT(set_key(&a), 0);
-	CHECK_EQ_INT(set_key(&b), 0);
-	CHECK_EQ_INT(device_start(a.dev), 0);
-	CHECK_EQ_INT(device_start(b.dev), 0);
-	a.port = node_port(&a);
-	b.port = node_port(&b);
-	CHECK_EQ_INT(add_peer(&a, &b, "10.8.0.2", "fd08::2"), 0);
-	CHECK_EQ_INT(add_peer(&b, &a, "10.8.0.1", "fd08::1"), 0);
-	CHECK_MSG(deliver(&a, &b, pkt, make_ping4(pkt, "10.8.0.1", "10.8.0.2", 0)), "handshake");
-	app_drain(&a);
-	app_drain(&b);
+	devnode_pair_start_opts(&a, &b, 1, DEVICE_BUSY_POLL_MAX_US);
+	CHECK_EQ_INT(devnode_add_peer(&a, &b, "10.8.0.2", "fd08::2"), 0);
+	CHECK_EQ_INT(devnode_add_peer(&b, &a, "10.8.0.1", "fd08::1"), 0);
+	CHECK_MSG(devnode_deliver(&a, &b, pkt, devnode_make_ping4(pkt, "10.8.0.1", "10.8.0.2", 0)), "handshake");
+	devnode_app_drain(&a);
+	devnode_app_drain(&b);
 	/* a's loop polls after a round that sent a packet read from its TUN (a request of ours):
 	 * a second packet written to a's TUN a little later is taken by a poll, without a sleep.
 	 * The delay cycles so that some attempts land in the window (after a's loop has handled
 	 * the first, before the 1 ms are over) however slow the machine (sanitizers, load). */
 	for (uint16_t i = 1; i <= 300 && hits == 0; i++) {
 		static const unsigned delay_us[] = { 50, 100, 200, 400, 700 };
-		size_t len = make_ping4(pkt, "10.8.0.1", "10.8.0.2", i);
+		size_t len = devnode_make_ping4(pkt, "10.8.0.1", "10.8.0.2", i);
 		CHECK(send(a.app, pkt, len, 0) == (ssize_t)len);
 		usleep(delay_us[i % 5]);
 		CHECK(send(a.app, pkt, len, 0) == (ssize_t)len);
-		CHECK(app_recv(&b, buf, sizeof(buf), wait_ms(2000)) == (long)len);
-		CHECK(app_recv(&b, buf, sizeof(buf), wait_ms(2000)) == (long)len);
+		CHECK(devnode_app_recv(&b, buf, sizeof(buf), devnode_wait_ms(2000)) == (long)len);
+		CHECK(devnode_app_recv(&b, buf, sizeof(buf), devnode_wait_ms(2000)) == (long)len);
 		device_get_stats(a.dev, &sa1);
 		device_get_stats(b.dev, &sb1);
 		hits = sa1.busy_poll_hits;

@@ -78,34 +78,34 @@ int main(void)
 	      getsockname(s, (struct sockaddr *)&sin, &sl) == 0);
 	port = ntohs(sin.sin_port);
 
-	pair_start(&a, &b, 0);
+	devnode_pair_start(&a, &b, 0);
 	/* A routes everything to B (a full tunnel); B routes A's addresses. */
 	memset(&c, 0, sizeof(c));
 	memset(&pc, 0, sizeof(pc));
 	memcpy(pc.public_key, b.pub, 32);
 	pc.has_endpoint = true;
-	loopback(&pc.endpoint, b.port);
+	devnode_loopback(&pc.endpoint, b.port);
 	pc.replace_allowed_ips = true;
-	ip4(&all[0], "0.0.0.0", 0);
-	ip6(&all[1], "::", 0);
+	devnode_ip4(&all[0], "0.0.0.0", 0);
+	devnode_ip6(&all[1], "::", 0);
 	pc.allowed_ips = all;
 	pc.n_allowed_ips = 2;
 	c.peers = &pc;
 	c.n_peers = 1;
 	CHECK_EQ_INT(device_apply(a.dev, &c), 0);
-	CHECK_EQ_INT(add_peer(&b, &a, "10.0.0.1", "fd00::1"), 0);
-	len = make_ping4(pkt, "10.0.0.1", "10.0.0.2", 1);
-	CHECK_MSG(deliver(&a, &b, pkt, len), "session A <-> B");
+	CHECK_EQ_INT(devnode_add_peer(&b, &a, "10.0.0.1", "fd00::1"), 0);
+	len = devnode_make_ping4(pkt, "10.0.0.1", "10.0.0.2", 1);
+	CHECK_MSG(devnode_deliver(&a, &b, pkt, len), "session A <-> B");
 
 	/* B's endpoint at A becomes the test's socket: A's data now comes here. */
 	pc.replace_allowed_ips = false;
 	pc.n_allowed_ips = 0;
 	pc.allowed_ips = NULL;
-	loopback(&pc.endpoint, port);
+	devnode_loopback(&pc.endpoint, port);
 	CHECK_EQ_INT(device_apply(a.dev, &c), 0);
-	len = make_ping4(pkt, "10.0.0.1", "10.0.0.2", 2);
+	len = devnode_make_ping4(pkt, "10.0.0.1", "10.0.0.2", 2);
 	CHECK(send(a.app, pkt, len, 0) == (ssize_t)len);
-	n = recv_wait(s, d, sizeof(d), wait_ms(2000));
+	n = recv_wait(s, d, sizeof(d), devnode_wait_ms(2000));
 	CHECK_MSG(n >= 32 && d[0] == 4, "A's data message at the endpoint: %ld bytes", n);
 
 	/* The kernel's part: A's own datagram routed back into A's TUN. */
@@ -115,7 +115,7 @@ int main(void)
 
 		CHECK(send(a.app, loop, l, 0) == (ssize_t)l);
 	}
-	n2 = recv_wait(s, d, sizeof(d), wait_ms(300));
+	n2 = recv_wait(s, d, sizeof(d), devnode_wait_ms(300));
 	CHECK_MSG(n2 < 0, "A encrypted its own datagram again (%ld bytes): a routing loop", n2);
 	device_get_stats(a.dev, &after);
 	CHECK_EQ_U64(after.tx_loop, before.tx_loop + 1);
@@ -130,7 +130,7 @@ int main(void)
 		d[0] = 4; /* a data message's header */
 		l = wrap4(other, a.port, (uint16_t)(port + 1), d, 64);
 		CHECK(send(a.app, other, l, 0) == (ssize_t)l);
-		n2 = recv_wait(s, got, sizeof(got), wait_ms(2000));
+		n2 = recv_wait(s, got, sizeof(got), devnode_wait_ms(2000));
 		CHECK_MSG(n2 >= 32 + 92 && got[0] == 4, "forwarded WireGuard: %ld bytes", n2);
 		device_get_stats(a.dev, &before);
 		CHECK_EQ_U64(before.tx_loop, after.tx_loop);
@@ -144,7 +144,7 @@ int main(void)
 		memset(d, 0x11, 64);
 		l = wrap4(other, (uint16_t)(a.port + 1), port, d, 64);
 		CHECK(send(a.app, other, l, 0) == (ssize_t)l);
-		n2 = recv_wait(s, got, sizeof(got), wait_ms(2000));
+		n2 = recv_wait(s, got, sizeof(got), devnode_wait_ms(2000));
 		CHECK_MSG(n2 >= 32 + 92 && got[0] == 4, "other UDP: %ld bytes", n2);
 	}
 

@@ -35,17 +35,17 @@ static unsigned burst_one_way(node *a, node *b, const char *src, const char *dst
 	/* Built first, then sent back to back, so a's loop finds the burst queued at once and
 	 * takes it in few rounds (not one round per slow make_seq4 under a sanitizer). */
 	for (unsigned k = 0; k < count; k++)
-		make_seq4(burst[k], 600 + ((first + k) * 53u) % 820u, src, dst, 7, first + k);
+		devnode_make_seq4(burst[k], 600 + ((first + k) * 53u) % 820u, src, dst, 7, first + k);
 	for (unsigned k = 0; k < count; k++) {
 		size_t len = 600 + ((first + k) * 53u) % 820u;
 		CHECK(send(a->app, burst[k], len, 0) == (ssize_t)len);
 	}
 	for (unsigned k = 0; k < count; k++) {
 		size_t len = 600 + ((first + k) * 53u) % 820u;
-		long n = app_recv(b, got, sizeof(got), wait_ms(2000));
+		long n = devnode_app_recv(b, got, sizeof(got), devnode_wait_ms(2000));
 		if (n < 0)
 			return bad + count - k;
-		make_seq4(pkt, len, src, dst, 7, first + k);
+		devnode_make_seq4(pkt, len, src, dst, 7, first + k);
 		if ((size_t)n != len || memcmp(got, pkt, len) != 0)
 			bad++;
 	}
@@ -71,23 +71,16 @@ static void test_mem_release(void)
 	uint8_t pkt[1500];
 	int tries;
 
-	node_init(&a);
-	node_init(&b);
-	CHECK_EQ_INT(set_key(&a), 0);
-	CHECK_EQ_INT(set_key(&b), 0);
-	CHECK_EQ_INT(device_start(a.dev), 0);
-	CHECK_EQ_INT(device_start(b.dev), 0);
-	a.port = node_port(&a);
-	b.port = node_port(&b);
-	CHECK_EQ_INT(add_peer(&a, &b, "10.8.0.2", "fd08::2"), 0);
-	CHECK_EQ_INT(add_peer(&b, &a, "10.8.0.1", "fd08::1"), 0);
-	make_seq4(pkt, 100, "10.8.0.1", "10.8.0.2", 7, 999999);
-	CHECK_MSG(deliver(&a, &b, pkt, 100), "handshake");
-	app_drain(&b);
+	devnode_pair_start(&a, &b, 0);
+	CHECK_EQ_INT(devnode_add_peer(&a, &b, "10.8.0.2", "fd08::2"), 0);
+	CHECK_EQ_INT(devnode_add_peer(&b, &a, "10.8.0.1", "fd08::1"), 0);
+	devnode_make_seq4(pkt, 100, "10.8.0.1", "10.8.0.2", 7, 999999);
+	CHECK_MSG(devnode_deliver(&a, &b, pkt, 100), "handshake");
+	devnode_app_drain(&b);
 	/* The handshake and one packet stay under the floor: nothing to give back. */
 	usleep(1200 * 1000);
-	CHECK(deliver(&a, &b, pkt, 100));
-	app_drain(&b);
+	CHECK(devnode_deliver(&a, &b, pkt, 100));
+	devnode_app_drain(&b);
 	CHECK_EQ_U64(mem_stat(&a, false), 0);
 	CHECK_EQ_U64(mem_stat(&b, false), 0);
 
@@ -106,8 +99,8 @@ static void test_mem_release(void)
 		for (int t = 0; t < 8 && (mem_stat(&a, false) == ra0 || mem_stat(&b, false) == rb0);
 		     t++, tries++) {
 			usleep(1200 * 1000);
-			CHECK(deliver(&a, &b, pkt, 100));
-			app_drain(&b);
+			CHECK(devnode_deliver(&a, &b, pkt, 100));
+			devnode_app_drain(&b);
 		}
 		rel_a = mem_stat(&a, false) - ra0;
 		rel_b = mem_stat(&b, false) - rb0;

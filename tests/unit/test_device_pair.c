@@ -23,14 +23,14 @@ static void test_traffic(node *a, node *b)
 	size_t len;
 	wg_config_info info;
 
-	len = make_ping4(pkt, "10.0.0.1", "10.0.0.2", 1);
-	CHECK_MSG(deliver(a, b, pkt, len), "IPv4 a -> b");
-	len = make_ping4(pkt, "10.0.0.2", "10.0.0.1", 2);
-	CHECK_MSG(deliver(b, a, pkt, len), "IPv4 b -> a");
-	len = make_ping6(pkt, "fd00::1", "fd00::2", 3);
-	CHECK_MSG(deliver(a, b, pkt, len), "IPv6 a -> b");
-	len = make_ping6(pkt, "fd00::2", "fd00::1", 4);
-	CHECK_MSG(deliver(b, a, pkt, len), "IPv6 b -> a");
+	len = devnode_make_ping4(pkt, "10.0.0.1", "10.0.0.2", 1);
+	CHECK_MSG(devnode_deliver(a, b, pkt, len), "IPv4 a -> b");
+	len = devnode_make_ping4(pkt, "10.0.0.2", "10.0.0.1", 2);
+	CHECK_MSG(devnode_deliver(b, a, pkt, len), "IPv4 b -> a");
+	len = devnode_make_ping6(pkt, "fd00::1", "fd00::2", 3);
+	CHECK_MSG(devnode_deliver(a, b, pkt, len), "IPv6 a -> b");
+	len = devnode_make_ping6(pkt, "fd00::2", "fd00::1", 4);
+	CHECK_MSG(devnode_deliver(b, a, pkt, len), "IPv6 b -> a");
 
 	CHECK_EQ_INT(device_get_info(a->dev, &info), 0);
 	CHECK_EQ_INT(info.n_peers, 1);
@@ -54,11 +54,11 @@ static void test_source_check(node *a, node *b)
 {
 	uint8_t pkt[256], buf[2048];
 	device_stats before, after;
-	size_t len = make_ping4(pkt, "10.0.0.99", "10.0.0.1", 5);
+	size_t len = devnode_make_ping4(pkt, "10.0.0.99", "10.0.0.1", 5);
 
 	device_get_stats(a->dev, &before);
 	CHECK(send(b->app, pkt, len, 0) == (ssize_t)len);
-	CHECK_MSG(app_recv(a, buf, sizeof(buf), 500) < 0, "spoofed source must not arrive");
+	CHECK_MSG(devnode_app_recv(a, buf, sizeof(buf), 500) < 0, "spoofed source must not arrive");
 	device_get_stats(a->dev, &after);
 	CHECK_EQ_U64(after.rx_allowed_ip, before.rx_allowed_ip + 1);
 
@@ -73,14 +73,14 @@ static void test_source_check(node *a, node *b)
 		memset(&c, 0, sizeof(c));
 		memset(&pc, 0, sizeof(pc));
 		CHECK(crypto_x25519_generate(xpriv, pc.public_key) == 0);
-		ip4(&ip, "10.0.0.99", 32);
+		devnode_ip4(&ip, "10.0.0.99", 32);
 		pc.allowed_ips = &ip;
 		pc.n_allowed_ips = 1;
 		c.peers = &pc;
 		c.n_peers = 1;
 		CHECK_EQ_INT(device_apply(a->dev, &c), 0);
 		CHECK(send(b->app, pkt, len, 0) == (ssize_t)len);
-		CHECK_MSG(app_recv(a, buf, sizeof(buf), 500) < 0,
+		CHECK_MSG(devnode_app_recv(a, buf, sizeof(buf), 500) < 0,
 			  "another peer's source must not arrive");
 		device_get_stats(a->dev, &after);
 		CHECK_EQ_U64(after.rx_allowed_ip, before.rx_allowed_ip + 2);
@@ -107,15 +107,15 @@ static void test_roaming(node *a, node *b)
 	CHECK_EQ_INT(device_apply(b->dev, &c), 0);
 	b->port = node_port(b);
 	CHECK(b->port != 0 && b->port != old);
-	len = make_ping4(pkt, "10.0.0.2", "10.0.0.1", 6);
-	CHECK_MSG(deliver(b, a, pkt, len), "b -> a after b moved");
+	len = devnode_make_ping4(pkt, "10.0.0.2", "10.0.0.1", 6);
+	CHECK_MSG(devnode_deliver(b, a, pkt, len), "b -> a after b moved");
 	CHECK_EQ_INT(device_get_info(a->dev, &info), 0);
 	CHECK_EQ_INT(info.n_peers, 1);
 	if (info.n_peers == 1)
 		CHECK_EQ_INT(ntohs(info.peers[0].endpoint.in4.sin_port), b->port);
 	wg_config_info_clear(&info);
-	len = make_ping4(pkt, "10.0.0.1", "10.0.0.2", 7);
-	CHECK_MSG(deliver(a, b, pkt, len), "a -> b at b's new port");
+	len = devnode_make_ping4(pkt, "10.0.0.1", "10.0.0.2", 7);
+	CHECK_MSG(devnode_deliver(a, b, pkt, len), "a -> b at b's new port");
 }
 
 /* a moves to a new listen port while b is the one sending: b must learn the new port from a
@@ -130,10 +130,10 @@ static void test_port_change_announced(node *a, node *b)
 	size_t len;
 
 	/* a session both ways first */
-	len = make_ping4(pkt, "10.0.0.1", "10.0.0.2", 20);
-	CHECK(deliver(a, b, pkt, len));
-	len = make_ping4(pkt, "10.0.0.2", "10.0.0.1", 21);
-	CHECK(deliver(b, a, pkt, len));
+	len = devnode_make_ping4(pkt, "10.0.0.1", "10.0.0.2", 20);
+	CHECK(devnode_deliver(a, b, pkt, len));
+	len = devnode_make_ping4(pkt, "10.0.0.2", "10.0.0.1", 21);
+	CHECK(devnode_deliver(b, a, pkt, len));
 	memset(&c, 0, sizeof(c));
 	c.has_listen_port = true;
 	c.listen_port = 0;
@@ -148,8 +148,8 @@ static void test_port_change_announced(node *a, node *b)
 		wg_config_info_clear(&info);
 	}
 	CHECK_MSG(seen == a->port, "b still sends to %u, a moved from %u to %u", seen, old, a->port);
-	len = make_ping4(pkt, "10.0.0.2", "10.0.0.1", 22);
-	CHECK_MSG(deliver(b, a, pkt, len), "b -> a right after a moved");
+	len = devnode_make_ping4(pkt, "10.0.0.2", "10.0.0.1", 22);
+	CHECK_MSG(devnode_deliver(b, a, pkt, len), "b -> a right after a moved");
 }
 
 /* Snapshot comparison for "nothing changed". */
@@ -189,13 +189,13 @@ static void test_failed_apply(node *a, node *b)
 	 * and neither the new peer nor the move happened. */
 	memset(pcs, 0, sizeof(pcs));
 	memset(&c, 0, sizeof(c));
-	ip4(&good, "10.9.0.0", 16);
-	ip4(&moved, "10.0.0.2", 32);
+	devnode_ip4(&good, "10.9.0.0", 16);
+	devnode_ip4(&moved, "10.0.0.2", 32);
 	memcpy(pcs[0].public_key, k1, 32);
 	pcs[0].allowed_ips = &good;
 	pcs[0].n_allowed_ips = 1;
 	memcpy(pcs[1].public_key, k2, 32);
-	ip4(&bad, "10.8.0.0", 16);
+	devnode_ip4(&bad, "10.8.0.0", 16);
 	bad.cidr = 33;
 	wg_allowed_ip two[2] = { moved, bad };
 	pcs[1].allowed_ips = two;
@@ -212,7 +212,7 @@ static void test_failed_apply(node *a, node *b)
 
 	/* The port is taken (b holds it): -EADDRINUSE, and the peer in the same request is not
 	 * added, the key not changed. */
-	ip4(&bad, "10.8.0.0", 16);
+	devnode_ip4(&bad, "10.8.0.0", 16);
 	pcs[1].n_allowed_ips = 1;
 	pcs[1].allowed_ips = &bad;
 	c.replace_peers = false;
@@ -227,8 +227,8 @@ static void test_failed_apply(node *a, node *b)
 
 	/* And traffic still flows. */
 	uint8_t pkt[256];
-	size_t len = make_ping4(pkt, "10.0.0.1", "10.0.0.2", 8);
-	CHECK_MSG(deliver(a, b, pkt, len), "traffic after failed applies");
+	size_t len = devnode_make_ping4(pkt, "10.0.0.1", "10.0.0.2", 8);
+	CHECK_MSG(devnode_deliver(a, b, pkt, len), "traffic after failed applies");
 }
 
 static void test_remove_readd(node *a, node *b)
@@ -251,9 +251,9 @@ static void test_remove_readd(node *a, node *b)
 	CHECK_EQ_INT(device_apply(a->dev, &c), 0);
 
 	device_get_stats(a->dev, &before);
-	len = make_ping4(pkt, "10.0.0.1", "10.0.0.2", 9);
+	len = devnode_make_ping4(pkt, "10.0.0.1", "10.0.0.2", 9);
 	CHECK(send(a->app, pkt, len, 0) == (ssize_t)len);
-	CHECK(app_recv(b, buf, sizeof(buf), 300) < 0);
+	CHECK(devnode_app_recv(b, buf, sizeof(buf), 300) < 0);
 	device_get_stats(a->dev, &after);
 	CHECK_EQ_U64(after.tx_no_route, before.tx_no_route + 1);
 
@@ -263,12 +263,12 @@ static void test_remove_readd(node *a, node *b)
 	CHECK_EQ_INT(device_apply(a->dev, &c), 0);
 	CHECK_EQ_INT(node_npeers(a), 0);
 
-	CHECK_EQ_INT(add_peer(a, b, "10.0.0.2", "fd00::2"), 0);
+	CHECK_EQ_INT(devnode_add_peer(a, b, "10.0.0.2", "fd00::2"), 0);
 	CHECK_EQ_INT(node_npeers(a), 1);
-	app_drain(b);
-	CHECK_MSG(deliver(a, b, pkt, len), "a -> b after re-adding b");
-	len = make_ping4(pkt, "10.0.0.2", "10.0.0.1", 10);
-	CHECK_MSG(deliver(b, a, pkt, len), "b -> a after re-adding b");
+	devnode_app_drain(b);
+	CHECK_MSG(devnode_deliver(a, b, pkt, len), "a -> b after re-adding b");
+	len = devnode_make_ping4(pkt, "10.0.0.2", "10.0.0.1", 10);
+	CHECK_MSG(devnode_deliver(b, a, pkt, len), "b -> a after re-adding b");
 }
 
 /* b takes a new key: a replaces the peer, and a handshake under the new key carries traffic.
@@ -294,12 +294,12 @@ static void test_key_change(node *a, node *b)
 	c.peers = &pc;
 	c.n_peers = 1;
 	CHECK_EQ_INT(device_apply(a->dev, &c), 0);
-	CHECK_EQ_INT(add_peer(a, b, "10.0.0.2", "fd00::2"), 0);
+	CHECK_EQ_INT(devnode_add_peer(a, b, "10.0.0.2", "fd00::2"), 0);
 	/* b's tunnel for a still remembers a's last initiation timestamp, and TAI64N stamps are
 	 * coarse (about 16 ms): a new initiation in the same tick would be a replay. */
 	usleep(50 * 1000);
-	len = make_ping4(pkt, "10.0.0.1", "10.0.0.2", 11);
-	CHECK_MSG(deliver(a, b, pkt, len), "a -> b after b's key change");
+	len = devnode_make_ping4(pkt, "10.0.0.1", "10.0.0.2", 11);
+	CHECK_MSG(devnode_deliver(a, b, pkt, len), "a -> b after b's key change");
 
 	/* Own public key as a peer: ignored. */
 	memset(&pc, 0, sizeof(pc));
@@ -333,34 +333,31 @@ static void test_same_key_noop(node *a, node *b)
 {
 	wg_config_change c;
 	uint8_t pkt[256];
-	size_t len = make_ping4(pkt, "10.0.0.1", "10.0.0.2", 21);
+	size_t len = devnode_make_ping4(pkt, "10.0.0.1", "10.0.0.2", 21);
 	int ha, hb;
 
-	CHECK_MSG(deliver(a, b, pkt, len), "a -> b before the same-key set");
+	CHECK_MSG(devnode_deliver(a, b, pkt, len), "a -> b before the same-key set");
 	/* A handshake's events are counted by the loops after the packet moved on: let them. */
-	usleep((useconds_t)wait_ms(300) * 1000);
+	usleep((useconds_t)devnode_wait_ms(300) * 1000);
 	ha = __atomic_load_n(&a->handshakes, __ATOMIC_RELAXED);
 	hb = __atomic_load_n(&b->handshakes, __ATOMIC_RELAXED);
 	memset(&c, 0, sizeof(c));
 	c.has_private_key = true;
 	memcpy(c.private_key, a->priv, 32);
 	CHECK_EQ_INT(device_apply(a->dev, &c), 0);
-	len = make_ping4(pkt, "10.0.0.1", "10.0.0.2", 22);
-	CHECK_MSG(deliver(a, b, pkt, len), "a -> b after the same-key set");
-	usleep((useconds_t)wait_ms(300) * 1000);
+	len = devnode_make_ping4(pkt, "10.0.0.1", "10.0.0.2", 22);
+	CHECK_MSG(devnode_deliver(a, b, pkt, len), "a -> b after the same-key set");
+	usleep((useconds_t)devnode_wait_ms(300) * 1000);
 	CHECK_EQ_INT(__atomic_load_n(&a->handshakes, __ATOMIC_RELAXED), ha);
 	CHECK_EQ_INT(__atomic_load_n(&b->handshakes, __ATOMIC_RELAXED), hb);
 	crypto_wipe(&c, sizeof(c));
 }
 
-/* a reaches b over IPv6 loopback: the v6 socket works, and b's endpoint for a follows. */
-static void test_ipv6_endpoint(node *a, node *b)
+/* a's (existing) peer b gets the IPv6 endpoint addr, at b's port. */
+static void set_endpoint6(node *a, const node *b, const struct in6_addr *addr)
 {
 	wg_peer_change pc;
 	wg_config_change c;
-	wg_config_info info;
-	uint8_t pkt[256];
-	size_t len;
 
 	memset(&c, 0, sizeof(c));
 	memset(&pc, 0, sizeof(pc));
@@ -368,13 +365,23 @@ static void test_ipv6_endpoint(node *a, node *b)
 	pc.has_endpoint = true;
 	pc.endpoint.in6.sin6_family = AF_INET6;
 	pc.endpoint.in6.sin6_port = htons(b->port);
-	pc.endpoint.in6.sin6_addr = in6addr_loopback;
+	pc.endpoint.in6.sin6_addr = *addr;
 	pc.update_only = true;
 	c.peers = &pc;
 	c.n_peers = 1;
 	CHECK_EQ_INT(device_apply(a->dev, &c), 0);
-	len = make_ping6(pkt, "fd00::1", "fd00::2", 12);
-	CHECK_MSG(deliver(a, b, pkt, len), "a -> b over IPv6 outside");
+}
+
+/* a reaches b over IPv6 loopback: the v6 socket works, and b's endpoint for a follows. */
+static void test_ipv6_endpoint(node *a, node *b)
+{
+	wg_config_info info;
+	uint8_t pkt[256];
+	size_t len;
+
+	set_endpoint6(a, b, &in6addr_loopback);
+	len = devnode_make_ping6(pkt, "fd00::1", "fd00::2", 12);
+	CHECK_MSG(devnode_deliver(a, b, pkt, len), "a -> b over IPv6 outside");
 	CHECK_EQ_INT(device_get_info(b->dev, &info), 0);
 	CHECK_EQ_INT(info.n_peers, 1);
 	if (info.n_peers == 1) {
@@ -382,8 +389,8 @@ static void test_ipv6_endpoint(node *a, node *b)
 		CHECK_EQ_INT(ntohs(info.peers[0].endpoint.in6.sin6_port), a->port);
 	}
 	wg_config_info_clear(&info);
-	len = make_ping4(pkt, "10.0.0.2", "10.0.0.1", 13);
-	CHECK_MSG(deliver(b, a, pkt, len), "b -> a over IPv6 outside");
+	len = devnode_make_ping4(pkt, "10.0.0.2", "10.0.0.1", 13);
+	CHECK_MSG(devnode_deliver(b, a, pkt, len), "b -> a over IPv6 outside");
 }
 
 static uint64_t rx_bytes_of_first_peer(node *n)
@@ -505,7 +512,7 @@ static void test_under_load(node *a)
 
 	CHECK(s >= 0);
 	crypto_hash2(key, "mac1----", 8, a->pub, 32);
-	loopback(&to, a->port);
+	devnode_loopback(&to, a->port);
 	for (int k = 0; k < LOAD_SOURCES; k++)
 		fresh[k] = load_source(k);
 	do {
@@ -581,21 +588,11 @@ static void test_fwmark(node *a)
 /* An IPv4-mapped IPv6 endpoint is used (and reported) as IPv4. */
 static void test_mapped_endpoint(node *a, node *b)
 {
-	wg_peer_change pc;
-	wg_config_change c;
+	struct in6_addr mapped;
 	wg_config_info info;
 
-	memset(&c, 0, sizeof(c));
-	memset(&pc, 0, sizeof(pc));
-	memcpy(pc.public_key, b->pub, 32);
-	pc.has_endpoint = true;
-	pc.endpoint.in6.sin6_family = AF_INET6;
-	pc.endpoint.in6.sin6_port = htons(b->port);
-	CHECK(inet_pton(AF_INET6, "::ffff:127.0.0.1", &pc.endpoint.in6.sin6_addr) == 1);
-	pc.update_only = true;
-	c.peers = &pc;
-	c.n_peers = 1;
-	CHECK_EQ_INT(device_apply(a->dev, &c), 0);
+	CHECK(inet_pton(AF_INET6, "::ffff:127.0.0.1", &mapped) == 1);
+	set_endpoint6(a, b, &mapped);
 	CHECK_EQ_INT(device_get_info(a->dev, &info), 0);
 	CHECK(info.n_peers == 1 && info.peers[0].endpoint.sa.sa_family == AF_INET);
 	if (info.n_peers == 1) {
@@ -609,10 +606,10 @@ int main(void)
 {
 	node a, b;
 
-	pair_start(&a, &b, 0);
+	devnode_pair_start(&a, &b, 0);
 	CHECK(a.port != 0 && b.port != 0 && a.port != b.port);
-	CHECK_EQ_INT(add_peer(&a, &b, "10.0.0.2", "fd00::2"), 0);
-	CHECK_EQ_INT(add_peer(&b, &a, "10.0.0.1", "fd00::1"), 0);
+	CHECK_EQ_INT(devnode_add_peer(&a, &b, "10.0.0.2", "fd00::2"), 0);
+	CHECK_EQ_INT(devnode_add_peer(&b, &a, "10.0.0.1", "fd00::1"), 0);
 
 	test_traffic(&a, &b);
 	test_source_check(&a, &b);

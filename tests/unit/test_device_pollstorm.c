@@ -78,13 +78,13 @@ int main(void)
 	double t0, elapsed;
 	uint8_t pkt[1400], got[2048];
 
-	pair_start(&a, &b, 2);
-	CHECK_EQ_INT(add_peer(&a, &b, "10.0.0.2", "fd00::2"), 0);
-	CHECK_EQ_INT(add_peer(&b, &a, "10.0.0.1", "fd00::1"), 0);
+	devnode_pair_start(&a, &b, 2);
+	CHECK_EQ_INT(devnode_add_peer(&a, &b, "10.0.0.2", "fd00::2"), 0);
+	CHECK_EQ_INT(devnode_add_peer(&b, &a, "10.0.0.1", "fd00::1"), 0);
 	{
-		size_t len = make_ping4(pkt, "10.0.0.1", "10.0.0.2", 1);
+		size_t len = devnode_make_ping4(pkt, "10.0.0.1", "10.0.0.2", 1);
 
-		CHECK_MSG(deliver(&a, &b, pkt, len), "first packet (handshake)");
+		CHECK_MSG(devnode_deliver(&a, &b, pkt, len), "first packet (handshake)");
 	}
 
 	pa.n = &a, pa.peer_pub = b.pub;
@@ -101,12 +101,12 @@ int main(void)
 		size_t len = 64 + (size_t)(sent % 1300);
 		long n;
 
-		make_seq4(pkt, len, a_to_b ? "10.0.0.1" : "10.0.0.2", a_to_b ? "10.0.0.2" : "10.0.0.1",
+		devnode_make_seq4(pkt, len, a_to_b ? "10.0.0.1" : "10.0.0.2", a_to_b ? "10.0.0.2" : "10.0.0.1",
 			  a_to_b ? 1 : 2, (uint32_t)sent);
 		sent++;
 		if (send(from->app, pkt, len, 0) != (ssize_t)len)
 			continue;
-		n = app_recv(to, got, sizeof(got), wait_ms(1000));
+		n = devnode_app_recv(to, got, sizeof(got), devnode_wait_ms(1000));
 		if (n == (long)len && memcmp(got, pkt, len) == 0)
 			delivered++;
 	}

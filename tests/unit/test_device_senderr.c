@@ -65,17 +65,17 @@ static void test_send_error_under_peer_lock(void)
 	node a, b;
 	size_t len;
 
-	pair_start(&a, &b, 0);
-	CHECK_EQ_INT(add_peer(&a, &b, "10.0.0.2", "fd00::2"), 0);
+	devnode_pair_start(&a, &b, 0);
+	CHECK_EQ_INT(devnode_add_peer(&a, &b, "10.0.0.2", "fd00::2"), 0);
 	/* B does not know A yet: A's first initiation goes unanswered, so A stages all of
 	 * these (its bound is 128) and nothing else happens meanwhile. */
 	for (uint16_t i = 0; i < 160; i++) {
-		len = make_ping4(pkt, "10.0.0.1", "10.0.0.2", i);
+		len = devnode_make_ping4(pkt, "10.0.0.1", "10.0.0.2", i);
 		CHECK(send(a.app, pkt, len, 0) == (ssize_t)len);
 	}
 	usleep(300 * 1000);
 	__atomic_store_n(&fail_data, 1, __ATOMIC_RELAXED);
-	CHECK_EQ_INT(add_peer(&b, &a, "10.0.0.1", "fd00::1"), 0);
+	CHECK_EQ_INT(devnode_add_peer(&b, &a, "10.0.0.1", "fd00::1"), 0);
 	/* A retries after REKEY_TIMEOUT (5 s + jitter); B answers; A drains its staged
 	 * packets under its lock for B, and the full queue is flushed there. */
 	for (int i = 0; i < 300 && __atomic_load_n(&failed_calls, __ATOMIC_RELAXED) == 0; i++)
@@ -85,11 +85,11 @@ static void test_send_error_under_peer_lock(void)
 	/* The handshake's event comes after the staged packets are out: not if A hung. */
 	CHECK(__atomic_load_n(&a.handshakes, __ATOMIC_RELAXED) > 0);
 	__atomic_store_n(&fail_data, 0, __ATOMIC_RELAXED);
-	app_drain(&b);
+	devnode_app_drain(&b);
 
 	/* A's loop still runs. */
-	len = make_ping4(pkt, "10.0.0.1", "10.0.0.2", 1000);
-	CHECK(deliver(&a, &b, pkt, len));
+	len = devnode_make_ping4(pkt, "10.0.0.1", "10.0.0.2", 1000);
+	CHECK(devnode_deliver(&a, &b, pkt, len));
 	device_get_stats(a.dev, &st);
 	CHECK(st.tx_send_error >= 128);
 	usleep(200 * 1000);

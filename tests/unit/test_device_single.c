@@ -22,7 +22,7 @@ static void test_idle(void)
 	device_stats s1, s2;
 
 	node_init(&n);
-	CHECK_EQ_INT(set_key(&n), 0);
+	CHECK_EQ_INT(devnode_set_key(&n), 0);
 	CHECK_EQ_INT(device_start(n.dev), 0);
 	CHECK_EQ_INT(device_start(n.dev), -EALREADY);
 	/* set_key's apply left one wake pending, so the loop's first wait returns at once. On a

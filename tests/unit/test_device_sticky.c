@@ -7,128 +7,28 @@
  * local) is forgotten and counted in tx_src_refused, and the packet still arrives; a
  * listen-port change forgets every source. */
 #define _GNU_SOURCE
+#include "devnode.h"
 #include "test.h"
-#include "testdev.h"
 
 #include "device/device.h"
 #include "device/device_impl.h" /* the peers' remembered source */
 
 #include <arpa/inet.h>
-#include <poll.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
-#include <valgrind/valgrind.h>
 
-typedef struct {
-	device *dev;
-	int app; /* our end of the stand-in TUN */
-	uint8_t priv[32], pub[32];
-	uint16_t port;
-} node;
-
-static void node_start(node *n)
-{
-	device_params p;
-	wg_config_change c;
-	wg_config_info info;
-
-	memset(n, 0, sizeof(*n));
-	memset(&p, 0, sizeof(p));
-	n->dev = testdev_new(&p, &n->app, n->priv, n->pub);
-	if (!n->dev)
-		return;
-	memset(&c, 0, sizeof(c));
-	c.has_private_key = true;
-	memcpy(c.private_key, n->priv, 32);
-	c.has_listen_port = true;
-	CHECK_EQ_INT(device_apply(n->dev, &c), 0);
-	CHECK_EQ_INT(device_start(n->dev), 0);
-	CHECK_EQ_INT(device_get_info(n->dev, &info), 0);
-	n->port = info.listen_port;
-	wg_config_info_clear(&info);
-}
-
-static void node_free(node *n)
-{
-	device_free(n->dev);
-	if (n->app >= 0)
-		close(n->app);
-}
-
-static void endpoint4(wg_endpoint *e, const char *ip, uint16_t port)
-{
-	memset(e, 0, sizeof(*e));
-	e->in4.sin_family = AF_INET;
-	e->in4.sin_port = htons(port);
-	CHECK(inet_pton(AF_INET, ip, &e->in4.sin_addr) == 1);
-}
-
-/* self gets peer `other` owning inner /32 v4 (endpoint ip:other's port if ip != NULL). */
 static void set_peer(node *self, const node *other, const char *v4, const char *ip)
 {
-	wg_allowed_ip aip;
-	wg_peer_change pc;
-	wg_config_change c;
-
-	memset(&c, 0, sizeof(c));
-	memset(&pc, 0, sizeof(pc));
-	memset(&aip, 0, sizeof(aip));
-	memcpy(pc.public_key, other->pub, 32);
-	if (ip) {
-		pc.has_endpoint = true;
-		endpoint4(&pc.endpoint, ip, other->port);
-	}
-	aip.family = AF_INET;
-	aip.cidr = 32;
-	CHECK(inet_pton(AF_INET, v4, aip.addr) == 1);
-	pc.replace_allowed_ips = true;
-	pc.allowed_ips = &aip;
-	pc.n_allowed_ips = 1;
-	c.peers = &pc;
-	c.n_peers = 1;
-	CHECK_EQ_INT(device_apply(self->dev, &c), 0);
-}
-
-static size_t make_ping4(uint8_t *pkt, const char *src, const char *dst, uint16_t seq)
-{
-	size_t len = 20 + 8 + 56;
-
-	memset(pkt, 0, len);
-	pkt[0] = 0x45;
-	pkt[2] = (uint8_t)(len >> 8);
-	pkt[3] = (uint8_t)len;
-	pkt[8] = 64;
-	pkt[9] = 1;
-	inet_pton(AF_INET, src, pkt + 12);
-	inet_pton(AF_INET, dst, pkt + 16);
-	pkt[20] = 8;
-	pkt[26] = (uint8_t)(seq >> 8);
-	pkt[27] = (uint8_t)seq;
-	return len;
+	CHECK_EQ_INT(devnode_add_peer4(self, other, v4, ip), 0);
 }
 
 /* Sends a ping into from's TUN and expects it out of to's (a few tries: a handshake first). */
-static bool deliver(node *from, node *to, const char *src, const char *dst, uint16_t seq)
+static bool ping(node *from, node *to, const char *src, const char *dst, uint16_t seq)
 {
-	uint8_t pkt[256], buf[2048];
-	size_t len = make_ping4(pkt, src, dst, seq);
-	int wait = RUNNING_ON_VALGRIND ? 20000 : 2000;
+	uint8_t pkt[256];
+	size_t len = devnode_make_ping4(pkt, src, dst, seq);
 
-	for (int attempt = 0; attempt < 3; attempt++) {
-		CHECK(send(from->app, pkt, len, 0) == (ssize_t)len);
-		for (;;) {
-			struct pollfd p = { .fd = to->app, .events = POLLIN };
-			long n;
-			if (poll(&p, 1, wait) <= 0)
-				break;
-			n = (long)recv(to->app, buf, sizeof(buf), MSG_DONTWAIT);
-			if (n == (long)len && !memcmp(buf, pkt, len))
-				return true;
-		}
-	}
-	return false;
+	return devnode_deliver(from, to, pkt, len);
 }
 
 /* self's remembered source for other (read under the exclusive config lock: the loop
@@ -164,7 +64,7 @@ static bool endpoint_is(node *self, const char *ip, uint16_t port)
 	wg_endpoint want;
 	bool ok;
 
-	endpoint4(&want, ip, port);
+	devnode_endpoint4(&want, ip, port);
 	CHECK_EQ_INT(device_get_info(self->dev, &info), 0);
 	ok = info.n_peers == 1 && info.peers[0].endpoint.sa.sa_family == AF_INET &&
 	     info.peers[0].endpoint.in4.sin_port == want.in4.sin_port &&
@@ -186,8 +86,8 @@ int main(void)
 	node a, b;
 	uint16_t seq = 1;
 
-	node_start(&a);
-	node_start(&b);
+	node_start_bare(&a);
+	node_start_bare(&b);
 	if (!a.dev || !b.dev)
 		return test_finish("device_sticky");
 	set_peer(&a, &b, "10.9.0.2", "127.0.0.2");
@@ -195,8 +95,8 @@ int main(void)
 
 	/* Traffic both ways: B remembers 127.0.0.2 and answers from it. */
 	for (int i = 0; i < 3; i++) {
-		CHECK_MSG(deliver(&a, &b, "10.9.0.1", "10.9.0.2", seq++), "A -> B");
-		CHECK_MSG(deliver(&b, &a, "10.9.0.2", "10.9.0.1", seq++), "B -> A");
+		CHECK_MSG(ping(&a, &b, "10.9.0.1", "10.9.0.2", seq++), "A -> B");
+		CHECK_MSG(ping(&b, &a, "10.9.0.2", "10.9.0.1", seq++), "B -> A");
 	}
 	CHECK_MSG(src_is(&b, &a, "127.0.0.2"), "B's source for A is not 127.0.0.2");
 	CHECK_MSG(endpoint_is(&a, "127.0.0.2", b.port), "A saw B move off 127.0.0.2");
@@ -205,7 +105,7 @@ int main(void)
 	/* An explicit endpoint forgets it; A's next packet brings it back. */
 	set_peer(&b, &a, "10.9.0.1", "127.0.0.1");
 	CHECK(src_is(&b, &a, NULL));
-	CHECK_MSG(deliver(&a, &b, "10.9.0.1", "10.9.0.2", seq++), "A -> B after B's set");
+	CHECK_MSG(ping(&a, &b, "10.9.0.1", "10.9.0.2", seq++), "A -> B after B's set");
 	CHECK(src_is(&b, &a, "127.0.0.2"));
 
 	/* A source the kernel refuses (as if the address were gone): B's packet still goes,
@@ -218,7 +118,7 @@ int main(void)
 			CHECK(inet_pton(AF_INET, "192.0.2.1", &p->src.in4) == 1);
 	}
 	pthread_rwlock_unlock(&b.dev->cfg_lock);
-	CHECK_MSG(deliver(&b, &a, "10.9.0.2", "10.9.0.1", seq++), "B -> A with a refused source");
+	CHECK_MSG(ping(&b, &a, "10.9.0.2", "10.9.0.1", seq++), "B -> A with a refused source");
 	/* src_is first: its exclusive lock waits for the end of B's loop round, which counts
 	 * the refusal after the send (A may have the packet before that). */
 	CHECK(src_is(&b, &a, NULL));
@@ -226,9 +126,9 @@ int main(void)
 	/* A roams to where B's packet came from (the route's source, 127.0.0.1); A's packets go
 	 * there now and B learns 127.0.0.1. */
 	CHECK(endpoint_is(&a, "127.0.0.1", b.port));
-	CHECK_MSG(deliver(&a, &b, "10.9.0.1", "10.9.0.2", seq++), "A -> B after the refusal");
+	CHECK_MSG(ping(&a, &b, "10.9.0.1", "10.9.0.2", seq++), "A -> B after the refusal");
 	CHECK(src_is(&b, &a, "127.0.0.1"));
-	CHECK_MSG(deliver(&b, &a, "10.9.0.2", "10.9.0.1", seq++), "B -> A after the refusal");
+	CHECK_MSG(ping(&b, &a, "10.9.0.2", "10.9.0.1", seq++), "B -> A after the refusal");
 	CHECK_EQ_U64(refused(&b), 1);
 
 	/* A listen-port change (new sockets) forgets every source. */

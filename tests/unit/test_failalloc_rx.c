@@ -11,6 +11,7 @@
  * injection) the pair recovers by itself: after the retransmission timeout the handshake
  * completes and packets go both ways. The data steps must not allocate at all (the header's
  * "no allocation per packet"). Crashes and leaks are for ASan/valgrind to see. */
+#include "failalloc_wrap.h"
 #include "test.h"
 #include "wgtun.h"
 
@@ -42,7 +43,7 @@
 static long alloc_count, fail_at, injected;
 static bool armed;
 
-static bool should_fail(void)
+bool failalloc_should_fail(void)
 {
 	if (!armed)
 		return false;
@@ -51,33 +52,6 @@ static bool should_fail(void)
 		return true;
 	}
 	return false;
-}
-
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t a, size_t b);
-void *__real_realloc(void *p, size_t n);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t a, size_t b);
-void *__wrap_realloc(void *p, size_t n);
-
-void *__wrap_malloc(size_t n) { return should_fail() ? NULL : __real_malloc(n); }
-void *__wrap_calloc(size_t a, size_t b) { return should_fail() ? NULL : __real_calloc(a, b); }
-void *__wrap_realloc(void *p, size_t n) { return should_fail() ? NULL : __real_realloc(p, n); }
-
-static void *ossl_malloc(size_t n, const char *f, int l)
-{
-	(void)f, (void)l;
-	return should_fail() ? NULL : __real_malloc(n);
-}
-static void *ossl_realloc(void *p, size_t n, const char *f, int l)
-{
-	(void)f, (void)l;
-	return should_fail() ? NULL : __real_realloc(p, n);
-}
-static void ossl_free(void *p, const char *f, int l)
-{
-	(void)f, (void)l;
-	free(p);
 }
 
 static void arm(long n)
@@ -465,7 +439,7 @@ static void sweep_first_use(void)
 int main(void)
 {
 	/* Before OpenSSL allocates anything. */
-	if (!CRYPTO_set_mem_functions(ossl_malloc, ossl_realloc, ossl_free)) {
+	if (!failalloc_hook_openssl()) {
 		fprintf(stderr, "CRYPTO_set_mem_functions refused\n");
 		return 1;
 	}

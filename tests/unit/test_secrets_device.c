@@ -9,8 +9,9 @@
  *      receive keys found (the scanner's control), the handshake temporaries gone;
  *   2. A's clock + 541 s (3 x REJECT_AFTER_TIME + 1): once A's timers zeroed the keys, no
  *      copy of any of them is left anywhere (only the static-static DH, cached per peer);
- *   3. a second session, then `peer remove`: every secret of it, the static-static DH and
- *      the PSK gone.
+ *   3. a second session, then A's link set down (device_link_set, docs/linkstate.md): no
+ *      copy of its keys is left (only the per-peer static-static DH and the PSK); link up
+ *      again, then `peer remove`: every secret of it, the static-static DH and the PSK gone.
  * Under valgrind the scans are skipped (its own memory would be in the maps), the rest runs.
  * SECRETS_WHERE=1 prints where each copy was found. */
 #define _GNU_SOURCE
@@ -439,6 +440,20 @@ int main(void)
 		CHECK(memscan_count_of(&set, counts, "initiator_send_key") >= 1);
 		CHECK(memscan_count_of(&set, counts, "psk") >= 1);
 	}
+	device_link_set(r.dev, false);
+	t0 = io_now();
+	while (device_is_up(r.dev) && io_now() - t0 < (wg_time_ns)g_wait_ms * WG_MS(1))
+		usleep(1000);
+	CHECK_MSG(!device_is_up(r.dev), "A did not go down");
+	CHECK_MSG(keys_zeroed(&r), "A's keypairs still there after its link went down");
+	loop_round_done(&r);
+	if (g_scan)
+		check_gone("after link down", keep_configured, counts);
+	device_link_set(r.dev, true);
+	t0 = io_now();
+	while (!device_is_up(r.dev) && io_now() - t0 < (wg_time_ns)g_wait_ms * WG_MS(1))
+		usleep(1000);
+	CHECK_MSG(device_is_up(r.dev), "A did not come up");
 	{
 		wg_config_change c;
 		wg_peer_change pc;

@@ -16,10 +16,10 @@
 static void test_malformed(void)
 {
 	peer a, b;
-	setup(&a, &b, 17);
-	start(&a, &b);
-	send_packet(&a, 60, 0);
-	deliver_all(&a, &b);
+	tunsim_setup(&a, &b, 17);
+	tunsim_start(&a, &b);
+	tunsim_send_packet(&a, 60, 0);
+	tunsim_deliver_all(&a, &b);
 	uint8_t buf[HEADROOM + 256];
 	uint8_t *m = buf + HEADROOM;
 	int drops = 0;
@@ -45,36 +45,36 @@ static void test_malformed(void)
 			m[1] = m[2] = 0;
 			m[3] = cases[i].reserved;
 		}
-		CHECK_MSG(deliver_one(&b, buf, cases[i].len) == cases[i].want, "case %zu", i);
+		CHECK_MSG(tunsim_deliver_one(&b, buf, cases[i].len) == cases[i].want, "case %zu", i);
 		drops++;
 	}
 	/* A genuine data packet with one flipped ciphertext bit. */
-	send_packet(&a, 60, 1);
+	tunsim_send_packet(&a, 60, 1);
 	a.q[0].buf[HEADROOM + 40] ^= 0x10;
-	CHECK_EQ_INT(deliver_one(&b, a.q[0].buf, a.q[0].len), WG_TUN_ERR_DECRYPT);
+	CHECK_EQ_INT(tunsim_deliver_one(&b, a.q[0].buf, a.q[0].len), WG_TUN_ERR_DECRYPT);
 	drops++;
 	a.nq = 0;
 	/* An authentic packet whose inner header lies about its length. */
 	uint8_t pkt[HEADROOM + 200];
 	size_t n;
-	make_packet(pkt + HEADROOM, 60, 9);
+	tunsim_make_packet(pkt + HEADROOM, 60, 9);
 	pkt[HEADROOM + 3] = 200; /* total length 200 > 60 */
-	CHECK_EQ_INT(wg_tunnel_encapsulate(a.t, sim_now, pkt + HEADROOM, 60, pkt, sizeof(pkt), &n),
+	CHECK_EQ_INT(wg_tunnel_encapsulate(a.t, tunsim_now, pkt + HEADROOM, 60, pkt, sizeof(pkt), &n),
 		     WG_TUN_WRITE_NETWORK);
-	CHECK_EQ_INT(deliver_one(&b, pkt, n), WG_TUN_ERR_MALFORMED);
+	CHECK_EQ_INT(tunsim_deliver_one(&b, pkt, n), WG_TUN_ERR_MALFORMED);
 	drops++;
 	/* A TUN packet of length 0 and too small a buffer. */
-	CHECK_EQ_INT(wg_tunnel_encapsulate(a.t, sim_now, pkt, 0, pkt, sizeof(pkt), &n),
+	CHECK_EQ_INT(wg_tunnel_encapsulate(a.t, tunsim_now, pkt, 0, pkt, sizeof(pkt), &n),
 		     WG_TUN_ERR_MALFORMED);
-	CHECK_EQ_INT(wg_tunnel_encapsulate(a.t, sim_now, pkt + 100, 60, pkt, 80, &n),
+	CHECK_EQ_INT(wg_tunnel_encapsulate(a.t, tunsim_now, pkt + 100, 60, pkt, 80, &n),
 		     WG_TUN_ERR_BUFFER);
-	CHECK_EQ_U64(stats(&b).dropped, (uint64_t)drops);
-	CHECK_EQ_U64(stats(&a).dropped, 2);
+	CHECK_EQ_U64(tunsim_stats(&b).dropped, (uint64_t)drops);
+	CHECK_EQ_U64(tunsim_stats(&a).dropped, 2);
 	/* Still working. */
-	send_packet(&a, 60, 77);
-	deliver_all(&a, &b);
+	tunsim_send_packet(&a, 60, 77);
+	tunsim_deliver_all(&a, &b);
 	CHECK_EQ_INT(b.last_tun_id, 77);
-	teardown(&a, &b);
+	tunsim_teardown(&a, &b);
 }
 
 /* Receiver indices are fresh 32-bit random draws (no counter, no tunnel id in some bits):
@@ -86,16 +86,16 @@ static void test_random_indices(void)
 	uint32_t seen[2 * ROUNDS];
 	int nseen = 0, ones[32] = {0}, dups = 0;
 
-	setup(&a, &b, 21);
-	start(&a, &b);
+	tunsim_setup(&a, &b, 21);
+	tunsim_start(&a, &b);
 	for (int i = 0; i < ROUNDS; i++) {
 		uint8_t out[BUF_CAP];
 		size_t n;
-		sim_now += WG_SEC(6); /* past the 5 s initiation limit */
-		CHECK_EQ_INT(wg_tunnel_force_handshake(a.t, sim_now, out, sizeof(out), &n),
+		tunsim_now += WG_SEC(6); /* past the 5 s initiation limit */
+		CHECK_EQ_INT(wg_tunnel_force_handshake(a.t, tunsim_now, out, sizeof(out), &n),
 			     WG_TUN_WRITE_NETWORK);
 		seen[nseen++] = wg_le32_read(out + WG_INIT_OFF_SENDER);
-		net_send(&a, out, n);
+		tunsim_net_send(&a, out, n);
 		/* B's response carries B's fresh index; deliver_all runs the whole exchange */
 		CHECK_EQ_INT(b.nq, 0);
 		size_t before = (size_t)b.resps;
@@ -103,13 +103,13 @@ static void test_random_indices(void)
 		memcpy(buf + HEADROOM, a.q[0].buf + HEADROOM, a.q[0].len);
 		size_t len = a.q[0].len;
 		a.nq = 0;
-		deliver_one(&b, buf, len);
+		tunsim_deliver_one(&b, buf, len);
 		CHECK_EQ_INT(b.resps, (int)before + 1);
 		CHECK_EQ_INT(b.q[b.nq - 1].buf[HEADROOM], WG_MSG_RESPONSE);
 		seen[nseen++] = wg_le32_read(b.q[b.nq - 1].buf + HEADROOM + WG_RESP_OFF_SENDER);
-		deliver_all(&a, &b);
+		tunsim_deliver_all(&a, &b);
 	}
-	CHECK(stats(&a).has_session && stats(&b).has_session);
+	CHECK(tunsim_stats(&a).has_session && tunsim_stats(&b).has_session);
 	for (int i = 0; i < nseen; i++) {
 		for (int k = 0; k < 32; k++)
 			ones[k] += (seen[i] >> k) & 1;
@@ -120,7 +120,7 @@ static void test_random_indices(void)
 	for (int k = 0; k < 32; k++)
 		CHECK_MSG(ones[k] > nseen * 2 / 5 && ones[k] < nseen * 3 / 5,
 			  "index bit %d set in %d of %d indices", k, ones[k], nseen);
-	teardown(&a, &b);
+	tunsim_teardown(&a, &b);
 }
 
 static int const_fill(void *ctx, void *out, size_t n)
@@ -139,30 +139,30 @@ static void test_broken_rng(void)
 	uint8_t out[BUF_CAP];
 	size_t n;
 
-	setup(&a, &b, 26);
+	tunsim_setup(&a, &b, 26);
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.identity = &a.id;
 	memcpy(cfg.peer_public_key, b.id.public_key, 32);
 	cfg.mtu = 1420;
 	cfg.rng = (wg_rng){const_fill, NULL};
-	cfg.wall = (wg_wallclock){wall_now, NULL};
-	a.t = wg_tunnel_new(&cfg, sim_now);
-	b.t = make_tunnel(&b, sim_now);
+	cfg.wall = (wg_wallclock){tunsim_wall_now, NULL};
+	a.t = wg_tunnel_new(&cfg, tunsim_now);
+	b.t = tunsim_make_tunnel(&b, tunsim_now);
 	CHECK(a.t && b.t);
-	send_packet(&a, 60, 1);
-	deliver_all(&a, &b);
-	CHECK(stats(&a).has_session);
+	tunsim_send_packet(&a, 60, 1);
+	tunsim_deliver_all(&a, &b);
+	CHECK(tunsim_stats(&a).has_session);
 	CHECK_EQ_U64(a.init_index[0], 0x5a5a5a5aU);
 	/* The next initiation would need another index: every draw collides with the live
 	 * keypair's. */
-	sim_now += WG_SEC(6);
-	CHECK_EQ_INT(wg_tunnel_force_handshake(a.t, sim_now, out, sizeof(out), &n),
+	tunsim_now += WG_SEC(6);
+	CHECK_EQ_INT(wg_tunnel_force_handshake(a.t, tunsim_now, out, sizeof(out), &n),
 		     WG_TUN_ERR_NO_SESSION);
 	CHECK_EQ_U64(n, 0);
-	CHECK_EQ_INT(send_packet(&a, 60, 2), WG_TUN_WRITE_NETWORK);
-	deliver_all(&a, &b);
+	CHECK_EQ_INT(tunsim_send_packet(&a, 60, 2), WG_TUN_WRITE_NETWORK);
+	tunsim_deliver_all(&a, &b);
 	CHECK_EQ_INT(b.last_tun_id, 2);
-	teardown(&a, &b);
+	tunsim_teardown(&a, &b);
 }
 
 /* A random source that fails while *fails is set (counting the failed calls). */
@@ -196,8 +196,8 @@ static void test_initiation_rng_retry(void)
 	flaky_rng f;
 
 	for (int heals = 1; heals >= 0; heals--) {
-		setup(&a, &b, 43);
-		sim_now = WG_SEC(100);
+		tunsim_setup(&a, &b, 43);
+		tunsim_now = WG_SEC(100);
 		memset(&f, 0, sizeof(f));
 		test_rng_seed(&f.rng, 4300);
 		memset(&cfg, 0, sizeof(cfg));
@@ -205,56 +205,56 @@ static void test_initiation_rng_retry(void)
 		memcpy(cfg.peer_public_key, b.id.public_key, 32);
 		cfg.mtu = 1420;
 		cfg.rng = (wg_rng){flaky_fill, &f};
-		cfg.wall = (wg_wallclock){wall_now, NULL};
-		a.t = wg_tunnel_new(&cfg, sim_now);
-		b.t = make_tunnel(&b, sim_now);
+		cfg.wall = (wg_wallclock){tunsim_wall_now, NULL};
+		a.t = wg_tunnel_new(&cfg, tunsim_now);
+		b.t = tunsim_make_tunnel(&b, tunsim_now);
 		CHECK(a.t && b.t);
 		f.fails = true;
-		CHECK_EQ_INT(send_packet(&a, 60, 1), WG_TUN_DONE); /* staged, no initiation */
+		CHECK_EQ_INT(tunsim_send_packet(&a, 60, 1), WG_TUN_DONE); /* staged, no initiation */
 		CHECK(f.failed_calls > 0);
 		CHECK_EQ_INT(a.inits, 0);
 		CHECK_EQ_U64(wg_tunnel_staged_count(a.t), 1);
-		wg_time_ns t0 = sim_now;
+		wg_time_ns t0 = tunsim_now;
 		CHECK_EQ_U64(wg_tunnel_next_deadline(a.t), t0 + TIMERS_FAILED_RETRY);
 		/* still failing at the first retry: counted, armed again */
-		run_until(&a, &b, t0 + TIMERS_FAILED_RETRY);
+		tunsim_run_until(&a, &b, t0 + TIMERS_FAILED_RETRY);
 		CHECK_EQ_INT(a.inits, 0);
-		CHECK_EQ_U64(stats(&a).handshake_attempts, 1);
+		CHECK_EQ_U64(tunsim_stats(&a).handshake_attempts, 1);
 		CHECK_EQ_U64(wg_tunnel_next_deadline(a.t), t0 + 2 * TIMERS_FAILED_RETRY);
 		if (heals) {
 			/* healed: the next retry brings the initiation, the packet goes through */
 			f.fails = false;
-			run_until(&a, &b, t0 + 2 * TIMERS_FAILED_RETRY);
+			tunsim_run_until(&a, &b, t0 + 2 * TIMERS_FAILED_RETRY);
 			CHECK_EQ_INT(a.inits, 1);
-			CHECK(stats(&a).has_session);
+			CHECK(tunsim_stats(&a).has_session);
 			CHECK_EQ_INT(b.last_tun_id, 1);
-			CHECK_EQ_U64(stats(&a).handshake_attempts, 0);
+			CHECK_EQ_U64(tunsim_stats(&a).handshake_attempts, 0);
 		} else {
 			int calls;
-			run_until(&a, &b, t0 + WG_SEC(60));
+			tunsim_run_until(&a, &b, t0 + WG_SEC(60));
 			CHECK_EQ_INT(a.inits, 0);
 			CHECK_EQ_U64(wg_tunnel_staged_count(a.t), 0); /* given up */
-			CHECK_EQ_U64(stats(&a).handshake_attempts, WG_MAX_TIMER_HANDSHAKES + 1);
+			CHECK_EQ_U64(tunsim_stats(&a).handshake_attempts, WG_MAX_TIMER_HANDSHAKES + 1);
 			calls = f.failed_calls;
 			CHECK(calls <= 4 * (WG_MAX_TIMER_HANDSHAKES + 2));
 			/* silent from now on: only the key-zeroing timer is left, once */
-			run_until(&a, &b, t0 + WG_SEC(3600));
+			tunsim_run_until(&a, &b, t0 + WG_SEC(3600));
 			CHECK_EQ_INT(f.failed_calls, calls);
 			CHECK_EQ_U64(wg_tunnel_next_deadline(a.t), WG_TIME_NEVER);
 		}
-		teardown(&a, &b);
+		tunsim_teardown(&a, &b);
 	}
 }
 
 static void test_config_checks(void)
 {
 	peer a, b;
-	setup(&a, &b, 19);
+	tunsim_setup(&a, &b, 19);
 	wg_tunnel_config cfg;
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.identity = &a.id;
-	cfg.rng = (wg_rng){rng_fill, &a.rng};
-	cfg.wall = (wg_wallclock){wall_now, NULL};
+	cfg.rng = (wg_rng){tunsim_rng_fill, &a.rng};
+	cfg.wall = (wg_wallclock){tunsim_wall_now, NULL};
 	/* Low-order point (zero, one): refused. */
 	CHECK(wg_tunnel_new(&cfg, 0) == NULL);
 	cfg.peer_public_key[0] = 1;
@@ -262,7 +262,7 @@ static void test_config_checks(void)
 	memcpy(cfg.peer_public_key, b.id.public_key, 32);
 	cfg.wall.now = NULL;
 	CHECK(wg_tunnel_new(&cfg, 0) == NULL);
-	cfg.wall.now = wall_now;
+	cfg.wall.now = tunsim_wall_now;
 	wg_tunnel *t = wg_tunnel_new(&cfg, 0);
 	CHECK(t != NULL);
 	CHECK_MEM(wg_tunnel_peer_public_key(t), b.id.public_key, 32);
@@ -276,12 +276,12 @@ static void test_config_checks(void)
 	CHECK(t != NULL);
 	uint8_t buf[256];
 	size_t n;
-	make_packet(buf + 16, 60, 1);
+	tunsim_make_packet(buf + 16, 60, 1);
 	CHECK_EQ_INT(wg_tunnel_encapsulate(t, 0, buf + 16, 60, buf, sizeof(buf), &n), WG_TUN_DONE);
 	CHECK_EQ_INT(wg_tunnel_force_handshake(t, 0, buf, sizeof(buf), &n), WG_TUN_ERR_NO_KEY);
 	CHECK_EQ_U64(wg_tunnel_next_deadline(t), WG_TIME_NEVER);
 	wg_tunnel_free(t);
-	teardown(&a, &b);
+	tunsim_teardown(&a, &b);
 }
 
 int main(void)

@@ -16,10 +16,10 @@
 static void test_cookie_under_load(void)
 {
 	peer a, b;
-	setup(&a, &b, 13);
-	start(&a, &b);
+	tunsim_setup(&a, &b, 13);
+	tunsim_start(&a, &b);
 	b.under_load = true;
-	send_packet(&a, 60, 1);
+	tunsim_send_packet(&a, 60, 1);
 	/* The initiation reaches B, which answers with a cookie reply (no response). */
 	CHECK_EQ_INT(a.nq, 1);
 	{
@@ -28,34 +28,34 @@ static void test_cookie_under_load(void)
 		bool auth = true;
 		memcpy(buf + HEADROOM, a.q[0].buf + HEADROOM, len);
 		a.nq = 0;
-		deliver_one(&b, buf, len);
+		tunsim_deliver_one(&b, buf, len);
 		CHECK_EQ_INT(b.nq, 1);
 		CHECK_EQ_INT(b.q[0].len, WG_MSG_COOKIE_REPLY_LEN);
 		/* A takes the cookie: not an authenticated packet (no roaming), no timer moves,
 		 * nothing is sent at once. */
 		wg_time_ns deadline = wg_tunnel_next_deadline(a.t);
-		wg_tunnel_stats before = stats(&a);
-		CHECK_EQ_INT(wg_tunnel_decapsulate(a.t, sim_now, b.q[0].buf + HEADROOM, b.q[0].len, out,
+		wg_tunnel_stats before = tunsim_stats(&a);
+		CHECK_EQ_INT(wg_tunnel_decapsulate(a.t, tunsim_now, b.q[0].buf + HEADROOM, b.q[0].len, out,
 						   sizeof(out), &n, &auth),
 			     WG_TUN_DONE);
 		CHECK(!auth);
 		CHECK_EQ_U64(n, 0);
 		CHECK_EQ_U64(wg_tunnel_next_deadline(a.t), deadline);
-		CHECK_EQ_U64(stats(&a).rx_bytes, before.rx_bytes);
-		CHECK_EQ_U64(stats(&a).dropped, before.dropped);
+		CHECK_EQ_U64(tunsim_stats(&a).rx_bytes, before.rx_bytes);
+		CHECK_EQ_U64(tunsim_stats(&a).dropped, before.dropped);
 		/* The same reply again: its mac1 was answered already (cookie.h: STATE = -5). */
-		CHECK_EQ_INT(wg_tunnel_decapsulate(a.t, sim_now, b.q[0].buf + HEADROOM, b.q[0].len, out,
+		CHECK_EQ_INT(wg_tunnel_decapsulate(a.t, tunsim_now, b.q[0].buf + HEADROOM, b.q[0].len, out,
 						   sizeof(out), &n, &auth),
 			     WG_TUN_ERR_NO_SESSION);
 		b.nq = 0;
 	}
 	CHECK_EQ_INT(b.cookies, 1);
 	CHECK_EQ_INT(b.resps, 0);
-	CHECK(!stats(&a).has_session);
+	CHECK(!tunsim_stats(&a).has_session);
 	/* The cookie reply is not retransmission: the next initiation waits for the timer and
 	 * then carries a valid mac2. */
 	CHECK_EQ_INT(a.inits, 1);
-	run_until(&a, &b, sim_now + WG_SEC(6));
+	tunsim_run_until(&a, &b, tunsim_now + WG_SEC(6));
 	CHECK_EQ_INT(a.inits, 2);
 	CHECK_EQ_INT(b.cookies, 1);
 	CHECK_EQ_INT(b.resps, 1);
@@ -66,22 +66,22 @@ static void test_cookie_under_load(void)
 	wg_msg_set_header(bogus.header, WG_MSG_COOKIE_REPLY);
 	uint8_t buf[HEADROOM + 64];
 	memcpy(buf + HEADROOM, &bogus, 64);
-	CHECK_EQ_INT(deliver_one(&a, buf, 64), WG_TUN_ERR_NO_SESSION);
-	teardown(&a, &b);
+	CHECK_EQ_INT(tunsim_deliver_one(&a, buf, 64), WG_TUN_ERR_NO_SESSION);
+	tunsim_teardown(&a, &b);
 }
 
 static void test_staged_bound(void)
 {
 	peer a, b;
-	setup(&a, &b, 14);
-	start(&a, &b);
+	tunsim_setup(&a, &b, 14);
+	tunsim_start(&a, &b);
 	a.blackhole = true;
 	for (uint32_t i = 0; i < 200; i++)
-		send_packet(&a, 60, i);
+		tunsim_send_packet(&a, 60, i);
 	CHECK_EQ_INT(wg_tunnel_staged_count(a.t), WG_TUNNEL_MAX_STAGED);
-	CHECK_EQ_U64(stats(&a).dropped, 200 - WG_TUNNEL_MAX_STAGED);
+	CHECK_EQ_U64(tunsim_stats(&a).dropped, 200 - WG_TUNNEL_MAX_STAGED);
 	a.blackhole = false;
-	run_until(&a, &b, sim_now + WG_SEC(6)); /* the retransmission gets through */
+	tunsim_run_until(&a, &b, tunsim_now + WG_SEC(6)); /* the retransmission gets through */
 	CHECK_EQ_INT(b.tun_packets, WG_TUNNEL_MAX_STAGED);
 	CHECK_EQ_INT(b.tun_ids[0], 200 - WG_TUNNEL_MAX_STAGED); /* oldest dropped */
 	CHECK_EQ_INT(b.last_tun_id, 199);
@@ -89,7 +89,7 @@ static void test_staged_bound(void)
 	for (int i = 1; i < WG_TUNNEL_MAX_STAGED; i++)
 		in_order &= b.tun_ids[i] == b.tun_ids[i - 1] + 1;
 	CHECK(in_order);
-	teardown(&a, &b);
+	tunsim_teardown(&a, &b);
 }
 
 /* The device's two-step responder path: prepare (find the sender, one X25519) then
@@ -104,9 +104,9 @@ static void test_prepared_initiation(void)
 	bool auth = false;
 	wg_tunnel_initiation prep;
 
-	setup(&a, &b, 22);
-	start(&a, &b);
-	CHECK_EQ_INT(wg_tunnel_force_handshake(a.t, sim_now, out, sizeof(out), &n),
+	tunsim_setup(&a, &b, 22);
+	tunsim_start(&a, &b);
+	CHECK_EQ_INT(wg_tunnel_force_handshake(a.t, tunsim_now, out, sizeof(out), &n),
 		     WG_TUN_WRITE_NETWORK);
 	memcpy(msg, out, sizeof(msg));
 	/* Malformed or not for us: an error and a wiped prep. */
@@ -121,68 +121,68 @@ static void test_prepared_initiation(void)
 	CHECK_EQ_INT(wg_tunnel_initiation_prepare(&b.id, msg, sizeof(msg), &prep), WG_TUN_DONE);
 	CHECK_MEM(prep.in.remote_static, a.id.public_key, 32);
 	prep.in.chaining_key[0] ^= 1;
-	CHECK_EQ_INT(wg_tunnel_decapsulate_initiation(b.t, sim_now, msg, sizeof(msg), &prep, out,
+	CHECK_EQ_INT(wg_tunnel_decapsulate_initiation(b.t, tunsim_now, msg, sizeof(msg), &prep, out,
 						      sizeof(out), &n, &auth),
 		     WG_TUN_ERR_DECRYPT);
 	CHECK(!auth && n == 0);
 	CHECK(!prep.in.valid && crypto_is_zero(&prep, sizeof(prep)));
 	/* A prep of another initiation (another ephemeral) is ignored: recomputed, works. */
-	sim_now += WG_SEC(6);
-	CHECK_EQ_INT(wg_tunnel_tick(a.t, sim_now, out, sizeof(out), &n), WG_TUN_WRITE_NETWORK);
+	tunsim_now += WG_SEC(6);
+	CHECK_EQ_INT(wg_tunnel_tick(a.t, tunsim_now, out, sizeof(out), &n), WG_TUN_WRITE_NETWORK);
 	CHECK_EQ_U64(n, sizeof(other)); /* the retransmission: a new initiation */
 	memcpy(other, out, sizeof(other));
 	CHECK_EQ_INT(wg_tunnel_initiation_prepare(&b.id, msg, sizeof(msg), &prep), WG_TUN_DONE);
-	CHECK_EQ_INT(wg_tunnel_decapsulate_initiation(b.t, sim_now, other, sizeof(other), &prep, out,
+	CHECK_EQ_INT(wg_tunnel_decapsulate_initiation(b.t, tunsim_now, other, sizeof(other), &prep, out,
 						      sizeof(out), &n, &auth),
 		     WG_TUN_WRITE_NETWORK);
 	CHECK(auth && n == WG_MSG_RESPONSE_LEN && out[0] == WG_MSG_RESPONSE);
 	CHECK(!prep.in.valid);
-	teardown(&a, &b);
+	tunsim_teardown(&a, &b);
 
 	/* A prep made for another identity (C's key) is not trusted either. */
-	setup(&a, &b, 24);
-	start(&a, &b);
+	tunsim_setup(&a, &b, 24);
+	tunsim_start(&a, &b);
 	{
 		uint8_t priv[32];
 		memset(priv, 0x61, 32);
 		CHECK_EQ_INT(wg_identity_set(&c_id, priv), 0);
 	}
-	sim_now += WG_SEC(1);
-	CHECK_EQ_INT(wg_tunnel_force_handshake(a.t, sim_now, out, sizeof(out), &n),
+	tunsim_now += WG_SEC(1);
+	CHECK_EQ_INT(wg_tunnel_force_handshake(a.t, tunsim_now, out, sizeof(out), &n),
 		     WG_TUN_WRITE_NETWORK);
 	memcpy(msg, out, sizeof(msg));
 	/* mac1 is for B: C cannot prepare it; forge a prep claiming to be from it */
 	CHECK_EQ_INT(wg_tunnel_initiation_prepare(&b.id, msg, sizeof(msg), &prep), WG_TUN_DONE);
 	memcpy(prep.responder_public, c_id.public_key, 32);
 	prep.in.chaining_key[0] ^= 1; /* would fail if it were used */
-	CHECK_EQ_INT(wg_tunnel_decapsulate_initiation(b.t, sim_now, msg, sizeof(msg), &prep, out,
+	CHECK_EQ_INT(wg_tunnel_decapsulate_initiation(b.t, tunsim_now, msg, sizeof(msg), &prep, out,
 						      sizeof(out), &n, &auth),
 		     WG_TUN_WRITE_NETWORK);
-	net_send(&b, out, n);
-	deliver_all(&a, &b);
-	CHECK(stats(&a).has_session && stats(&b).has_session);
+	tunsim_net_send(&b, out, n);
+	tunsim_deliver_all(&a, &b);
+	CHECK(tunsim_stats(&a).has_session && tunsim_stats(&b).has_session);
 	/* The honest fast path end to end: prepare, decapsulate, session. */
-	sim_now += WG_SEC(6);
-	CHECK_EQ_INT(wg_tunnel_force_handshake(a.t, sim_now, out, sizeof(out), &n),
+	tunsim_now += WG_SEC(6);
+	CHECK_EQ_INT(wg_tunnel_force_handshake(a.t, tunsim_now, out, sizeof(out), &n),
 		     WG_TUN_WRITE_NETWORK);
 	memcpy(msg, out, sizeof(msg));
 	CHECK_EQ_INT(wg_tunnel_initiation_prepare(&b.id, msg, sizeof(msg), &prep), WG_TUN_DONE);
 	int resps = b.resps;
-	CHECK_EQ_INT(wg_tunnel_decapsulate_initiation(b.t, sim_now, msg, sizeof(msg), &prep, out,
+	CHECK_EQ_INT(wg_tunnel_decapsulate_initiation(b.t, tunsim_now, msg, sizeof(msg), &prep, out,
 						      sizeof(out), &n, &auth),
 		     WG_TUN_WRITE_NETWORK);
-	net_send(&b, out, n);
+	tunsim_net_send(&b, out, n);
 	CHECK_EQ_INT(b.resps, resps + 1);
-	deliver_all(&a, &b);
-	CHECK(stats(&a).has_session && stats(&b).has_session);
+	tunsim_deliver_all(&a, &b);
+	CHECK(tunsim_stats(&a).has_session && tunsim_stats(&b).has_session);
 	/* Replaying it through the fast path: refused as a replay. */
 	CHECK_EQ_INT(wg_tunnel_initiation_prepare(&b.id, msg, sizeof(msg), &prep), WG_TUN_DONE);
-	CHECK_EQ_INT(wg_tunnel_decapsulate_initiation(b.t, sim_now + WG_SEC(1), msg, sizeof(msg),
+	CHECK_EQ_INT(wg_tunnel_decapsulate_initiation(b.t, tunsim_now + WG_SEC(1), msg, sizeof(msg),
 						      &prep, out, sizeof(out), &n, &auth),
 		     WG_TUN_ERR_REPLAY);
 	CHECK(!auth);
 	wg_identity_clear(&c_id);
-	teardown(&a, &b);
+	tunsim_teardown(&a, &b);
 }
 
 /* The initiator under load: B's response gets a cookie reply (receiver = B's index of the
@@ -191,23 +191,23 @@ static void test_prepared_initiation(void)
 static void test_cookie_for_response(void)
 {
 	peer a, b;
-	setup(&a, &b, 25);
-	start(&a, &b);
+	tunsim_setup(&a, &b, 25);
+	tunsim_start(&a, &b);
 	a.under_load = true;
-	send_packet(&a, 60, 1);
-	deliver_all(&a, &b);
+	tunsim_send_packet(&a, 60, 1);
+	tunsim_deliver_all(&a, &b);
 	CHECK_EQ_INT(b.resps, 1);
 	CHECK_EQ_INT(a.cookies, 1);
 	CHECK_EQ_INT(b.errors[-WG_TUN_ERR_NO_SESSION], 0); /* the reply found B's keypair */
 	CHECK_EQ_INT(b.resps, 1);                         /* and did not trigger a resend */
-	CHECK(!stats(&a).has_session && !stats(&b).has_session);
-	run_until(&a, &b, sim_now + WG_SEC(6));
+	CHECK(!tunsim_stats(&a).has_session && !tunsim_stats(&b).has_session);
+	tunsim_run_until(&a, &b, tunsim_now + WG_SEC(6));
 	CHECK_EQ_INT(a.inits, 2);
 	CHECK_EQ_INT(b.resps, 2);
 	CHECK_EQ_INT(a.cookies, 1); /* the second response passed mac2 */
-	CHECK(stats(&a).has_session && stats(&b).has_session);
+	CHECK(tunsim_stats(&a).has_session && tunsim_stats(&b).has_session);
 	CHECK_EQ_INT(b.tun_packets, 1);
-	teardown(&a, &b);
+	tunsim_teardown(&a, &b);
 }
 
 int main(void)

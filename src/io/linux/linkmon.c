@@ -2,6 +2,7 @@
 #include "io/linux/linkmon.h"
 
 #include <errno.h>
+#include <linux/if.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <string.h>
@@ -46,6 +47,11 @@ static void linkmon_parse_link(const uint8_t *msg, size_t len, uint16_t type, in
 		news->gone = true;
 		return;
 	}
+	/* Every RTM_NEWLINK carries the flags; the latest one tells the state now. */
+	news->has_state = true;
+	news->running = (ifi.ifi_flags & IFF_RUNNING) != 0;
+	if (!news->running)
+		news->was_down = true;
 	while (off + sizeof(struct rtattr) <= len) {
 		struct rtattr rta;
 		uint32_t mtu;

@@ -108,6 +108,14 @@ int tun_txqueuelen_raise(const char *name, int want)
 	return ret;
 }
 
+int tun_running(const char *name)
+{
+	struct ifreq ifr;
+	int ret = tun_ifreq(name, SIOCGIFFLAGS, &ifr);
+
+	return ret < 0 ? ret : (ifr.ifr_flags & IFF_RUNNING) != 0;
+}
+
 int tun_exists(const char *name)
 {
 	struct ifreq ifr;

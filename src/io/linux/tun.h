@@ -28,6 +28,8 @@ int tun_txqueuelen_raise(const char *name, int want);
 
 /* 1 if an interface called `name` exists, 0 if it does not, -errno if that cannot be told. */
 int tun_exists(const char *name);
+/* 1 if the interface is running (IFF_RUNNING: up, with carrier), 0 if not, -errno. */
+int tun_running(const char *name);
 
 /* One packet from a TUN fd (non-blocking). > 0 = length, 0 = nothing waiting (*closed is set
  * when the read returned end-of-file: a socket or pipe standing in for a TUN was closed),
