@@ -3,6 +3,8 @@
 #define _GNU_SOURCE
 #include "wgtun.h"
 
+#include "api/api_struct.h"
+
 #include "crypto/crypto.h"
 #include "device/cryptopool.h"
 #include "device/device.h"
@@ -43,19 +45,17 @@ void wgtun_device_config_init(wgtun_device_config *cfg)
 	cfg->uapi_fd = -1;
 }
 
-/* Copies the caller's struct into ours: fields a newer app knows but we do not must be zero. */
+/* Copies the caller's struct over our defaults (api_struct.h), then checks the values. */
 static int config_copy(wgtun_device_config *dst, const wgtun_device_config *src)
 {
-	const unsigned char *extra;
+	int ret;
 
-	if (!src || src->struct_size < CONFIG_V1_SIZE)
+	if (!src)
 		return -EINVAL;
-	extra = (const unsigned char *)src + sizeof(*dst);
-	for (size_t i = sizeof(*dst); i < src->struct_size; i++)
-		if (extra[i - sizeof(*dst)])
-			return -EINVAL;
 	wgtun_device_config_init(dst);
-	memcpy(dst, src, src->struct_size < sizeof(*dst) ? src->struct_size : sizeof(*dst));
+	ret = api_struct_take(dst, sizeof(*dst), src, src->struct_size, CONFIG_V1_SIZE);
+	if (ret)
+		return ret;
 	return dst->crypto_workers > CRYPTO_POOL_MAX_WORKERS ||
 			       dst->busy_poll_us > DEVICE_BUSY_POLL_MAX_US
 		       ? -EINVAL

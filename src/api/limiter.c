@@ -5,6 +5,8 @@
  * we could watch. */
 #include "wgtun.h"
 
+#include "api/api_struct.h"
+
 #include "crypto/crypto.h"
 #include "proto/cookie.h"
 #include "proto/identity.h"
@@ -88,19 +90,11 @@ void wgtun_limiter_config_init(wgtun_limiter_config *cfg)
 	cfg->struct_size = sizeof(*cfg);
 }
 
-/* Copies the caller's struct: fields a newer app knows but we do not must be zero. */
+/* Copies the caller's struct over our defaults (api_struct.h). */
 static int config_copy(wgtun_limiter_config *dst, const wgtun_limiter_config *src)
 {
-	const unsigned char *extra = (const unsigned char *)src + sizeof(*dst);
-
-	if (src->struct_size < CONFIG_V1_SIZE)
-		return -EINVAL;
-	for (size_t i = sizeof(*dst); i < src->struct_size; i++)
-		if (extra[i - sizeof(*dst)])
-			return -EINVAL;
 	wgtun_limiter_config_init(dst);
-	memcpy(dst, src, src->struct_size < sizeof(*dst) ? src->struct_size : sizeof(*dst));
-	return 0;
+	return api_struct_take(dst, sizeof(*dst), src, src->struct_size, CONFIG_V1_SIZE);
 }
 
 int wgtun_limiter_new(const wgtun_limiter_config *user_cfg, uint64_t now_ns, wgtun_limiter **out)

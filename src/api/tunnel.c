@@ -4,6 +4,8 @@
  * versioned structs. Every packet call maps 1:1 onto the proto call. */
 #include "wgtun.h"
 
+#include "api/api_struct.h"
+
 #include "crypto/crypto.h"
 #include "proto/identity.h"
 #include "proto/messages.h"
@@ -110,19 +112,11 @@ uint64_t wgtun_monotonic_ns(void)
 	return (uint64_t)ts.tv_sec * WG_NS_PER_SEC + (uint64_t)ts.tv_nsec;
 }
 
-/* Copies the caller's struct: fields a newer app knows but we do not must be zero. */
+/* Copies the caller's struct over our defaults (api_struct.h). */
 static int config_copy(wgtun_tunnel_config *dst, const wgtun_tunnel_config *src)
 {
-	const unsigned char *extra = (const unsigned char *)src + sizeof(*dst);
-
-	if (src->struct_size < CONFIG_V1_SIZE)
-		return -EINVAL;
-	for (size_t i = sizeof(*dst); i < src->struct_size; i++)
-		if (extra[i - sizeof(*dst)])
-			return -EINVAL;
 	wgtun_tunnel_config_init(dst);
-	memcpy(dst, src, src->struct_size < sizeof(*dst) ? src->struct_size : sizeof(*dst));
-	return 0;
+	return api_struct_take(dst, sizeof(*dst), src, src->struct_size, CONFIG_V1_SIZE);
 }
 
 int wgtun_tunnel_new(const wgtun_tunnel_config *user_cfg, uint64_t now_ns, wgtun_tunnel **out)
