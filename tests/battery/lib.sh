@@ -6,6 +6,8 @@
 #   C  the attacker, with NSRC extra addresses 10.250.X.Y on its veth (A routes 10.250/16 to C)
 # Every name starts with BAT_PREFIX (default wgf, 3 characters so interface names stay within
 # 15) and carries the test's PID; everything is removed on exit.
+# BAT_DAEMON_CPUS (a taskset CPU list, default empty: unpinned) starts every daemon under
+# `taskset -c LIST`; its threads inherit the affinity (t_flood.sh's FLOOD_PIN sets it).
 set -euo pipefail
 
 BUILD=${BUILD:?BUILD dir}
@@ -21,6 +23,7 @@ IP_A=192.168.241.1 IP_B=192.168.241.2 IP_AC=192.168.242.1 IP_C=192.168.242.2
 TIP_A=10.240.0.1 TIP_B=10.240.0.2
 PORT_A=51820 PORT_B=51821
 SRC_BASE=10.250.0.1
+BAT_DAEMON_CPUS=${BAT_DAEMON_CPUS:-}
 BAT_PIDS=()
 BAT_IFACES=() # further interfaces a test creates (their UAPI sockets are removed on exit)
 
@@ -89,8 +92,10 @@ bat_topology() {
 
 # bat_daemon NS IFACE LOGFILE: starts BUILD/wgtun in the foreground in NS; sets DAEMON_PID.
 bat_daemon() {
-  local ns=$1 ifc=$2 logf=$3
-  ip netns exec "$ns" env WG_PROCESS_FOREGROUND=1 "$BUILD/wgtun" -v verbose "$ifc" >"$logf" 2>&1 &
+  local ns=$1 ifc=$2 logf=$3 pin=()
+  [ -z "$BAT_DAEMON_CPUS" ] || pin=(taskset -c "$BAT_DAEMON_CPUS")
+  # taskset and env exec, so $! is the daemon itself
+  ip netns exec "$ns" "${pin[@]}" env WG_PROCESS_FOREGROUND=1 "$BUILD/wgtun" -v verbose "$ifc" >"$logf" 2>&1 &
   DAEMON_PID=$!
   BAT_PIDS+=("$DAEMON_PID")
   for _ in $(seq 100); do

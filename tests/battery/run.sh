@@ -2,15 +2,17 @@
 # The fault and security battery (issue 6): hostile traffic, floods, reconfiguration churn,
 # failure injection, netns scenarios and security properties, against the daemon of BUILD_DIR.
 #
-#   bash tests/battery/run.sh BUILD_DIR [--short|--long] [TEST...]
+#   bash tests/battery/run.sh BUILD_DIR [--short|--long] [--pin] [TEST...]
 #
-# --short (default, CI: a few minutes) or --long (the issue's full sizes). TEST names pick
+# --short (default, CI: a few minutes) or --long (the issue's full sizes). --pin: the flood
+# test's pinned mode (FLOOD_PIN=1: attacker on one CPU, the legitimate path on another; see
+# t_flood.sh). TEST names pick
 # tests (garbage flood churn failalloc ioerrors netns secrets audit); default: all. Needs root
 # (network namespaces). Each test prints a "RESULT name: ..." line with its figures; the
 # summary repeats them. Exit status is non-zero if any test failed.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-[ $# -ge 1 ] || { echo "usage: $0 BUILD_DIR [--short|--long] [TEST...]" >&2; exit 2; }
+[ $# -ge 1 ] || { echo "usage: $0 BUILD_DIR [--short|--long] [--pin] [TEST...]" >&2; exit 2; }
 build=$(cd "$1" && pwd) || exit 2
 shift
 mode=short
@@ -19,6 +21,7 @@ for a in "$@"; do
   case $a in
     --short) mode=short ;;
     --long) mode=long ;;
+    --pin) export FLOOD_PIN=1 ;;
     -*) echo "unknown option $a" >&2; exit 2 ;;
     *) tests+=("$a") ;;
   esac
