@@ -83,9 +83,13 @@ workers_a=$(sed -n 's/.*crypto workers: \([0-9]*\).*/\1/p' "$T/daemonA.log" | ta
 log "placement: $placement; A: $(nthreads "$PID_A") threads, crypto workers ${workers_a:-?}; load $load_start"
 
 # snap NAME: per-CPU jiffies and kernel receive counters now
-snap() { cat /proc/stat >"$T/snap.$1.stat"; cat /proc/net/softnet_stat >"$T/snap.$1.net"; }
+snap() {
+  cat /proc/stat >"$T/snap.$1.stat"; cat /proc/net/softnet_stat >"$T/snap.$1.net"
+  echo "$(date +%s.%N) $(cpu_s "$PID_A") $(cpu_s "$PID_B")" >"$T/snap.$1.ab"
+}
 # percpu A B: per CPU between snaps A and B: busy and softirq (in cores) and the packets the
-# kernel's receive processed there (softnet: backlog and NAPI, whatever CPU the sender was on)
+# kernel's receive processed there (softnet: backlog and NAPI, whatever CPU the sender was on);
+# then the cores daemons A and B used in that window
 percpu() {
   python3 - "$T/snap.$1" "$T/snap.$2" "$(getconf CLK_TCK)" <<'PY'
 import sys
@@ -112,6 +116,9 @@ for c in sorted(c1):
     drop = n1.get(c, (0, 0))[1] - n0.get(c, (0, 0))[1]
     out.append("cpu%d busy=%.2f softirq=%.2f rx=%.0f/s%s" % (c, (c1[c][0] - c0[c][0]) / t,
                (c1[c][1] - c0[c][1]) / t, rx, " backlog_drops=%d" % drop if drop else ""))
+t0, a0, b0 = map(float, open(sys.argv[1] + ".ab").read().split())
+t1, a1, b1 = map(float, open(sys.argv[2] + ".ab").read().split())
+out.append("daemons A=%.2f B=%.2f" % ((a1 - a0) / (t1 - t0), (b1 - b0) / (t1 - t0)))
 print(", ".join(out))
 PY
 }
