@@ -520,6 +520,11 @@ static int tun_read_vnet(device *dev, long *n, bool *closed, wg_time_ns now)
 			DEVICE_STAT_INC(dev, tx_no_route);
 		return 1;
 	}
+	if (sp.tcp)
+		DEVICE_STAT_INC(dev, tun_split_tcp);
+	else
+		DEVICE_STAT_INC(dev, tun_split_udp);
+	DEVICE_STAT_ADD(dev, tun_split_segs, ns);
 	/* The segments share the super-packet's addresses: one route and one lock for all. */
 	p = tun_route(dev, sp.pkt, sp.len);
 	if (!p)
@@ -614,9 +619,17 @@ void device_tun_flush(device *dev)
 	offload_gro_finish(dev->gro);
 	dev->round_to_tun = true;
 	for (unsigned i = 0; i < offload_gro_count(dev->gro); i++) {
+		const offload_item *it = &dev->gro->items[i];
 		unsigned n = offload_gro_iov(dev->gro, i, iov);
-		if (tun_writev(dev->tun_fd, iov, (int)n))
+		if (tun_writev(dev->tun_fd, iov, (int)n)) {
 			DEVICE_STAT_INC(dev, tun_write_error);
+		} else if (it->nseg > 1) {
+			if (it->tcp)
+				DEVICE_STAT_INC(dev, tun_gro_tcp);
+			else
+				DEVICE_STAT_INC(dev, tun_gro_udp);
+			DEVICE_STAT_ADD(dev, tun_gro_segs, it->nseg);
+		}
 	}
 	offload_gro_reset(dev->gro);
 }

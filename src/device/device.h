@@ -140,6 +140,15 @@ typedef struct {
 	uint64_t link_down;
 	uint64_t link_up;
 	uint64_t tun_while_down;
+	/* TUN offloads (docs/offloads.md): super-packets read from the TUN and cut (TCP = TSO,
+	 * UDP = USO) and the packets they yielded; coalesced super-packets written to the TUN
+	 * and the packets they carried. Counted per super-packet, not per packet. */
+	uint64_t tun_split_tcp;
+	uint64_t tun_split_udp;
+	uint64_t tun_split_segs;
+	uint64_t tun_gro_tcp;
+	uint64_t tun_gro_udp;
+	uint64_t tun_gro_segs;
 } device_stats;
 
 /* Creates a device (down, no key, no peers). NULL with errno set on failure (EINVAL: bad

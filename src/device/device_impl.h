@@ -295,6 +295,8 @@ static inline wg_time_ns device_now(const device *dev)
 }
 
 #define DEVICE_STAT_INC(dev, field) __atomic_fetch_add(&(dev)->stats.field, 1, __ATOMIC_RELAXED)
+#define DEVICE_STAT_ADD(dev, field, n)                                                      \
+	__atomic_fetch_add(&(dev)->stats.field, (uint64_t)(n), __ATOMIC_RELAXED)
 
 /* ---- peer.c: tables ---- */
 /* Grows the peer, index and heap tables so npeers fit (no change on failure). 0/-ENOMEM. */
