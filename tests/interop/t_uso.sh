@@ -82,7 +82,7 @@ xfer() {
 
 # run_pass on|off: one wgtun pair and every transfer.
 run_pass() {
-	local mode=$1 sfx=$2 want la lb k
+	local mode=$1 sfx=$2 want k
 	if [ "$mode" = off ]; then export WGTUN_NO_OFFLOAD=1; else unset WGTUN_NO_OFFLOAD; fi
 	wgi_log "pass: offloads $mode"
 	wgi_pair wgtun wgtun both "$sfx"
