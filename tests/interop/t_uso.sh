@@ -17,8 +17,8 @@
 #    each TUN checks every coalesced packet's partial checksum and every other's full one,
 #    and Udp/Udp6 InCsumErrors stay 0 in both namespaces;
 #  - with WGTUN_NO_OFFLOAD=1 the same deliveries hold and nothing was cut or coalesced.
-# With WGTUN_NO_OFFLOAD set from outside (an offloads-off run of the suite), both passes run
-# without offloads.
+# With WGTUN_NO_OFFLOAD set from outside (an offloads-off run of the suite), only the pass
+# without offloads runs.
 WGI_PREFIX=us
 . "$(dirname "$0")/lib.sh"
 wgi_init "$1"
@@ -27,6 +27,13 @@ G="$(dirname "$0")/udpgso.py"
 PORT=5301
 outside_off=${WGTUN_NO_OFFLOAD:-0}
 [ -z "$outside_off" ] && outside_off=0
+# A sender killed between its SIGSTOP and SIGCONT (--hold) must not leave a daemon stopped.
+wake_daemons() {
+	local p
+	for p in "${WGI_PID_OF[@]}"; do kill -CONT "$p" 2>/dev/null; done
+	return 0
+}
+wgi_on_cleanup wake_daemons
 
 # stats IFACE: the daemon's stats line (one SIGUSR1), as "name=value" words.
 stats() {
@@ -160,14 +167,14 @@ run_pass() {
 		local hold=${WGI_PID_OF[$pa]} m6=$mixed
 		m6=${m6//1392/1372}
 		XNAME="$mode $dir IPv4 equal small datagrams"
-		xfer "$src" "$dst" "$a4" "" "seq:$eq:6" --hold "$hold"
+		xfer "$src" "$dst" "$a4" "" "seq:$eq:4" --hold "$hold"
 		XNAME="$mode $dir IPv6 mixed sizes"
-		xfer "$src" "$dst" "$a6" "" "seq:$m6:6" --hold "$hold"
+		xfer "$src" "$dst" "$a6" "" "seq:$m6:4" --hold "$hold"
 		XNAME="$mode $dir IPv6 equal small datagrams, UDP_GRO receiver"
-		xfer "$src" "$dst" "$a6" --gro "seq:$eq:4" --hold "$hold"
+		xfer "$src" "$dst" "$a6" --gro "seq:$eq:2" --hold "$hold"
 		local merged6=$MERGED
 		XNAME="$mode $dir IPv4 mixed sizes, UDP_GRO receiver"
-		xfer "$src" "$dst" "$a4" --gro "seq:$mixed:4" --hold "$hold"
+		xfer "$src" "$dst" "$a4" --gro "seq:$mixed:3" --hold "$hold"
 		local merged4=$MERGED
 		S0=$sb S1=$(stats "$pb")
 		wgi_log "$mode $dir receiver daemon:$(show)"
@@ -215,9 +222,8 @@ else
 	echo "NOTE: kernel $(uname -r) refuses TUN USO (errno ${3:-?}): checking the fallback (TSO only, UDP cut by the kernel, nothing coalesced)"
 fi
 if [ "$outside_off" != 0 ]; then
-	wgi_log "WGTUN_NO_OFFLOAD=$outside_off from outside: both passes without offloads"
+	wgi_log "WGTUN_NO_OFFLOAD=$outside_off from outside: only the pass without offloads"
 	run_pass off 1
-	run_pass off 2
 else
 	run_pass on 1
 	run_pass off 2
