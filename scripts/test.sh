@@ -20,13 +20,13 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 jobs=${JOBS:-$(nproc)}
 fuzz_seconds=${FUZZ_SECONDS:-20}
-tsan_interop=${TSAN_INTEROP-t_pair_* t_peer_* t_roaming t_transfer_* t_uapi_* t_linkstate \
+tsan_interop=${TSAN_INTEROP-t_pair_* t_peer_* t_roaming* t_transfer_* t_uapi_* t_linkstate* \
 t_sticky t_rekey t_garbage t_offload_off t_keepalive t_mem_release t_busy_poll}
 # t_offload_off (100 MiB transfers) and t_rekey_offload_off (in the first pass, in the
 # background) already run without offloads; these are the others that move data or follow
 # endpoints, where the plain TUN and the socket without GSO/GRO take other code paths.
 offload_off_interop=${OFFLOAD_OFF_INTEROP-t_pair_* t_roaming t_sticky t_garbage t_mtu \
-t_peer_restart t_busy_poll}
+t_busy_poll}
 bench_smoke=${BENCH_SMOKE:-1}
 
 bash scripts/deps.sh
