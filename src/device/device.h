@@ -140,6 +140,9 @@ typedef struct {
 	uint64_t link_down;
 	uint64_t link_up;
 	uint64_t tun_while_down;
+	/* UDP GSO turned off on a socket: a segmented send failed with EIO (the egress cannot
+	 * segment); that run went again datagram by datagram, later sends go unsegmented. */
+	uint64_t tx_gso_off;
 } device_stats;
 
 /* Creates a device (down, no key, no peers). NULL with errno set on failure (EINVAL: bad
