@@ -140,6 +140,9 @@ typedef struct {
 	uint64_t link_down;
 	uint64_t link_up;
 	uint64_t tun_while_down;
+	/* UDP GSO turned off on a socket: a segmented send failed with EIO (the egress cannot
+	 * segment); that run went again datagram by datagram, later sends go unsegmented. */
+	uint64_t tx_gso_off;
 	/* TUN offloads (docs/offloads.md): super-packets read from the TUN and cut (TCP = TSO,
 	 * UDP = USO) and the packets they yielded; coalesced super-packets written to the TUN
 	 * and the packets they carried. Counted per super-packet, not per packet. */
