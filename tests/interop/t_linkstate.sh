@@ -115,7 +115,7 @@ scenario() { # scenario PEER_IMPL SUFFIX
 	up "$NS_A" "$IF_A" "$port"
 	wgi_ping "$NS_A" "$T4_B"
 	wgi_ping "$NS_B" "$T4_A"
-	[ "$1" = wgtun ] && port_taken
+	if [ "$1" = wgtun ]; then port_taken; fi
 }
 
 port_taken() {
@@ -136,7 +136,7 @@ port_taken() {
 	! wg set "$IF_A" listen-port "$PORT_A" 2>/dev/null ||
 		wgi_fail "port taken: a wg set listen-port on it succeeded"
 	kill "$HOLDER"
-	wait "$HOLDER" 2>/dev/null
+	wait "$HOLDER" 2>/dev/null || true
 	wgi_wait_for 5 not_listening "$NS_A" "$PORT_A" || wgi_fail "the test's holder did not go"
 	wg set "$IF_A" listen-port "$PORT_A" || wgi_fail "released: wg set listen-port failed"
 	wgtun_on "$NS_A" "$PORT_A" "$pid" || wgi_fail "released: wgtun does not listen on $PORT_A"
