@@ -369,7 +369,7 @@ static int ip_addr_of(const uint8_t *pkt, size_t len, bool source, const uint8_t
 /* Our own outer datagram to p, routed back into the TUN (the route to p's endpoint points
  * into this interface, e.g. AllowedIPs 0.0.0.0/0 without wg-quick's fwmark rules): encrypting
  * it again would send a bigger one the same way, without end (reliability.md B11). The kernel
- * refuses such a route (ELOOP); a userspace daemon recognises the packet instead: UDP from our
+ * refused such a route (ELOOP) until 2020 (netns-port.md); we recognise the packet: UDP from our
  * listen port to p's endpoint, carrying a WireGuard message type. The endpoint matters: a
  * forwarded client's own WireGuard (nested, often on the same port number) goes elsewhere.
  * Loop thread: p's endpoint changes only there or under the exclusive config lock. */
