@@ -200,12 +200,19 @@ static void tx_src_refused(device *dev, unsigned i)
 /* Sends tx slots idx[0..n) on fd. */
 static void tx_send(device *dev, int fd, const uint16_t *idx, unsigned n, bool *gso)
 {
-	bool failed[DEVICE_BATCH];
-	unsigned refused = 0;
+	bool failed[DEVICE_BATCH], had_gso = *gso;
+	unsigned refused = 0, nfailed;
 
 	if (n == 0)
 		return;
-	if (udp_send_batch(fd, &dev->tx, idx, n, gso, failed, &refused) == 0 && !refused)
+	nfailed = udp_send_batch(fd, &dev->tx, idx, n, gso, failed, &refused);
+	if (had_gso && !*gso) {
+		DEVICE_STAT_INC(dev, tx_gso_off);
+		device_log(dev, DEVICE_LOG_INFO,
+			   "UDP GSO off on the IPv%c socket: a segmented send failed with EIO",
+			   fd == dev->bind.fd4 ? '4' : '6');
+	}
+	if (nfailed == 0 && !refused)
 		return;
 	for (unsigned k = 0; k < n; k++) {
 		if (failed[k])

@@ -140,6 +140,9 @@ typedef struct {
 	uint64_t link_down;
 	uint64_t link_up;
 	uint64_t tun_while_down;
+	/* UDP GSO turned off on a socket: a segmented send failed with EIO (the egress cannot
+	 * segment); that run went again datagram by datagram, later sends go unsegmented. */
+	uint64_t tx_gso_off;
 	/* Link ups whose sockets could not be opened (the device stays down, "stalled", until
 	 * the next link up or a listen-port set), and ups that found the remembered random
 	 * port taken and took a new random one (docs/linkstate.md). */
