@@ -266,6 +266,7 @@ int wgtun_device_stats(wgtun_device *dev, char **out)
 		"tx_src_refused", "tx_loop",
 		"link_down",      "link_up",         "tun_while_down",
 		"tx_gso_off",
+		"link_up_failed", "link_up_new_port",
 		"tun_split_tcp",  "tun_split_udp",   "tun_split_segs",
 		"tun_gro_tcp",    "tun_gro_udp",     "tun_gro_segs",
 	};
