@@ -3,7 +3,8 @@
 #
 # Usage (as root, from anywhere in a clone):
 #     sudo bash bench/run.sh                  # full run: 3 alternating rounds, 10 s per iperf3 test
-#     sudo bash bench/run.sh --smoke          # CI smoke: 1 round, tiny durations (~15 s)
+#     sudo bash bench/run.sh --smoke          # CI smoke: 1 round, tiny durations
+# Missing tools are installed first through scripts/deps.sh (as scripts/demo.sh does).
 #
 # Options:
 #     --rounds N        rounds (default 3); each round runs every selected impl once, the
@@ -133,8 +134,11 @@ has_wgtun() { [[ ",$IMPLS," == *",wgtun"[,-]* ]]; }   # wgtun or any wgtun-wN
 [ "$(id -u)" -eq 0 ] || die "must run as root (network namespaces, TUN devices)"
 need=(ip wg iperf3 ping python3 cmake)
 has_impl wggo && need+=(wireguard-go)
+# One command from a clean clone: install what is missing, as scripts/demo.sh does (deps.sh
+# only runs apt when a package is missing, so this is quick on a prepared machine).
+bash "$SRC/scripts/deps.sh" || die "scripts/deps.sh failed"
 for t in "${need[@]}"; do
-  command -v "$t" >/dev/null || die "$t missing: run 'bash scripts/deps.sh' as root"
+  command -v "$t" >/dev/null || die "$t missing after scripts/deps.sh"
 done
 
 # ---- build -----------------------------------------------------------------------------------

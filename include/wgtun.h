@@ -190,7 +190,11 @@ WGTUN_API int wgtun_device_get(wgtun_device *dev, char **out);
  * poll found; shed_filter_set, shed_filter_cleared, shed_filter_error, kernel_shed: the
  * kernel-side shedding filter under a handshake flood; tx_src_refused: sends whose sticky
  * source address the kernel refused, resent without it, docs/sticky.md; tx_loop: TUN packets
- * that were the device's own outer datagrams routed back into it, dropped), monotonically
+ * that were the device's own outer datagrams routed back into it, dropped; tx_gso_off: a
+ * socket's UDP GSO turned off after a segmented send failed with EIO; tun_split_tcp,
+ * tun_split_udp, tun_split_segs: TSO / USO super-packets read from the TUN and cut, and the
+ * packets they made; tun_gro_tcp, tun_gro_udp, tun_gro_segs: coalesced super-packets
+ * written to the TUN, and the packets they carried; docs/offloads.md), monotonically
  * increasing; for
  * monitoring and tests. *out is malloc'd: release it with
  * wgtun_string_free(). 0, -ENOMEM, -ESHUTDOWN. Thread-safe. */

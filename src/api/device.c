@@ -265,6 +265,10 @@ int wgtun_device_stats(wgtun_device *dev, char **out)
 		"shed_filter_set", "shed_filter_cleared", "shed_filter_error", "kernel_shed",
 		"tx_src_refused", "tx_loop",
 		"link_down",      "link_up",         "tun_while_down",
+		"tx_gso_off",
+		"link_up_failed", "link_up_new_port",
+		"tun_split_tcp",  "tun_split_udp",   "tun_split_segs",
+		"tun_gro_tcp",    "tun_gro_udp",     "tun_gro_segs",
 	};
 	_Static_assert(sizeof(names) / sizeof(names[0]) == sizeof(device_stats) / sizeof(uint64_t),
 		       "one name per device_stats counter");

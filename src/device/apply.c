@@ -40,6 +40,7 @@ typedef struct {
 	bool aips_init;
 	udp_bind bind;   /* new sockets, if the request rebinds */
 	bool rebind;
+	bool go_up;      /* the rebind ends a stalled up (docs/linkstate.md) */
 	bool mark_set;   /* fwmark changed on the live sockets (already applied) */
 } apply_plan;
 
@@ -233,8 +234,17 @@ static int plan_sockets(apply_plan *pl)
 	uint32_t mark = c->has_fwmark ? c->fwmark : dev->fwmark;
 	int ret;
 
-	if (!dev->up)
+	/* Down: stored for the next up. Stalled (the link runs, its up found the port taken):
+	 * a listen-port, even the same one, is the retry, and fails as a set while up would. */
+	if (!dev->up && !(dev->up_stalled && c->has_listen_port))
 		return 0;
+	if (!dev->up) {
+		ret = device_bind_open(dev, &pl->bind, c->listen_port, mark);
+		if (ret)
+			return ret;
+		pl->rebind = pl->go_up = true;
+		return 0;
+	}
 	if (c->has_listen_port && (c->listen_port == 0 || c->listen_port != dev->bind.port)) {
 		ret = device_bind_open(dev, &pl->bind, c->listen_port, mark);
 		if (ret)
@@ -357,14 +367,17 @@ static void plan_commit(apply_plan *pl)
 		device_forget_sources(dev); /* learned on the old sockets */
 		device_bind_close(dev, &old_bind);
 		pl->rebind = false;
-		/* Peers keep sending to the old port until they hear from the new one. */
-		for (peer *p = moved ? dev->first : NULL; p; p = p->next) {
+		/* Peers keep sending to the old port until they hear from the new one (a
+		 * stalled device's peers are stopped: their start below says it all). */
+		for (peer *p = moved && !pl->go_up ? dev->first : NULL; p; p = p->next) {
 			wg_tunnel_local_address_changed(p->tun, pl->now);
 			device_peer_update_deadline(dev, p);
 		}
 	}
-	if (c->has_listen_port)
+	if (c->has_listen_port) {
 		dev->listen_port = c->listen_port;
+		dev->port_random = false;
+	}
 	if (c->has_fwmark)
 		dev->fwmark = c->fwmark;
 	pl->mark_set = false;
@@ -395,6 +408,13 @@ static void plan_commit(apply_plan *pl)
 			wg_tunnel_identity_changed(p->tun, pl->now);
 			device_peer_update_deadline(dev, p);
 		}
+	}
+	if (pl->go_up) {
+		/* Last: the peers this request made or changed start too. */
+		device_up_finish(dev, true);
+		DEVICE_STAT_INC(dev, link_up);
+		device_log(dev, DEVICE_LOG_INFO, "link up (listen-port set): listening on port %u",
+			   dev->bind.port);
 	}
 }
 

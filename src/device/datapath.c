@@ -200,12 +200,19 @@ static void tx_src_refused(device *dev, unsigned i)
 /* Sends tx slots idx[0..n) on fd. */
 static void tx_send(device *dev, int fd, const uint16_t *idx, unsigned n, bool *gso)
 {
-	bool failed[DEVICE_BATCH];
-	unsigned refused = 0;
+	bool failed[DEVICE_BATCH], had_gso = *gso;
+	unsigned refused = 0, nfailed;
 
 	if (n == 0)
 		return;
-	if (udp_send_batch(fd, &dev->tx, idx, n, gso, failed, &refused) == 0 && !refused)
+	nfailed = udp_send_batch(fd, &dev->tx, idx, n, gso, failed, &refused);
+	if (had_gso && !*gso) {
+		DEVICE_STAT_INC(dev, tx_gso_off);
+		device_log(dev, DEVICE_LOG_INFO,
+			   "UDP GSO off on the IPv%c socket: a segmented send failed with EIO",
+			   fd == dev->bind.fd4 ? '4' : '6');
+	}
+	if (nfailed == 0 && !refused)
 		return;
 	for (unsigned k = 0; k < n; k++) {
 		if (failed[k])
@@ -369,7 +376,7 @@ static int ip_addr_of(const uint8_t *pkt, size_t len, bool source, const uint8_t
 /* Our own outer datagram to p, routed back into the TUN (the route to p's endpoint points
  * into this interface, e.g. AllowedIPs 0.0.0.0/0 without wg-quick's fwmark rules): encrypting
  * it again would send a bigger one the same way, without end (reliability.md B11). The kernel
- * refuses such a route (ELOOP); a userspace daemon recognises the packet instead: UDP from our
+ * refused such a route (ELOOP) until 2020 (netns-port.md); we recognise the packet: UDP from our
  * listen port to p's endpoint, carrying a WireGuard message type. The endpoint matters: a
  * forwarded client's own WireGuard (nested, often on the same port number) goes elsewhere.
  * Loop thread: p's endpoint changes only there or under the exclusive config lock. */
@@ -520,6 +527,11 @@ static int tun_read_vnet(device *dev, long *n, bool *closed, wg_time_ns now)
 			DEVICE_STAT_INC(dev, tx_no_route);
 		return 1;
 	}
+	if (sp.tcp)
+		DEVICE_STAT_INC(dev, tun_split_tcp);
+	else
+		DEVICE_STAT_INC(dev, tun_split_udp);
+	DEVICE_STAT_ADD(dev, tun_split_segs, ns);
 	/* The segments share the super-packet's addresses: one route and one lock for all. */
 	p = tun_route(dev, sp.pkt, sp.len);
 	if (!p)
@@ -614,9 +626,17 @@ void device_tun_flush(device *dev)
 	offload_gro_finish(dev->gro);
 	dev->round_to_tun = true;
 	for (unsigned i = 0; i < offload_gro_count(dev->gro); i++) {
+		const offload_item *it = &dev->gro->items[i];
 		unsigned n = offload_gro_iov(dev->gro, i, iov);
-		if (tun_writev(dev->tun_fd, iov, (int)n))
+		if (tun_writev(dev->tun_fd, iov, (int)n)) {
 			DEVICE_STAT_INC(dev, tun_write_error);
+		} else if (it->nseg > 1) {
+			if (it->tcp)
+				DEVICE_STAT_INC(dev, tun_gro_tcp);
+			else
+				DEVICE_STAT_INC(dev, tun_gro_udp);
+			DEVICE_STAT_ADD(dev, tun_gro_segs, it->nseg);
+		}
 	}
 	offload_gro_reset(dev->gro);
 }

@@ -161,16 +161,10 @@ static int device_handle_link(device *dev)
 	return 0;
 }
 
-/* Opens the sockets (on the configured port, or the one the device had before it went down)
- * and starts every peer. Config lock exclusive (or before the loop runs). 0 or -errno (the
- * device stays down). */
-static int device_go_up(device *dev, bool restart)
+void device_up_finish(device *dev, bool restart)
 {
 	wg_time_ns now = device_now(dev);
-	int ret = device_bind_open(dev, &dev->bind, dev->listen_port, dev->fwmark);
 
-	if (ret)
-		return ret;
 	device_shed_reset(dev);     /* new sockets carry no filter */
 	device_forget_sources(dev); /* learned on sockets that are gone */
 	dev->up = true;
@@ -184,6 +178,33 @@ static int device_go_up(device *dev, bool restart)
 		pthread_mutex_unlock(&p->lock);
 		device_peer_update_deadline(dev, p);
 	}
+	dev->up_stalled = false;
+}
+
+/* Opens the sockets (on the configured port, or the one the device had before it went down)
+ * and starts every peer. A remembered random port someone took while we were down is given
+ * up for a new random one: nobody configured it, and the peers learn the new one from our
+ * handshake (the kernel would fail the `ip link set up`; a daemon cannot). Config lock
+ * exclusive (or before the loop runs). 0 or -errno (the device stays down). */
+static int device_go_up(device *dev, bool restart)
+{
+	int ret = device_bind_open(dev, &dev->bind, dev->listen_port, dev->fwmark);
+
+	if (ret == -EADDRINUSE && dev->port_random && dev->listen_port) {
+		uint16_t was = dev->listen_port;
+
+		ret = device_bind_open(dev, &dev->bind, 0, dev->fwmark);
+		if (ret == 0) {
+			dev->listen_port = dev->bind.port;
+			DEVICE_STAT_INC(dev, link_up_new_port);
+			device_log(dev, DEVICE_LOG_INFO,
+				   "random port %u was taken while down: new random port %u", was,
+				   dev->bind.port);
+		}
+	}
+	if (ret)
+		return ret;
+	device_up_finish(dev, restart);
 	return 0;
 }
 
@@ -203,8 +224,10 @@ static void device_go_down(device *dev)
 	(void)device_handshake_drop_all(dev); /* their replies would have no socket */
 	/* A random port is kept for the next up, as both references do (and `wg show` goes on
 	 * showing it); a port set while down replaces it. */
-	if (!dev->listen_port)
+	if (!dev->listen_port || dev->port_random) {
 		dev->listen_port = dev->bind.port;
+		dev->port_random = true;
+	}
 	device_bind_close(dev, &dev->bind);
 	device_shed_reset(dev);
 	device_forget_sources(dev);
@@ -227,6 +250,8 @@ static void device_link_apply(device *dev)
 		DEVICE_STAT_INC(dev, link_down);
 		device_log(dev, DEVICE_LOG_INFO, "link down: sockets closed, peers stopped");
 	}
+	if (want == DEVICE_LINK_CYCLE)
+		dev->up_stalled = false; /* a down was seen: this is a new up (logged again) */
 	if (want && !dev->up) {
 		ret = device_go_up(dev, true);
 		if (ret == 0) {
@@ -235,15 +260,23 @@ static void device_link_apply(device *dev)
 				   dev->bind.port);
 		} else {
 			/* The kernel's `ip link set up` would fail; here the link is up without
-			 * us: say so, and try again at the next up. */
-			device_log(dev, DEVICE_LOG_ERROR,
-				   "link up, but the sockets could not be opened on port %u (%d): "
-				   "staying down", dev->listen_port, ret);
+			 * us. Said once per stall (a retry at each link event is only counted);
+			 * nothing is armed meanwhile: no timer, no retry loop. */
+			if (!dev->up_stalled)
+				device_log(dev, DEVICE_LOG_ERROR,
+					   "link up, but the sockets could not be opened on port "
+					   "%u (%d): down until the next link up or a listen-port set",
+					   dev->listen_port, ret);
+			dev->up_stalled = true;
+			DEVICE_STAT_INC(dev, link_up_failed); /* after the log: tests wait on it */
 		}
-	} else if (!want && dev->up) {
-		device_go_down(dev);
-		DEVICE_STAT_INC(dev, link_down);
-		device_log(dev, DEVICE_LOG_INFO, "link down: sockets closed, peers stopped");
+	} else if (!want) {
+		if (dev->up) {
+			device_go_down(dev);
+			DEVICE_STAT_INC(dev, link_down);
+			device_log(dev, DEVICE_LOG_INFO, "link down: sockets closed, peers stopped");
+		}
+		dev->up_stalled = false; /* down as asked */
 	}
 	pthread_rwlock_unlock(&dev->cfg_lock);
 }

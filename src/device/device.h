@@ -140,6 +140,23 @@ typedef struct {
 	uint64_t link_down;
 	uint64_t link_up;
 	uint64_t tun_while_down;
+	/* UDP GSO turned off on a socket: a segmented send failed with EIO (the egress cannot
+	 * segment); that run went again datagram by datagram, later sends go unsegmented. */
+	uint64_t tx_gso_off;
+	/* Link ups whose sockets could not be opened (the device stays down, "stalled", until
+	 * the next link up or a listen-port set), and ups that found the remembered random
+	 * port taken and took a new random one (docs/linkstate.md). */
+	uint64_t link_up_failed;
+	uint64_t link_up_new_port;
+	/* TUN offloads (docs/offloads.md): super-packets read from the TUN and cut (TCP = TSO,
+	 * UDP = USO) and the packets they yielded; coalesced super-packets written to the TUN
+	 * and the packets they carried. Counted per super-packet, not per packet. */
+	uint64_t tun_split_tcp;
+	uint64_t tun_split_udp;
+	uint64_t tun_split_segs;
+	uint64_t tun_gro_tcp;
+	uint64_t tun_gro_udp;
+	uint64_t tun_gro_segs;
 } device_stats;
 
 /* Creates a device (down, no key, no peers). NULL with errno set on failure (EINVAL: bad
@@ -161,6 +178,9 @@ int device_start(device *dev);
  * when already in that state; before device_start, the loop applies it once it runs. Any
  * thread. */
 void device_link_set(device *dev, bool running);
+/* (An up whose sockets cannot be opened leaves the device down, counted link_up_failed and
+ * logged once; the next up, or a device_apply with a listen port, tries again; the latter
+ * fails with the bind's error, nothing changed, if it cannot open them either.) */
 /* The sockets are open and the peers started (false before start, and while the link is
  * down). Any thread. */
 bool device_is_up(device *dev);

@@ -211,13 +211,19 @@ struct device {
 	peer **heap;        /* min-heap of peers by deadline */
 	size_t heap_cap;
 	udp_bind bind;
-	uint16_t listen_port; /* configured (0 = random) */
+	uint16_t listen_port; /* configured (0 = random); while down, the port to reopen */
+	/* listen_port was the kernel's random pick (kept at a down): if someone took it while
+	 * we were down, the up takes a new random port instead of staying down. */
+	bool port_random;
 	uint32_t fwmark;
 	/* Sockets open and peers started. Without a link monitor (no interface name, or no
 	 * netlink) from device_start on; with one, while started and the link runs (IFF_RUNNING),
 	 * as in the kernel's and wireguard-go's device (docs/linkstate.md). */
 	bool up;
 	bool link_follow; /* device_start found a link monitor: up follows the link */
+	/* The link runs, but its up could not open the sockets (the port was taken): down
+	 * until the next link event or a listen-port set opens them (docs/linkstate.md). */
+	bool up_stalled;
 	_Atomic uint32_t mtu;
 
 	/* Receiver indices: buckets change under the exclusive config lock; entries under
@@ -288,6 +294,9 @@ enum { DEVICE_TAG_TUN = 1, DEVICE_TAG_UDP4 = 2, DEVICE_TAG_UDP6 = 3, DEVICE_TAG_
 int device_bind_open(device *dev, udp_bind *out, uint16_t port, uint32_t fwmark);
 /* Removes the sockets from the loop and closes them. */
 void device_bind_close(device *dev, udp_bind *b);
+/* The rest of an up once dev->bind holds the new sockets: peers started (restart: after a
+ * down), MTU re-read, up set, the stall over. Config lock exclusive. */
+void device_up_finish(device *dev, bool restart);
 
 static inline wg_time_ns device_now(const device *dev)
 {
@@ -295,6 +304,8 @@ static inline wg_time_ns device_now(const device *dev)
 }
 
 #define DEVICE_STAT_INC(dev, field) __atomic_fetch_add(&(dev)->stats.field, 1, __ATOMIC_RELAXED)
+#define DEVICE_STAT_ADD(dev, field, n)                                                      \
+	__atomic_fetch_add(&(dev)->stats.field, (uint64_t)(n), __ATOMIC_RELAXED)
 
 /* ---- peer.c: tables ---- */
 /* Grows the peer, index and heap tables so npeers fit (no change on failure). 0/-ENOMEM. */

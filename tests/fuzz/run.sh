@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every libFuzzer harness in BUILD_DIR for SECONDS each, seeded from
 # tests/fuzz/corpus/<name>/ (copied to a scratch dir so runs never modify the checked-in seeds).
-# Fails on the first crash, leak, timeout or sanitizer report.
+# Fails on the first crash, leak, timeout or sanitizer report, and when a harness of
+# tests/fuzz/fuzz_*.c was not built (zero or too few harnesses must not pass as fuzzed).
 set -euo pipefail
 build=${1:?build dir}
 secs=${2:-30}
@@ -10,7 +11,7 @@ shopt -s nullglob
 found=0
 for bin in "$build"/fuzz_*; do
   [ -x "$bin" ] || continue
-  found=1
+  found=$((found + 1))
   name=$(basename "$bin")
   work=$(mktemp -d)
   [ -d "$here/corpus/$name" ] && cp -r "$here/corpus/$name/." "$work/"
@@ -27,4 +28,18 @@ for bin in "$build"/fuzz_*; do
   grep -E '^stat::number_of_executed_units' "$work.log" || true
   rm -rf "$work" "$work.log"
 done
-[ "$found" = 1 ] || echo "fuzz: no harnesses built"
+if [ "$found" = 0 ]; then
+  echo "fuzz: no harnesses built in $build (configure with -DWGTUN_FUZZ=ON and clang)" >&2
+  exit 1
+fi
+# every harness source must have run: a build that silently drops one is not "fuzzed"
+missing=()
+for src in "$here"/fuzz_*.c; do
+  name=$(basename "$src" .c)
+  [ -x "$build/$name" ] || missing+=("$name")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "fuzz: harnesses not built: ${missing[*]}" >&2
+  exit 1
+fi
+echo "fuzz: $found harnesses ran ${secs}s each, no failure"

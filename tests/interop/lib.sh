@@ -46,6 +46,10 @@
 #                                    the trap does not know: daemons that forked away, wg-quick)
 #   wgi_pid_of IFACE                 PID of the wgtun / wireguard-go process whose last argument
 #                                    is IFACE (also one that daemonized), empty if none
+#   WGTUN_NO_OFFLOAD=1 (env)         every wgtun that wgi_start starts must come up without
+#                                    offloads (its "offloads:" log line and the kernel's
+#                                    `vnet_hdr off`), else the test fails; a test that started
+#                                    no wgtun that way fails too (it did not test offloads off)
 #   wgi_check WHAT CMD...            for tests that report every check and fail at the end (run
 #                                    with `set +e` after sourcing): runs CMD and counts it, printing
 #                                    "  ok   WHAT" or "  FAIL WHAT"; wgi_ok MSG / wgi_bad MSG count
@@ -66,6 +70,7 @@ WGI_TMP=
 WGI_VETH_N=0
 WGI_ON_CLEANUP=()
 WGI_PASS=0 WGI_FAILED=0
+WGI_OFFLOAD_OFF_SEEN=0
 declare -A WGI_PID_OF=() WGI_IMPL_OF=() WGI_NS_OF=()
 
 U4_A=10.201.0.1 U4_B=10.201.0.2 U6_A=fd01:201::1 U6_B=fd01:201::2
@@ -87,6 +92,10 @@ wgi_fail() {
 wgi_cleanup() {
 	local rc=$? pid ns i fn
 	trap - EXIT INT TERM
+	if [ "$rc" = 0 ] && wgi_no_offload && [ "$WGI_OFFLOAD_OFF_SEEN" = 0 ]; then
+		echo "FAIL: WGTUN_NO_OFFLOAD set but no wgtun was started (and checked) by wgi_start" >&2
+		rc=1
+	fi
 	for fn in "${WGI_ON_CLEANUP[@]}"; do
 		"$fn" || true
 	done
@@ -210,6 +219,26 @@ wgi_start() {
 	WGI_LAST_PID=$pid
 	wgi_wait_for 20 wgi_sock_ready "$ifc" || wgi_fail "$impl $ifc: UAPI socket did not appear"
 	kill -0 "$pid" 2>/dev/null || wgi_fail "$impl $ifc exited at start"
+	[ "$impl" = wgtun ] && wgi_no_offload && wgi_assert_offload_off "$ns" "$ifc"
+	return 0
+}
+
+# The daemon's own reading of WGTUN_NO_OFFLOAD (cli/wgtun.c): anything but unset, "" or "0".
+wgi_no_offload() { [ -n "${WGTUN_NO_OFFLOAD:-}" ] && [ "$WGTUN_NO_OFFLOAD" != 0 ]; }
+wgi_offload_logged() { grep -q 'offloads: TUN vnet header' "$1"; }
+# wgi_assert_offload_off NS IFACE: the daemon says it runs without offloads, and the kernel
+# agrees that its TUN has no vnet header (so the variable really reached the data path).
+wgi_assert_offload_off() {
+	local log line kern
+	log=$(wgi_logfile "$2")
+	wgi_wait_for 10 wgi_offload_logged "$log" || wgi_fail "$2: no 'offloads:' line in its log"
+	line=$(grep -o 'offloads: TUN vnet header [a-z]*' "$log" | tail -n 1)
+	[ "$line" = "offloads: TUN vnet header off" ] ||
+		wgi_fail "$2: WGTUN_NO_OFFLOAD set but the daemon logged '$line'"
+	kern=$(ip -n "$1" -d link show "$2" | grep -o 'vnet_hdr [a-z]*')
+	[ "$kern" = "vnet_hdr off" ] || wgi_fail "$2: WGTUN_NO_OFFLOAD set but its TUN shows '$kern'"
+	WGI_OFFLOAD_OFF_SEEN=$((WGI_OFFLOAD_OFF_SEEN + 1))
+	wgi_log "$2: offloads off (daemon log and kernel: no vnet header)"
 }
 
 wgi_stop() {

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Runs every tests/interop/t_*.sh (standalone bash scripts taking BUILD_DIR as $1; exit 0 =
 # pass), prints a line per test with its time, then "N passed, N failed". Exits non-zero if
-# any failed. Needs root (network namespaces). Optional: ONLY=glob to run a subset (e.g.
-# ONLY='t_rekey*'), INTEROP_TIMEOUT=seconds per test (default 300).
+# any failed. Needs root (network namespaces). Optional: ONLY=globs (space-separated) to run
+# a subset (e.g. ONLY='t_rekey* t_pair_*'; a glob matching no test is an error, so a renamed
+# test cannot drop out silently), INTEROP_TIMEOUT=seconds per test (default 300). The
+# environment reaches every test (e.g. WGTUN_NO_OFFLOAD=1: lib.sh then checks each wgtun it
+# starts really runs without offloads).
 #
 # Tests run one after the other, except those with a line "# interop: background" near the
 # top: they mostly wait on protocol timers (t_rekey waits 120 s), so they start first, run
@@ -58,8 +61,23 @@ report() { # report NAME
 }
 
 bg_names=() fg=()
-for t in "$here"/${ONLY:-t_*.sh}; do
-	[ -f "$t" ] || continue
+tests=()
+set -f
+for glob in ${ONLY:-t_*}; do
+	set +f
+	n=0
+	for t in "$here"/$glob; do
+		[[ $t == *.sh ]] || t=${t%.sh}.sh
+		[ -f "$t" ] || continue
+		case " ${tests[*]} " in *" $t "*) continue ;; esac
+		tests+=("$t")
+		n=$((n + 1))
+	done
+	[ "$n" -gt 0 ] || { echo "run.sh: ONLY glob '$glob' matches no test" >&2; exit 2; }
+	set -f
+done
+set +f
+for t in "${tests[@]}"; do
 	if head -n 20 "$t" | grep -q '^# interop: background'; then
 		name=$(basename "$t" .sh)
 		run_one "$name" "$t" &

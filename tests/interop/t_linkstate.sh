@@ -9,7 +9,11 @@
 #    with no traffic; traffic flows. The control before: a ping a second later on a live
 #    session makes no new handshake, so the one after up comes from the down;
 #  - N down/up cycles: traffic after them, the daemon's fds and threads back to the baseline;
-#  - listen-port 0: the random port is kept across down/up (both references do).
+#  - listen-port 0: the random port is kept across down/up (both references do);
+#  - a port taken while down (docs/linkstate.md "A port taken at up"; wgtun peer only): a
+#    configured port: up leaves wgtun down and alive, one error line, `wg show` answers, a
+#    `wg set listen-port` on the taken port fails; released, the same `wg set` brings it up
+#    on that port and traffic flows. A random port: up takes a new random port, traffic.
 # Not compared with wireguard-go's own link down: Debian's v0.0.20220316 keeps its sockets
 # open and sessions alive when its TUN goes down (docs/linkstate.md); the kernel's closes.
 WGI_PREFIX=ls
@@ -29,6 +33,20 @@ nthreads() { ls "/proc/$1/task" | wc -l; }
 rx_of() { wg show "$1" transfer | awk -v k="$2" '$1 == k { print $2 }'; }
 after_second() { wgi_wait_for 3 bash -c "[ \$(date +%s) -gt $1 ]"; }
 newer_handshake() { [ "$(wgi_handshake_time "$1" "$2")" -gt "$3" ]; }
+# wgtun itself (not another process) listens on the port.
+wgtun_on() { ip netns exec "$1" ss -Hlunp "sport = :$2" | grep -q "pid=$3,"; }
+# take NS PORT: a process of the test binds the UDP port (both families); its PID in HOLDER.
+take() {
+	ip netns exec "$1" "$PY" -c 'import socket, sys, time
+s4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s4.bind(("0.0.0.0", int(sys.argv[1])))
+s6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1); s6.bind(("::", int(sys.argv[1])))
+time.sleep(120)' "$2" &
+	HOLDER=$!
+	WGI_PIDS+=("$HOLDER")
+	wgi_wait_for 5 listening "$1" "$2" || wgi_fail "the test could not take port $2"
+}
+stalls() { grep -c "could not be opened on port $2" "$(wgi_logfile "$1")"; }
 down() {
 	ip -n "$1" link set "$2" down
 	wgi_wait_for 5 not_listening "$1" "$3" || wgi_fail "$2 down: port $3 still listening"
@@ -97,6 +115,48 @@ scenario() { # scenario PEER_IMPL SUFFIX
 	up "$NS_A" "$IF_A" "$port"
 	wgi_ping "$NS_A" "$T4_B"
 	wgi_ping "$NS_B" "$T4_A"
+	if [ "$1" = wgtun ]; then port_taken; fi
+}
+
+port_taken() {
+	local pid=${WGI_PID_OF[$IF_A]} port
+	wgi_log "wgtun peer: its configured port taken while down"
+	wg set "$IF_A" listen-port "$PORT_A"
+	wgi_ping "$NS_A" "$T4_B"
+	down "$NS_A" "$IF_A" "$PORT_A"
+	take "$NS_A" "$PORT_A"
+	ip -n "$NS_A" link set "$IF_A" up
+	wgi_wait_for 5 bash -c "grep -q 'could not be opened on port $PORT_A' '$(wgi_logfile "$IF_A")'" ||
+		wgi_fail "port taken: no error line at up"
+	sleep 1
+	kill -0 "$pid" || wgi_fail "port taken: wgtun died"
+	! wgtun_on "$NS_A" "$PORT_A" "$pid" || wgi_fail "port taken: wgtun listens anyway"
+	[ "$(stalls "$IF_A" "$PORT_A")" = 1 ] || wgi_fail "port taken: the error was not said once"
+	[ "$(wg show "$IF_A" listen-port)" = "$PORT_A" ] || wgi_fail "port taken: wg show does not answer"
+	! wg set "$IF_A" listen-port "$PORT_A" 2>/dev/null ||
+		wgi_fail "port taken: a wg set listen-port on it succeeded"
+	kill "$HOLDER"
+	wait "$HOLDER" 2>/dev/null || true
+	wgi_wait_for 5 not_listening "$NS_A" "$PORT_A" || wgi_fail "the test's holder did not go"
+	wg set "$IF_A" listen-port "$PORT_A" || wgi_fail "released: wg set listen-port failed"
+	wgtun_on "$NS_A" "$PORT_A" "$pid" || wgi_fail "released: wgtun does not listen on $PORT_A"
+	wgi_ping "$NS_A" "$T4_B"
+	wgi_ping "$NS_B" "$T4_A"
+
+	wgi_log "wgtun peer: its random port taken while down"
+	wg set "$IF_A" listen-port 0
+	port=$(wg show "$IF_A" listen-port)
+	wgi_ping "$NS_A" "$T4_B"
+	down "$NS_A" "$IF_A" "$port"
+	take "$NS_A" "$port"
+	ip -n "$NS_A" link set "$IF_A" up
+	wgi_wait_for 5 bash -c "[ \"\$(wg show $IF_A listen-port)\" != $port ]" ||
+		wgi_fail "random port taken: no new port"
+	wgtun_on "$NS_A" "$(wg show "$IF_A" listen-port)" "$pid" ||
+		wgi_fail "random port taken: wgtun does not listen on its new port"
+	wgi_ping "$NS_A" "$T4_B"
+	wgi_ping "$NS_B" "$T4_A"
+	kill "$HOLDER"
 }
 
 scenario wgtun w

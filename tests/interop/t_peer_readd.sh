@@ -50,8 +50,10 @@ for round in 1 2 3; do
 	kill -0 "${WGI_PID_OF[$IF_A]}" || wgi_fail "wgtun died after remove"
 	wg set "$IF_A" peer "$PUB_B" allowed-ips "$T4_B/32,$T6_B/128" endpoint "$U4_B:$PORT_B"
 	read -r tx rx < <(transfer_of "$IF_A" "$PUB_B")
-	# A new peer: the old counters (> 1 MB) are gone; at most a handshake or two since.
-	[ "$tx" -lt 10000 ] && [ "$rx" -lt 10000 ] || wgi_fail "round $round: counters carried over: tx $tx rx $rx"
+	# A new peer: the old counters (tx > 1 MB) are gone. The re-added peer handshakes and the
+	# TCP stream resumes at once, so on a slow (TSan, loaded) run some KB may pass before
+	# `wg show` reads them (10.7 KB seen): bounds well below the old count, not "nothing".
+	[ "$tx" -lt 500000 ] && [ "$rx" -lt 100000 ] || wgi_fail "round $round: counters carried over: tx $tx rx $rx"
 	wgi_wait_handshake "$IF_A" "$PUB_B" 15
 	wgi_ping "$NS_A" "$T4_B"
 	wgi_ping "$NS_B" "$T6_A"

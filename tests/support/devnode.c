@@ -33,7 +33,16 @@ static int on_socket(void *ctx, int fd)
 	return 0;
 }
 
-void node_init_opts(node *n, unsigned workers, unsigned busy_poll_us)
+static void on_log(void *ctx, int level, const char *msg)
+{
+	node *n = ctx;
+
+	(void)msg;
+	if (level >= 0 && level < 4)
+		__atomic_fetch_add(&n->logs[level], 1, __ATOMIC_RELAXED);
+}
+
+static void node_init_params(node *n, unsigned workers, unsigned busy_poll_us, bool logged)
 {
 	device_params p;
 
@@ -41,10 +50,16 @@ void node_init_opts(node *n, unsigned workers, unsigned busy_poll_us)
 	memset(&p, 0, sizeof(p));
 	p.event = on_event;
 	p.socket_created = on_socket;
+	p.log = logged ? on_log : NULL;
 	p.ctx = n;
 	p.crypto_workers = workers;
 	p.busy_poll_us = busy_poll_us;
 	n->dev = testdev_new(&p, &n->app, n->priv, n->pub);
+}
+
+void node_init_opts(node *n, unsigned workers, unsigned busy_poll_us)
+{
+	node_init_params(n, workers, busy_poll_us, false);
 }
 
 void node_init_workers(node *n, unsigned workers)
@@ -301,14 +316,24 @@ void devnode_pair_start(node *a, node *b, unsigned workers)
 	devnode_pair_start_opts(a, b, workers, 0);
 }
 
-void devnode_pair_start_opts(node *a, node *b, unsigned workers, unsigned busy_poll_us)
+static void pair_start(node *a, node *b, unsigned workers, unsigned busy_poll_us, bool logged)
 {
-	node_init_opts(a, workers, busy_poll_us);
-	node_init_opts(b, workers, busy_poll_us);
+	node_init_params(a, workers, busy_poll_us, logged);
+	node_init_params(b, workers, busy_poll_us, logged);
 	CHECK_EQ_INT(devnode_set_key(a), 0);
 	CHECK_EQ_INT(devnode_set_key(b), 0);
 	CHECK_EQ_INT(device_start(a->dev), 0);
 	CHECK_EQ_INT(device_start(b->dev), 0);
 	a->port = node_port(a);
 	b->port = node_port(b);
+}
+
+void devnode_pair_start_opts(node *a, node *b, unsigned workers, unsigned busy_poll_us)
+{
+	pair_start(a, b, workers, busy_poll_us, false);
+}
+
+void devnode_pair_start_logged(node *a, node *b, unsigned workers)
+{
+	pair_start(a, b, workers, 0, true);
 }

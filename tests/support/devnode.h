@@ -19,6 +19,7 @@ typedef struct {
 	int handshakes;       /* DEVICE_EVENT_HANDSHAKE_DONE seen */
 	int sockets;          /* socket_created calls */
 	int last_socket;      /* fd of the latest one */
+	int logs[4];          /* log lines by device_log_level (devnode_pair_start_logged) */
 } node;
 
 void node_init_opts(node *n, unsigned workers, unsigned busy_poll_us);
@@ -68,5 +69,7 @@ void node_start_bare(node *n);
 void devnode_pair_start(node *a, node *b, unsigned workers);
 /* The same with busy polling (device_params.busy_poll_us). */
 void devnode_pair_start_opts(node *a, node *b, unsigned workers, unsigned busy_poll_us);
+/* The same (no busy polling) with log lines counted by level in logs[] (atomics). */
+void devnode_pair_start_logged(node *a, node *b, unsigned workers);
 
 #endif

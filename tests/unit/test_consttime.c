@@ -74,6 +74,22 @@ static void test_compare(void)
 	z[17] = 4;
 	SECRET(z, 32);
 	CHECK(!declassify_bool(crypto_is_zero(z, 32)));
+
+	/* Every path of crypto_equal's word loop: n == 32 straight, whole words, a byte tail
+	 * (lengths 1..40; the callers use 16 and 32). */
+	for (size_t n = 1; n <= 40; n++) {
+		uint8_t x[40], y[40], sx[40];
+
+		fill(x, n, (uint8_t)n);
+		memcpy(y, x, n);
+		secret_copy(sx, x, n);
+		CHECK(declassify_bool(crypto_equal(sx, y, n)));
+		y[0] ^= 1;
+		CHECK(!declassify_bool(crypto_equal(sx, y, n)));
+		y[0] ^= 1;
+		y[n - 1] ^= 0x80;
+		CHECK(!declassify_bool(crypto_equal(sx, y, n)));
+	}
 }
 
 /* BLAKE2s, keyed MAC, HMAC and the KDF (our own code, src/crypto/blake2s.c) with secret keys
@@ -231,11 +247,14 @@ static void test_macs(void)
 	fill(c.secret, sizeof(c.secret), 9);
 	c.has_secret = true;
 	c.secret_birth = 0;
-	CHECK_EQ_INT(cookie_checker_make_cookie(&c, addr, 4, 51820, 0, NULL, cookie), COOKIE_OK);
-	crypto_mac(msg + off2, cookie, WG_COOKIE_LEN, msg, off2);
-
+	/* Secret before the first use, so the compressed key state (crypto_mac_key) the checker
+	 * keeps is made from the secret under the check too. */
 	SECRET(id.mac1_key, sizeof(id.mac1_key));
 	SECRET(c.secret, sizeof(c.secret));
+	CHECK_EQ_INT(cookie_checker_make_cookie(&c, addr, 4, 51820, 0, NULL, cookie), COOKIE_OK);
+	PUBLIC(cookie, sizeof(cookie)); /* the test plays the initiator that was handed it */
+	crypto_mac(msg + off2, cookie, WG_COOKIE_LEN, msg, off2);
+
 	CHECK(declassify_bool(cookie_checker_mac1_valid(&c, msg, sizeof(msg))));
 	CHECK(declassify_bool(
 		cookie_checker_mac2_valid(&c, msg, sizeof(msg), addr, 4, 51820, 0, NULL)));
@@ -248,6 +267,23 @@ static void test_macs(void)
 			cookie_checker_mac2_valid(&c, msg, sizeof(msg), addr, 4, 51820, 0, NULL)));
 		msg[off2 + byte] ^= 1;
 	}
+	/* The limiter's path: a valid mac2 makes no reply (no randomness needed). */
+	{
+		wg_msg_cookie_reply reply;
+		bool made = true;
+
+		CHECK_EQ_INT(declassify_int(cookie_checker_mac2_or_reply(&c, msg, sizeof(msg), addr,
+									 4, 51820, 0, NULL, &reply,
+									 &made)),
+			     COOKIE_OK);
+		CHECK(!declassify_bool(made));
+	}
+	/* A new secret: the cached key state differs from it and is made again, from the
+	 * secret; the old cookie's mac2 no longer verifies. */
+	fill(c.secret, sizeof(c.secret), 10);
+	SECRET(c.secret, sizeof(c.secret));
+	CHECK(!declassify_bool(
+		cookie_checker_mac2_valid(&c, msg, sizeof(msg), addr, 4, 51820, 0, NULL)));
 	cookie_checker_wipe(&c);
 	wg_identity_clear(&id);
 }
@@ -334,6 +370,34 @@ static void test_aead(void)
 	CHECK_MEM(out, pt, 32);
 	buf[3] ^= 1;
 	CHECK_EQ_INT(declassify_int(crypto_xaead_open(out, buf, 48, "ad", 2, nonce, skey)), -1);
+
+	/* A crypto worker (the device's pool): the key comes with each call and is compared
+	 * with the cached one (worker_key); same key twice, then another secret key. */
+	{
+		crypto_aead_worker *w = crypto_aead_worker_new();
+		uint8_t key2[32], skey2[32], pkt[64 + 16];
+
+		CHECK(w != NULL);
+		if (!w)
+			return;
+		fill(key2, 32, 14);
+		secret_copy(skey2, key2, 32);
+		crypto_aead_seal(want, pt, 64, NULL, 0, 3, key);
+		for (int round = 0; round < 2; round++) {
+			memcpy(pkt, pt, 64);
+			CHECK_EQ_INT(declassify_int(crypto_aead_worker_seal(w, skey, pkt, 64, 3)), 0);
+			PUBLIC(pkt, sizeof(pkt));
+			CHECK_MEM(pkt, want, sizeof(pkt));
+			CHECK_EQ_INT(declassify_int(crypto_aead_worker_open(w, skey, pkt, sizeof(pkt), 3)),
+				     0);
+			PUBLIC(pkt, 64);
+			CHECK_MEM(pkt, pt, 64);
+		}
+		memcpy(pkt, want, sizeof(pkt));
+		CHECK_EQ_INT(declassify_int(crypto_aead_worker_open(w, skey2, pkt, sizeof(pkt), 3)),
+			     -1);
+		crypto_aead_worker_free(w);
+	}
 }
 
 /* The handshake's randomness (ephemeral private keys): deterministic, and secret. */

@@ -9,56 +9,17 @@
  * without any down, are the controls: nothing changes (session, port, counters). */
 #define _GNU_SOURCE
 #include "devnode.h"
+#include "linkstate.h"
 #include "test.h"
 
 #include "device/device.h"
 #include "device/device_impl.h" /* the peer's tunnel, to look at its session */
 #include "io/linux/loop.h"
 
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
 #define CYCLES 25
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-/* Waits until the device is (or is not) up; false after timeout. */
-static bool wait_up(node *n, bool up)
-{
-	for (int i = 0; i < devnode_wait_ms(2000) / 5; i++) {
-		if (device_is_up(n->dev) == up)
-			return true;
-		sleep_ms(5);
-	}
-	return device_is_up(n->dev) == up;
-}
-
-/* Can a fresh UDP socket take this port on the wildcard address (v4)? Then nobody holds it. */
-static bool port_free(uint16_t port)
-{
-	struct sockaddr_in sa;
-	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	bool ok;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons(port);
-	ok = s >= 0 && bind(s, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	if (s >= 0)
-		close(s);
-	return ok;
-}
 
 static int count_dir(const char *path)
 {
@@ -122,17 +83,6 @@ static int set_keepalive(node *self, const node *other, uint16_t seconds)
 	c.peers = &pc;
 	c.n_peers = 1;
 	return device_apply(self->dev, &c);
-}
-
-static void traffic(node *a, node *b, uint16_t seq)
-{
-	uint8_t pkt[256];
-	size_t len;
-
-	len = devnode_make_ping4(pkt, "10.0.0.1", "10.0.0.2", seq);
-	CHECK_MSG(devnode_deliver(a, b, pkt, len), "a -> b (seq %u)", seq);
-	len = devnode_make_ping4(pkt, "10.0.0.2", "10.0.0.1", (uint16_t)(seq + 1));
-	CHECK_MSG(devnode_deliver(b, a, pkt, len), "b -> a (seq %u)", seq);
 }
 
 int main(void)
@@ -234,14 +184,9 @@ int main(void)
 	CHECK(wait_up(&a, false));
 	{
 		wg_config_change c;
-		uint16_t want = 0;
+		uint16_t want;
 
-		/* A free port: bind one, note it, close it. */
-		for (uint16_t p = 40000 + (uint16_t)(getpid() % 20000); p < 65000; p++)
-			if (port_free(p)) {
-				want = p;
-				break;
-			}
+		want = port_find_free();
 		CHECK(want != 0);
 		memset(&c, 0, sizeof(c));
 		c.has_listen_port = true;

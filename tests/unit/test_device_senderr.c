@@ -1,13 +1,14 @@
 /* A send that fails while the loop thread holds the sending peer's lock. The transmit
  * queue is flushed when it is full, and that can happen under a peer's lock: here, A's 128
  * staged packets are queued under A's lock for B when B's handshake response arrives, and
- * the 129th slot flushes the queue. Data sends fail (sendmmsg is wrapped: ENETUNREACH for
- * data messages while `fail_data` is set), and each unsent datagram is taken out of its
- * peer's tx_bytes. That used to take the peer's lock again from the same thread: A's loop
+ * the 129th slot flushes the queue. Data sends fail (sendmmsg is wrapped, tests/support/
+ * syswrap.c: ENETUNREACH for data messages while armed), and each unsent datagram is taken
+ * out of its peer's tx_bytes. That used to take the peer's lock again from the same thread: A's loop
  * hung for good. Checked: A's loop goes on (a ping gets through once sends work again),
  * the failures are counted, and A's tx_bytes counts only what went out. */
 #define _GNU_SOURCE
 #include "devnode.h"
+#include "syswrap.h"
 #include "test.h"
 
 #include "proto/messages.h"
@@ -18,24 +19,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-static int fail_data; /* atomic: 1 while data messages fail to send */
-static unsigned long failed_calls;
-
-int __real_sendmmsg(int fd, struct mmsghdr *m, unsigned int n, int flags);
-int __wrap_sendmmsg(int fd, struct mmsghdr *m, unsigned int n, int flags);
-
-int __wrap_sendmmsg(int fd, struct mmsghdr *m, unsigned int n, int flags)
-{
-	if (n > 0 && __atomic_load_n(&fail_data, __ATOMIC_RELAXED) &&
-	    m[0].msg_hdr.msg_iovlen > 0 && m[0].msg_hdr.msg_iov[0].iov_len > 0 &&
-	    ((const uint8_t *)m[0].msg_hdr.msg_iov[0].iov_base)[0] == 4) {
-		__atomic_fetch_add(&failed_calls, 1, __ATOMIC_RELAXED);
-		errno = ENETUNREACH;
-		return -1;
-	}
-	return __real_sendmmsg(fd, m, n, flags);
-}
 
 static void on_alarm(int sig)
 {
@@ -74,17 +57,17 @@ static void test_send_error_under_peer_lock(void)
 		CHECK(send(a.app, pkt, len, 0) == (ssize_t)len);
 	}
 	usleep(300 * 1000);
-	__atomic_store_n(&fail_data, 1, __ATOMIC_RELAXED);
+	syswrap_send_fail(SYSWRAP_MSG_DATA, ENETUNREACH);
 	CHECK_EQ_INT(devnode_add_peer(&b, &a, "10.0.0.1", "fd00::1"), 0);
 	/* A retries after REKEY_TIMEOUT (5 s + jitter); B answers; A drains its staged
 	 * packets under its lock for B, and the full queue is flushed there. */
-	for (int i = 0; i < 300 && __atomic_load_n(&failed_calls, __ATOMIC_RELAXED) == 0; i++)
+	for (int i = 0; i < 300 && syswrap_send_refused() == 0; i++)
 		usleep(50 * 1000);
-	CHECK(__atomic_load_n(&failed_calls, __ATOMIC_RELAXED) > 0);
+	CHECK(syswrap_send_refused() > 0);
 	usleep(300 * 1000);
 	/* The handshake's event comes after the staged packets are out: not if A hung. */
 	CHECK(__atomic_load_n(&a.handshakes, __ATOMIC_RELAXED) > 0);
-	__atomic_store_n(&fail_data, 0, __ATOMIC_RELAXED);
+	syswrap_send_fail(SYSWRAP_MSG_DATA, 0);
 	devnode_app_drain(&b);
 
 	/* A's loop still runs. */

@@ -4,8 +4,11 @@
  * The shedding filter (udp_shed_*), v4 and v6: attached / replaced / removed (SO_GET_FILTER);
  * data, cookie replies, other lengths and GRO trains always pass; lone initiations and
  * responses pass at about p; allow-listed sources always; the kernel's drop counter counts
- * exactly the shed ones. */
+ * exactly the shed ones. A GSO message refused with EIO (injected) turns GSO off and the
+ * run goes again datagram by datagram; refused otherwise, the run goes unsegmented and GSO
+ * stays on. */
 #define _GNU_SOURCE
+#include "syswrap.h"
 #include "test.h"
 
 #include "io/linux/udp.h"
@@ -150,6 +153,82 @@ static void run(bool offload)
 	udp_bind_close(&b);
 	udp_bind_close(&c);
 	CHECK_EQ_INT(a.fd4, -1);
+}
+
+/* A GSO message the kernel refuses (injected: sendmmsg is wrapped, tests/support/syswrap.c).
+ * The batch: datagram 21 to C alone, then 0-19 (1000 B) and 20 (300 B) to B, one GSO run.
+ * EIO (the egress cannot segment): GSO is off afterwards, the run goes again datagram by
+ * datagram in one more call, and a later send of the same batch offers no GSO message at
+ * all. Another error (ENOBUFS): the run goes again unsegmented but GSO stays on. Either way
+ * every datagram arrives once, in order, intact, and the calls are counted: no retry loop. */
+static void gso_refused(int err)
+{
+	udp_bind a, b, c;
+	udp_addr to_b, to_c;
+	uint16_t idx[22];
+	unsigned want_b[21], want_c[1] = { 21 };
+	unsigned long calls, gsos, refused;
+	bool gso;
+
+	udp_bind_init(&a);
+	udp_bind_init(&b);
+	udp_bind_init(&c);
+	CHECK_EQ_INT(udp_bind_open(&a, 0, 0, true, NULL, NULL), 0);
+	/* Receivers without GRO: what arrives is what the kernel split or was sent alone. */
+	CHECK_EQ_INT(udp_bind_open(&b, 0, 0, false, NULL, NULL), 0);
+	CHECK_EQ_INT(udp_bind_open(&c, 0, 0, false, NULL, NULL), 0);
+	if (a.fd4 < 0 || b.fd4 < 0 || c.fd4 < 0 || !a.gso4) {
+		CHECK_MSG(0, "no IPv4 loopback or no UDP GSO");
+		return;
+	}
+	memset(&to_b, 0, sizeof(to_b));
+	to_b.in4.sin_family = AF_INET;
+	to_b.in4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	to_c = to_b;
+	to_b.in4.sin_port = htons(b.port);
+	to_c.in4.sin_port = htons(c.port);
+	idx[0] = 21;
+	for (unsigned i = 0; i <= 21; i++) {
+		fill(i);
+		tx.iov[i].iov_base = txmem[i];
+		tx.iov[i].iov_len = dg_len(i);
+		tx.addr[i] = i == 21 ? to_c : to_b;
+		memset(&tx.src[i], 0, sizeof(tx.src[i]));
+		if (i <= 20) {
+			idx[i + 1] = (uint16_t)i;
+			want_b[i] = i;
+		}
+	}
+	gso = a.gso4;
+	calls = syswrap_send_calls();
+	gsos = syswrap_send_gso_msgs();
+	refused = syswrap_send_refused();
+	syswrap_send_fail(SYSWRAP_MSG_GSO, err);
+	CHECK_EQ_INT(udp_send_batch(a.fd4, &tx, idx, 22, &gso, NULL, NULL), 0);
+	CHECK_EQ_INT(gso, err != EIO);
+	/* Call 1 sends 21 and stops at the run; call 2 is the run alone (refused); call 3 its
+	 * 21 datagrams, none segmented. */
+	CHECK_EQ_U64(syswrap_send_calls() - calls, 3);
+	CHECK_EQ_U64(syswrap_send_refused() - refused, 2);
+	CHECK_EQ_U64(syswrap_send_gso_msgs() - gsos, 2);
+	expect(c.fd4, want_c, 1);
+	expect(b.fd4, want_b, 21);
+
+	/* The next send of the same batch, the rule still armed. */
+	calls = syswrap_send_calls();
+	gsos = syswrap_send_gso_msgs();
+	if (err != EIO)
+		syswrap_send_fail(SYSWRAP_MSG_GSO, 0);
+	CHECK_EQ_INT(udp_send_batch(a.fd4, &tx, idx, 22, &gso, NULL, NULL), 0);
+	CHECK_EQ_INT(gso, err != EIO);
+	CHECK_EQ_U64(syswrap_send_calls() - calls, 1);
+	CHECK_EQ_U64(syswrap_send_gso_msgs() - gsos, err == EIO ? 0 : 1);
+	expect(c.fd4, want_c, 1);
+	expect(b.fd4, want_b, 21);
+	syswrap_send_fail(SYSWRAP_MSG_GSO, 0);
+	udp_bind_close(&a);
+	udp_bind_close(&b);
+	udp_bind_close(&c);
 }
 
 /* Filter program length on fd (SO_GET_FILTER: 0 = none). */
@@ -340,6 +419,8 @@ int main(void)
 {
 	run(true);
 	run(false);
+	gso_refused(EIO);
+	gso_refused(ENOBUFS);
 	for (unsigned i = 0; i < UDP_BATCH_MAX; i++) {
 		rx.iov[i].iov_base = rxmem[i];
 		rx.iov[i].iov_len = sizeof(rxmem[i]);
