@@ -28,7 +28,8 @@
 # work is placed as on two hosts: a veth delivers a packet in the sender's softirq, so RPS on
 # the receiving veths moves the flood's receive in A's namespace (IP, UDP, A's shedding filter)
 # to the legitimate CPU, the victim's, and the attacker's receive of A's cookie replies to the
-# attacker's CPU (FLOOD_PIN_RPS=0 leaves the kernel's default placement). The daemons' crypto pools follow their affinity (one worker each, pinned).
+# attacker's CPU (FLOOD_PIN_RPS=0 leaves the kernel's default placement). The daemons' crypto
+# pools follow their affinity (one worker each, pinned).
 # Fewer than 2 usable CPUs: the test fails rather than run unpinned. With FLOOD_MIN_RATIO set,
 # the pinned mode asserts it against idle (the issue's "normal") as well as against the control
 # run (FLOOD_PERF=FILE records a perf profile of A during the flood's stream window). Every
