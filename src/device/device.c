@@ -256,8 +256,9 @@ static void device_link_apply(device *dev)
 		ret = device_go_up(dev, true);
 		if (ret == 0) {
 			DEVICE_STAT_INC(dev, link_up);
-			device_log(dev, DEVICE_LOG_INFO, "link up: listening on port %u",
-				   dev->bind.port);
+			device_log(dev, DEVICE_LOG_INFO,
+				   "link up: listening on port %u (UDP GSO v4 %d v6 %d)",
+				   dev->bind.port, dev->bind.gso4, dev->bind.gso6);
 		} else {
 			/* The kernel's `ip link set up` would fail; here the link is up without
 			 * us. Said once per stall (a retry at each link event is only counted);
@@ -583,11 +584,20 @@ int device_start(device *dev)
 	if (dev->params.busy_poll_us)
 		device_log(dev, DEVICE_LOG_INFO, "busy poll: %u us after each round with packets",
 			   dev->params.busy_poll_us);
-	device_log(dev, DEVICE_LOG_INFO,
-		   "offloads: TUN vnet header %s (csum %d, TSO %d, USO %d), UDP GSO v4 %d v6 %d",
-		   dev->tun_vnet ? "on" : "off", !!(dev->tun_offload & TUN_OFFLOAD_CSUM),
-		   !!(dev->tun_offload & TUN_OFFLOAD_TSO), !!(dev->tun_offload & TUN_OFFLOAD_USO),
-		   dev->bind.gso4, dev->bind.gso6);
+	/* UDP GSO is a property of the sockets: while the link is down there are none, so
+	 * the link-up line says it instead of a 0 that means "not probed". */
+	if (dev->up)
+		device_log(dev, DEVICE_LOG_INFO,
+			   "offloads: TUN vnet header %s (csum %d, TSO %d, USO %d), UDP GSO v4 %d v6 %d",
+			   dev->tun_vnet ? "on" : "off", !!(dev->tun_offload & TUN_OFFLOAD_CSUM),
+			   !!(dev->tun_offload & TUN_OFFLOAD_TSO),
+			   !!(dev->tun_offload & TUN_OFFLOAD_USO), dev->bind.gso4, dev->bind.gso6);
+	else
+		device_log(dev, DEVICE_LOG_INFO,
+			   "offloads: TUN vnet header %s (csum %d, TSO %d, USO %d), UDP GSO at link up",
+			   dev->tun_vnet ? "on" : "off", !!(dev->tun_offload & TUN_OFFLOAD_CSUM),
+			   !!(dev->tun_offload & TUN_OFFLOAD_TSO),
+			   !!(dev->tun_offload & TUN_OFFLOAD_USO));
 out:
 	pthread_rwlock_unlock(&dev->cfg_lock);
 	return ret;
