@@ -333,6 +333,7 @@ void device_log(device *dev, int level, const char *fmt, ...) __attribute__((for
 void device_emit(device *dev, device_event_type type, const uint8_t *pub, int error);
 
 /* ---- datapath.c: the loop's work (called with the config lock held shared) ---- */
+/* The data path's buffers, allocated at start (datamem.c). 0 or -ENOMEM. */
 int device_datapath_init(device *dev);
 void device_datapath_free(device *dev);
 /* Reads and handles one batch from the TUN. Returns 0, or a -errno that stops the device. */
@@ -343,12 +344,22 @@ void device_handle_udp(device *dev, int fd);
 void device_handle_timers(device *dev, wg_time_ns now);
 /* Sends whatever is queued. */
 void device_tx_flush(device *dev);
+/* ---- datamem.c: the data path's buffers ---- */
 /* Once per loop round, before the loop sleeps until deadline: when the buffers were busy and
- * the last busy round is DEVICE_MEM_IDLE old, gives their pages back (datapath.c). */
+ * the last busy round is DEVICE_MEM_IDLE old, gives their pages back. */
 void device_mem_idle(device *dev, wg_time_ns now, wg_time_ns deadline);
 /* Hands the whole pages inside [p, p + len) of a buffer of ours back to the kernel
  * (MADV_DONTNEED: the next touch maps a zero page). Returns the bytes given back. */
 size_t device_mem_give_back(device *dev, void *p, size_t len);
+/* Marks the round busy when usage went over the floor (called where buffers are taken, per
+ * batch: inline). */
+static inline void device_mem_note(device *dev, unsigned *hwm, unsigned used)
+{
+	if (used > *hwm)
+		*hwm = used;
+	if (used > DEVICE_MEM_FLOOR_SLOTS)
+		dev->mem_busy_round = true;
+}
 /* Writes the decrypted packets waiting for the TUN (vnet TUN only; a no-op otherwise). */
 void device_tun_flush(device *dev);
 /* The next free transmit slot (sends the queue first when it is full). */

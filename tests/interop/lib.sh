@@ -268,17 +268,19 @@ wgi_wait_handshake() {
 		wgi_fail "no handshake on $1 with ${2:0:8}... within ${3:-30} s"
 }
 
-# wgi_dstat IFACE NAME: a counter from the daemon's SIGUSR1 stats line (the newest one)
+# wgi_stats IFACE: a fresh SIGUSR1 stats line of the daemon, as "name=value" words;
+# wgi_dstat IFACE NAME: one counter from it
 wgi_stats_lines() { grep -c 'stats:' "$1" || true; }
 wgi_more_stats() { [ "$(wgi_stats_lines "$1")" -gt "$2" ]; }
-wgi_dstat() {
+wgi_stats() {
 	local log pid=${WGI_PID_OF[$1]} n0
 	log=$(wgi_logfile "$1")
 	n0=$(wgi_stats_lines "$log")
 	kill -USR1 "$pid"
 	wgi_wait_for 5 wgi_more_stats "$log" "$n0" || wgi_fail "$1: no stats line"
-	grep 'stats:' "$log" | tail -n 1 | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k { print $2 }'
+	grep 'stats:' "$log" | tail -n 1 | sed 's/.*stats: //'
 }
+wgi_dstat() { wgi_stats "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k { print $2 }'; }
 
 # ping until COUNT consecutive replies arrive (the first ones may trigger the handshake).
 wgi_ping() {

@@ -35,15 +35,6 @@ wake_daemons() {
 }
 wgi_on_cleanup wake_daemons
 
-# stats IFACE: the daemon's stats line (one SIGUSR1), as "name=value" words.
-stats() {
-	local log pid=${WGI_PID_OF[$1]} n0
-	log=$(wgi_logfile "$1")
-	n0=$(wgi_stats_lines "$log")
-	kill -USR1 "$pid"
-	wgi_wait_for 5 wgi_more_stats "$log" "$n0" || wgi_fail "$1: no stats line"
-	grep 'stats:' "$log" | tail -n 1 | sed 's/.*stats: //'
-}
 sval() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k { print $2 }'; }
 # delta NAME: the counter NAME between the snapshots $S0 and $S1
 delta() { echo $(($(sval "$S1" "$1") - $(sval "$S0" "$1"))); }
@@ -119,7 +110,7 @@ run_pass() {
 	for dir in ab ba; do
 		if [ $dir = ab ]; then src=$NS_A dst=$NS_B a4=$T4_B a6=$T6_B pa=$IF_A pb=$IF_B
 		else src=$NS_B dst=$NS_A a4=$T4_A a6=$T6_A pa=$IF_B pb=$IF_A; fi
-		sa=$(stats "$pa") sb=$(stats "$pb")
+		sa=$(wgi_stats "$pa") sb=$(wgi_stats "$pb")
 		gso_n=0 gso_dg=0
 		XNAME="$mode $dir IPv4 GSO bursts"
 		# 46 x 1392 (fills 1420), 46 x 1392 + 968, 60 x 1000 + 500, 32 x 64 + 22
@@ -128,12 +119,12 @@ run_pass() {
 		XNAME="$mode $dir IPv6 GSO bursts"
 		xfer "$src" "$dst" "$a6" "" gso:1372:63112:8 gso:1372:65000:8 gso:700:50001:4
 		gso_n=$((gso_n + GSO_BURSTS)) gso_dg=$((gso_dg + NDG))
-		S0=$sa S1=$(stats "$pa")
+		S0=$sa S1=$(wgi_stats "$pa")
 		local split_udp split_segs
 		split_udp=$(delta tun_split_udp) split_segs=$(delta tun_split_segs)
 		wgi_log "$mode $dir sender daemon:$(show)"
 		wgi_check "$mode $dir: no TCP super-packets cut" [ "$(delta tun_split_tcp)" = 0 ]
-		S0=$sb S1=$(stats "$pb")
+		S0=$sb S1=$(wgi_stats "$pb")
 		wgi_log "$mode $dir receiver daemon:$(show)"
 		local gro_udp gro_segs
 		gro_udp=$(delta tun_gro_udp) gro_segs=$(delta tun_gro_segs)
@@ -163,7 +154,7 @@ run_pass() {
 	for dir in ab ba; do
 		if [ $dir = ab ]; then src=$NS_A dst=$NS_B a4=$T4_B a6=$T6_B pa=$IF_A pb=$IF_B
 		else src=$NS_B dst=$NS_A a4=$T4_A a6=$T6_A pa=$IF_B pb=$IF_A; fi
-		sb=$(stats "$pb")
+		sb=$(wgi_stats "$pb")
 		local hold=${WGI_PID_OF[$pa]} m6=$mixed
 		m6=${m6//1392/1372}
 		XNAME="$mode $dir IPv4 equal small datagrams"
@@ -176,7 +167,7 @@ run_pass() {
 		XNAME="$mode $dir IPv4 mixed sizes, UDP_GRO receiver"
 		xfer "$src" "$dst" "$a4" --gro "seq:$mixed:3" --hold "$hold"
 		local merged4=$MERGED
-		S0=$sb S1=$(stats "$pb")
+		S0=$sb S1=$(wgi_stats "$pb")
 		wgi_log "$mode $dir receiver daemon:$(show)"
 		gro_udp=$(delta tun_gro_udp) gro_segs=$(delta tun_gro_segs)
 		if [ "$uso" = 1 ]; then

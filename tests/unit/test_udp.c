@@ -80,6 +80,17 @@ static unsigned expect(int fd, const unsigned *idx, unsigned want)
 	return coalesced;
 }
 
+/* The sender a and two receivers b and c on random loopback ports. */
+static void open3(udp_bind *a, udp_bind *b, udp_bind *c, bool offload_a, bool offload_bc)
+{
+	udp_bind_init(a);
+	udp_bind_init(b);
+	udp_bind_init(c);
+	CHECK_EQ_INT(udp_bind_open(a, 0, 0, offload_a, NULL, NULL), 0);
+	CHECK_EQ_INT(udp_bind_open(b, 0, 0, offload_bc, NULL, NULL), 0);
+	CHECK_EQ_INT(udp_bind_open(c, 0, 0, offload_bc, NULL, NULL), 0);
+}
+
 static void run(bool offload)
 {
 	udp_bind a, b, c;
@@ -88,12 +99,7 @@ static void run(bool offload)
 	unsigned want_b[NDG], nb = 0, want_c[NDG], nc = 0, co;
 	bool gso;
 
-	udp_bind_init(&a);
-	udp_bind_init(&b);
-	udp_bind_init(&c);
-	CHECK_EQ_INT(udp_bind_open(&a, 0, 0, offload, NULL, NULL), 0);
-	CHECK_EQ_INT(udp_bind_open(&b, 0, 0, offload, NULL, NULL), 0);
-	CHECK_EQ_INT(udp_bind_open(&c, 0, 0, offload, NULL, NULL), 0);
+	open3(&a, &b, &c, offload, offload);
 	if (a.fd4 < 0 || b.fd4 < 0 || c.fd4 < 0) {
 		CHECK_MSG(0, "no IPv4 loopback");
 		return;
@@ -170,13 +176,8 @@ static void gso_refused(int err)
 	unsigned long calls, gsos, refused;
 	bool gso;
 
-	udp_bind_init(&a);
-	udp_bind_init(&b);
-	udp_bind_init(&c);
-	CHECK_EQ_INT(udp_bind_open(&a, 0, 0, true, NULL, NULL), 0);
 	/* Receivers without GRO: what arrives is what the kernel split or was sent alone. */
-	CHECK_EQ_INT(udp_bind_open(&b, 0, 0, false, NULL, NULL), 0);
-	CHECK_EQ_INT(udp_bind_open(&c, 0, 0, false, NULL, NULL), 0);
+	open3(&a, &b, &c, true, false);
 	if (a.fd4 < 0 || b.fd4 < 0 || c.fd4 < 0 || !a.gso4) {
 		CHECK_MSG(0, "no IPv4 loopback or no UDP GSO");
 		return;
