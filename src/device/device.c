@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -586,18 +587,14 @@ int device_start(device *dev)
 			   dev->params.busy_poll_us);
 	/* UDP GSO is a property of the sockets: while the link is down there are none, so
 	 * the link-up line says it instead of a 0 that means "not probed". */
+	char gso[24] = "at link up";
 	if (dev->up)
-		device_log(dev, DEVICE_LOG_INFO,
-			   "offloads: TUN vnet header %s (csum %d, TSO %d, USO %d), UDP GSO v4 %d v6 %d",
-			   dev->tun_vnet ? "on" : "off", !!(dev->tun_offload & TUN_OFFLOAD_CSUM),
-			   !!(dev->tun_offload & TUN_OFFLOAD_TSO),
-			   !!(dev->tun_offload & TUN_OFFLOAD_USO), dev->bind.gso4, dev->bind.gso6);
-	else
-		device_log(dev, DEVICE_LOG_INFO,
-			   "offloads: TUN vnet header %s (csum %d, TSO %d, USO %d), UDP GSO at link up",
-			   dev->tun_vnet ? "on" : "off", !!(dev->tun_offload & TUN_OFFLOAD_CSUM),
-			   !!(dev->tun_offload & TUN_OFFLOAD_TSO),
-			   !!(dev->tun_offload & TUN_OFFLOAD_USO));
+		snprintf(gso, sizeof(gso), "v4 %d v6 %d", dev->bind.gso4, dev->bind.gso6);
+	device_log(dev, DEVICE_LOG_INFO,
+		   "offloads: TUN vnet header %s (csum %d, TSO %d, USO %d), UDP GSO %s",
+		   dev->tun_vnet ? "on" : "off", !!(dev->tun_offload & TUN_OFFLOAD_CSUM),
+		   !!(dev->tun_offload & TUN_OFFLOAD_TSO), !!(dev->tun_offload & TUN_OFFLOAD_USO),
+		   gso);
 out:
 	pthread_rwlock_unlock(&dev->cfg_lock);
 	return ret;

@@ -80,8 +80,10 @@ static unsigned expect(int fd, const unsigned *idx, unsigned want)
 	return coalesced;
 }
 
-/* The sender a and two receivers b and c on random loopback ports. */
-static void open3(udp_bind *a, udp_bind *b, udp_bind *c, bool offload_a, bool offload_bc)
+/* The sender a and two receivers b and c on random loopback ports, and b's and c's IPv4
+ * loopback addresses. */
+static void open3(udp_bind *a, udp_bind *b, udp_bind *c, bool offload_a, bool offload_bc,
+		  udp_addr *to_b, udp_addr *to_c)
 {
 	udp_bind_init(a);
 	udp_bind_init(b);
@@ -89,6 +91,12 @@ static void open3(udp_bind *a, udp_bind *b, udp_bind *c, bool offload_a, bool of
 	CHECK_EQ_INT(udp_bind_open(a, 0, 0, offload_a, NULL, NULL), 0);
 	CHECK_EQ_INT(udp_bind_open(b, 0, 0, offload_bc, NULL, NULL), 0);
 	CHECK_EQ_INT(udp_bind_open(c, 0, 0, offload_bc, NULL, NULL), 0);
+	memset(to_b, 0, sizeof(*to_b));
+	to_b->in4.sin_family = AF_INET;
+	to_b->in4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	*to_c = *to_b;
+	to_b->in4.sin_port = htons(b->port);
+	to_c->in4.sin_port = htons(c->port);
 }
 
 static void run(bool offload)
@@ -99,19 +107,13 @@ static void run(bool offload)
 	unsigned want_b[NDG], nb = 0, want_c[NDG], nc = 0, co;
 	bool gso;
 
-	open3(&a, &b, &c, offload, offload);
+	open3(&a, &b, &c, offload, offload, &to_b, &to_c);
 	if (a.fd4 < 0 || b.fd4 < 0 || c.fd4 < 0) {
 		CHECK_MSG(0, "no IPv4 loopback");
 		return;
 	}
 	/* Linux >= 4.18 has UDP_SEGMENT; with offloads off it must not be used. */
 	CHECK_EQ_INT(a.gso4, offload);
-	memset(&to_b, 0, sizeof(to_b));
-	to_b.in4.sin_family = AF_INET;
-	to_b.in4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	to_c = to_b;
-	to_b.in4.sin_port = htons(b.port);
-	to_c.in4.sin_port = htons(c.port);
 	for (unsigned i = 0; i < NDG; i++) {
 		fill(i);
 		tx.iov[i].iov_base = txmem[i];
@@ -177,17 +179,11 @@ static void gso_refused(int err)
 	bool gso;
 
 	/* Receivers without GRO: what arrives is what the kernel split or was sent alone. */
-	open3(&a, &b, &c, true, false);
+	open3(&a, &b, &c, true, false, &to_b, &to_c);
 	if (a.fd4 < 0 || b.fd4 < 0 || c.fd4 < 0 || !a.gso4) {
 		CHECK_MSG(0, "no IPv4 loopback or no UDP GSO");
 		return;
 	}
-	memset(&to_b, 0, sizeof(to_b));
-	to_b.in4.sin_family = AF_INET;
-	to_b.in4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	to_c = to_b;
-	to_b.in4.sin_port = htons(b.port);
-	to_c.in4.sin_port = htons(c.port);
 	idx[0] = 21;
 	for (unsigned i = 0; i <= 21; i++) {
 		fill(i);
