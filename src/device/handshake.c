@@ -2,7 +2,9 @@
  *
  * The receive batch only copies handshake messages (types 1 and 2) into a bounded queue; data
  * messages are handled at once, so a flood of initiations never delays them. After the round's
- * receive work the loop takes at most DEVICE_HANDSHAKE_BUDGET messages off the queue. Under
+ * receive work the loop takes at most DEVICE_HANDSHAKE_BUDGET messages off the queue (while a
+ * shedding filter is on, its last DEVICE_HANDSHAKE_RESERVE entries are kept for the filter's
+ * always-pass sources, the configured peers' endpoints). Under
  * load (queue depth reached DEVICE_UNDER_LOAD_THRESHOLD within the last
  * DEVICE_UNDER_LOAD_TIME, the kernel's and wireguard-go's rule) each message passes, in their
  * order: mac1, mac2 (a cookie reply when it is missing), then the per-source rate limiter;

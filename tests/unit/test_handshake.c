@@ -6,8 +6,10 @@
  * fails, counted and logged, nothing is sent; plus the protocol core's own RNG failure paths.
  * Kernel-side shedding (shed.c) on a real loopback socket: no filter while idle, attached
  * when the queue puts the device under load, re-judged once a period and replaced only when p
- * or the endpoints change, the kernel's drops counted and keeping the load on, removed when
- * the load ends; a failing setsockopt leaves the socket unfiltered, counted. */
+ * or the endpoints change, the kernel's drops counted and keeping the load on, below the 1/4
+ * floor only in a period in which the queue overflowed (and bounded), the queue's reserve for
+ * the filter's always-pass sources, removed when the load ends; a failing setsockopt leaves
+ * the socket unfiltered, counted. */
 #define _GNU_SOURCE
 #include "test.h"
 #include "testdev.h"
