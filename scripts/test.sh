@@ -21,7 +21,7 @@ root=$(pwd)
 jobs=${JOBS:-$(nproc)}
 fuzz_seconds=${FUZZ_SECONDS:-20}
 tsan_interop=${TSAN_INTEROP-t_pair_* t_peer_* t_roaming* t_transfer_* t_uapi_* t_linkstate* \
-t_sticky t_rekey t_garbage t_offload_off t_keepalive t_mem_release t_busy_poll}
+t_sticky t_rekey t_garbage t_offload_off t_keepalive t_mem_release t_busy_poll t_uso t_tunfd}
 # t_offload_off (100 MiB transfers) and t_rekey_offload_off (in the first pass, in the
 # background) already run without offloads; these are the others that move data or follow
 # endpoints, where the plain TUN and the socket without GSO/GRO take other code paths.
