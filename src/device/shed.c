@@ -15,9 +15,9 @@
  * what the loop handles was dropped after the copy anyway, so p may fall to
  * DEVICE_SHED_OVER_HEADROOM x handled / arrived (at least 1/64): a stranger's chance to be
  * answered, p x the share of the queue's intake it handles, stays handled / arrived, and the
- * kernel drops the excess before the copy instead. The filter is replaced only when p or the endpoints changed, and removed
- * as soon as the load ends (the loop wakes once at under_load_until for that while a filter is
- * on; nothing runs while idle). A failed setsockopt leaves that socket unfiltered (today's
+ * kernel drops the excess before the copy instead. The filter is replaced only when p or
+ * the endpoints changed, and removed as soon as the load ends (the loop wakes once at
+ * under_load_until for that while a filter is on; nothing runs while idle). A failed setsockopt leaves that socket unfiltered (today's
  * behaviour) until the load ends, counted shed_filter_error. */
 #define _GNU_SOURCE
 #include "device/device_impl.h"
@@ -134,7 +134,7 @@ static unsigned shed_steps(const device_shed *s, uint64_t arrived)
 		steps = DEVICE_SHED_TOP_STEPS;
 	if (!s->overflow)
 		return (unsigned)steps;
-	/* The queue overflowed: take in about what the loop handled, plus the headroom. */
+	/* The queue overflowed: take in what the loop handled, times the headroom. */
 	over = ((uint64_t)s->handled * DEVICE_SHED_OVER_HEADROOM_NUM * DEVICE_SHED_STEPS +
 		(uint64_t)DEVICE_SHED_OVER_HEADROOM_DEN * arrived - 1) /
 	       ((uint64_t)DEVICE_SHED_OVER_HEADROOM_DEN * arrived);
