@@ -39,6 +39,10 @@
  * QueueHandshakeSize. Under load while its depth reached 1/8 of it within the last
  * DEVICE_UNDER_LOAD_TIME (the kernel's and wireguard-go's rule). */
 #define DEVICE_HANDSHAKE_QUEUE 1024
+/* While a socket's shedding filter is on, its last entries are kept for the filter's
+ * always-pass sources (the configured peers' endpoints): a peer's initiation with mac2, 5 s
+ * after its cookie, is not dropped as the newest behind a queue full of strangers. */
+#define DEVICE_HANDSHAKE_RESERVE 64
 #define DEVICE_UNDER_LOAD_THRESHOLD (DEVICE_HANDSHAKE_QUEUE / 8)
 #define DEVICE_UNDER_LOAD_TIME WG_SEC(1)
 /* Queued handshake messages handled per loop round, after the round's data packets: the
@@ -48,15 +52,26 @@
  * and cookie replies, handshake messages from configured endpoints (at most
  * UDP_SHED_MAX_ALLOW per family) and other handshake messages with probability p (in
  * 1/DEVICE_SHED_STEPS): DEVICE_SHED_HEADROOM x what passed the rate limiter / what arrived,
- * never below DEVICE_SHED_MIN_STEPS (why: docs/battery.md). Re-judged, and re-attached only
- * if p or the endpoints changed, once per DEVICE_SHED_PERIOD. */
+ * rounded up to DEVICE_SHED_ROUND, never below DEVICE_SHED_MIN_STEPS (1/4; why:
+ * docs/battery.md) nor above DEVICE_SHED_TOP_STEPS. Only in a period in which the handshake
+ * queue overflowed (what passed was dropped after the copy anyway) p may go lower, to
+ * DEVICE_SHED_OVER_HEADROOM x what the loop handled / what arrived, never below
+ * DEVICE_SHED_OVER_MIN_STEPS (1/64). Re-judged, and re-attached only if p or the endpoints
+ * changed, once per DEVICE_SHED_PERIOD. */
 #define DEVICE_SHED_PERIOD WG_MS(250)
 /* Sources the shedding estimate tracks for cookie-less messages (dev->reply_limiter; a full
  * table counts a new source as not useful). Small: 2 KiB of buckets. */
 #define DEVICE_REPLY_ESTIMATE_SOURCES 4096
-#define DEVICE_SHED_STEPS 16
-#define DEVICE_SHED_MIN_STEPS 4
+#define DEVICE_SHED_STEPS 256
+#define DEVICE_SHED_ROUND 16 /* sixteenths while nothing overflows (as before) */
+#define DEVICE_SHED_MIN_STEPS 64
+#define DEVICE_SHED_TOP_STEPS (DEVICE_SHED_STEPS - DEVICE_SHED_ROUND)
 #define DEVICE_SHED_HEADROOM 2
+#define DEVICE_SHED_OVER_MIN_STEPS 4
+/* 5/4: intake a quarter above what the loop handles keeps the queue just overflowing (the
+ * signal stays on) while three in four of the copies it wasted at the floor are saved. */
+#define DEVICE_SHED_OVER_HEADROOM_NUM 5
+#define DEVICE_SHED_OVER_HEADROOM_DEN 4
 /* Random bytes drawn at once for cookie-reply nonces (170 replies of 24 bytes per draw). */
 #define DEVICE_NONCE_POOL 4096
 /* tick()/flush() outputs taken from one tunnel in one go (a runaway guard: a tunnel hands out
@@ -126,6 +141,8 @@ typedef struct {
 	wg_time_ns since; /* start of the current period */
 	uint32_t in;      /* handshake messages taken off this socket in the period */
 	uint32_t useful;  /* of them, under load, passed mac1 and a rate limiter (handshake.c) */
+	uint32_t handled; /* of them, taken off the queue by the loop in the period */
+	uint32_t overflow; /* of them, dropped at the full queue in the period */
 	uint32_t drops0;  /* the socket's kernel drop counter at the period's start */
 	unsigned nallow;  /* the attached filter's always-pass source addresses */
 	udp_ip allow[UDP_SHED_MAX_ALLOW];
@@ -399,6 +416,8 @@ void device_shed_update(device *dev, wg_time_ns now);
 wg_time_ns device_shed_deadline(const device *dev);
 /* The sockets were replaced (exclusive config lock): forget their state. */
 void device_shed_reset(device *dev);
+/* Whether src is one of the always-pass sources of its socket's attached filter. */
+bool device_shed_allowed(const device *dev, const wg_endpoint *src);
 
 /* Forgets every peer's sticky source (sockets replaced; exclusive config lock). */
 void device_forget_sources(device *dev);

@@ -2,7 +2,9 @@
  *
  * The receive batch only copies handshake messages (types 1 and 2) into a bounded queue; data
  * messages are handled at once, so a flood of initiations never delays them. After the round's
- * receive work the loop takes at most DEVICE_HANDSHAKE_BUDGET messages off the queue. Under
+ * receive work the loop takes at most DEVICE_HANDSHAKE_BUDGET messages off the queue (while a
+ * shedding filter is on, its last DEVICE_HANDSHAKE_RESERVE entries are kept for the filter's
+ * always-pass sources, the configured peers' endpoints). Under
  * load (queue depth reached DEVICE_UNDER_LOAD_THRESHOLD within the last
  * DEVICE_UNDER_LOAD_TIME, the kernel's and wireguard-go's rule) each message passes, in their
  * order: mac1, mac2 (a cookie reply when it is missing), then the per-source rate limiter;
@@ -57,9 +59,13 @@ void device_handshake_enqueue(device *dev, const uint8_t *msg, size_t len,
 	}
 	if (q->count >= DEVICE_UNDER_LOAD_THRESHOLD)
 		dev->under_load_until = s->loaded_until = now + DEVICE_UNDER_LOAD_TIME;
-	if (q->count == DEVICE_HANDSHAKE_QUEUE) {
-		/* Drop newest: what is queued was paid for (copied) already. */
+	/* Drop newest: what is queued was paid for (copied) already. With a filter on, the
+	 * reserve is for its always-pass sources (the check only runs when nearly full). */
+	if (q->count == DEVICE_HANDSHAKE_QUEUE ||
+	    (s->on && q->count >= DEVICE_HANDSHAKE_QUEUE - DEVICE_HANDSHAKE_RESERVE &&
+	     !device_shed_allowed(dev, src))) {
 		DEVICE_STAT_INC(dev, rx_handshake_queue_full);
+		s->overflow++; /* shed.c: intake above what the loop handles */
 		return;
 	}
 	m = &q->ring[(q->head + q->count) % DEVICE_HANDSHAKE_QUEUE];
@@ -208,6 +214,7 @@ unsigned device_handshake_run(device *dev, wg_time_ns now, unsigned budget)
 		device_hs_msg *m = &q->ring[q->head];
 
 		handshake_one(dev, m, now);
+		dev->shed[m->src.sa.sa_family == AF_INET ? 0 : 1].handled++; /* shed.c */
 		q->head = (q->head + 1) % DEVICE_HANDSHAKE_QUEUE;
 		q->count--;
 	}

@@ -9,9 +9,13 @@
  * p, so the kernel drops the excess before the copy. Each DEVICE_SHED_PERIOD the socket's p is
  * judged again from what was measured: p = DEVICE_SHED_HEADROOM x (messages that passed mac1
  * and a rate limiter, see handshake.c) / (messages taken off the socket + those the kernel
- * dropped), rounded up to 1/DEVICE_SHED_STEPS and never below DEVICE_SHED_MIN_STEPS / DEVICE_SHED_STEPS (a new
- * or roamed peer's handshake needs two of its retries, 5 s apart, to pass: see
- * docs/battery.md). The filter is replaced only when p or the endpoints changed, and removed
+ * dropped), rounded up to sixteenths and never below 1/4 (a new or roamed peer's handshake
+ * needs two of its retries, 5 s apart, to pass: see docs/battery.md). Below 1/4 only while
+ * userspace cannot keep up: in a period in which the queue overflowed, whatever passed beyond
+ * what the loop handles was dropped after the copy anyway, so p may fall to
+ * DEVICE_SHED_OVER_HEADROOM x handled / arrived (at least 1/64): a stranger's chance to be
+ * answered, p x the share of the queue's intake it handles, stays handled / arrived, and the
+ * kernel drops the excess before the copy instead. The filter is replaced only when p or the endpoints changed, and removed
  * as soon as the load ends (the loop wakes once at under_load_until for that while a filter is
  * on; nothing runs while idle). A failed setsockopt leaves that socket unfiltered (today's
  * behaviour) until the load ends, counted shed_filter_error. */
@@ -59,7 +63,7 @@ static void shed_attach(device *dev, unsigned i, int fd, unsigned steps, const u
 			unsigned nallow, wg_time_ns now)
 {
 	device_shed *s = &dev->shed[i];
-	/* steps/16 of 2^32, as a bound on SKF_AD_RANDOM (steps < 16: fits in 32 bits). */
+	/* steps/256 of 2^32, as a bound on SKF_AD_RANDOM (steps < 256: fits in 32 bits). */
 	uint32_t keep = (uint32_t)(((uint64_t)steps << 32) / DEVICE_SHED_STEPS);
 	int r = udp_shed_attach(fd, shed_family(i), keep, allow, nallow);
 
@@ -82,7 +86,7 @@ static void shed_attach(device *dev, unsigned i, int fd, unsigned steps, const u
 	s->nallow = nallow;
 	memcpy(s->allow, allow, nallow * sizeof(*allow));
 	s->since = now;
-	s->in = s->useful = 0;
+	s->in = s->useful = s->handled = s->overflow = 0;
 }
 
 /* What the kernel dropped on socket i since the last look (filter and buffer alike). */
@@ -113,19 +117,30 @@ static void shed_detach(device *dev, unsigned i, int fd)
 }
 
 /* p for the next period from the last one's figures, in 1/DEVICE_SHED_STEPS. */
-static unsigned shed_steps(uint32_t useful, uint64_t arrived)
+static unsigned shed_steps(const device_shed *s, uint64_t arrived)
 {
-	uint64_t steps;
+	uint64_t steps, over;
 
 	if (arrived == 0)
-		return DEVICE_SHED_STEPS - 1;
-	steps = ((uint64_t)useful * DEVICE_SHED_HEADROOM * DEVICE_SHED_STEPS + arrived - 1) /
+		return DEVICE_SHED_TOP_STEPS;
+	steps = ((uint64_t)s->useful * DEVICE_SHED_HEADROOM * DEVICE_SHED_STEPS + arrived - 1) /
 		arrived;
+	steps = (steps + DEVICE_SHED_ROUND - 1) / DEVICE_SHED_ROUND * DEVICE_SHED_ROUND;
 	if (steps < DEVICE_SHED_MIN_STEPS)
-		return DEVICE_SHED_MIN_STEPS;
+		steps = DEVICE_SHED_MIN_STEPS;
 	/* p = 1 has no use for a filter; the top step keeps it attached at 15/16 so the load
 	 * is still measured (it ends by the queue rule if the flood is gone). */
-	return steps >= DEVICE_SHED_STEPS ? DEVICE_SHED_STEPS - 1 : (unsigned)steps;
+	if (steps > DEVICE_SHED_TOP_STEPS)
+		steps = DEVICE_SHED_TOP_STEPS;
+	if (!s->overflow)
+		return (unsigned)steps;
+	/* The queue overflowed: take in about what the loop handled, plus the headroom. */
+	over = ((uint64_t)s->handled * DEVICE_SHED_OVER_HEADROOM_NUM * DEVICE_SHED_STEPS +
+		(uint64_t)DEVICE_SHED_OVER_HEADROOM_DEN * arrived - 1) /
+	       ((uint64_t)DEVICE_SHED_OVER_HEADROOM_DEN * arrived);
+	if (over < DEVICE_SHED_OVER_MIN_STEPS)
+		over = DEVICE_SHED_OVER_MIN_STEPS;
+	return (unsigned)(over < steps ? over : steps);
 }
 
 static void shed_socket(device *dev, unsigned i, int fd, wg_time_ns now)
@@ -138,22 +153,23 @@ static void shed_socket(device *dev, unsigned i, int fd, wg_time_ns now)
 		uint32_t dropped = shed_dropped(dev, i, fd);
 
 		device_log(dev, DEVICE_LOG_DEBUG,
-			   "shedding %s: in %u, past the rate limiter %u, kernel dropped %u",
-			   i == 0 ? "v4" : "v6", s->in, s->useful, dropped);
+			   "shedding %s: in %u, past the rate limiter %u, handled %u, queue full %u, "
+			   "kernel dropped %u",
+			   i == 0 ? "v4" : "v6", s->in, s->useful, s->handled, s->overflow, dropped);
 
 		/* The queue no longer fills while the kernel sheds, so the shed messages keep the
 		 * load on: as many as would have made the queue deep (threshold) in one period. */
 		if (dropped >= DEVICE_UNDER_LOAD_THRESHOLD)
 			dev->under_load_until = s->loaded_until = now + DEVICE_UNDER_LOAD_TIME;
 		if (now < s->loaded_until) {
-			steps = shed_steps(s->useful, (uint64_t)s->in + dropped);
+			steps = shed_steps(s, (uint64_t)s->in + dropped);
 			nallow = shed_allowlist(dev, shed_family(i), allow);
 			if (steps != s->steps || nallow != s->nallow ||
 			    memcmp(allow, s->allow, nallow * sizeof(*allow)) != 0) {
 				shed_attach(dev, i, fd, steps, allow, nallow, now);
 			} else {
 				s->since = now;
-				s->in = s->useful = 0;
+				s->in = s->useful = s->handled = s->overflow = 0;
 			}
 		}
 	}
@@ -161,7 +177,7 @@ static void shed_socket(device *dev, unsigned i, int fd, wg_time_ns now)
 		if (s->on)
 			shed_detach(dev, i, fd);
 		s->failed = false;
-		s->in = s->useful = 0;
+		s->in = s->useful = s->handled = s->overflow = 0;
 		return;
 	}
 	if (!s->on && !s->failed) {
@@ -193,6 +209,22 @@ wg_time_ns device_shed_deadline(const device *dev)
 		if (dev->shed[i].on && dev->shed[i].loaded_until < d)
 			d = dev->shed[i].loaded_until;
 	return d;
+}
+
+bool device_shed_allowed(const device *dev, const wg_endpoint *src)
+{
+	const device_shed *s = &dev->shed[src->sa.sa_family == AF_INET ? 0 : 1];
+	udp_ip a;
+
+	memset(&a, 0, sizeof(a));
+	if (src->sa.sa_family == AF_INET)
+		memcpy(a.b, &src->in4.sin_addr, 4);
+	else
+		memcpy(a.b, &src->in6.sin6_addr, 16);
+	for (unsigned k = 0; k < s->nallow; k++)
+		if (memcmp(&s->allow[k], &a, sizeof(a)) == 0)
+			return true;
+	return false;
 }
 
 void device_shed_reset(device *dev)

@@ -286,6 +286,16 @@ awk -v r="$ratio" -v m="$min_ratio" 'BEGIN {exit !(r >= m)}' || \
 # recovery: >= 0.8 of idle in --long; >= 0.5 in --short (back-to-back runs on the shared
 # machine differ by up to ~25% without any flood), in one of the windows above
 awk -v r="$ratio_after" -v m="$rec" 'BEGIN {exit !(r >= m)}' || fail "no recovery: ${afters} Mbit/s in 3 windows after the flood (idle ${base})"
+# The pass rates the shedding filter was set to (p = N/256 since 2026-12-02: 64 = the floor,
+# below it only while A's queue overflowed; N/16 before); FLOOD_SHEDLOG=FILE keeps A's
+# per-period shedding lines.
+shed_ps=$(sed -n 's/.*shedding v[46]: p=\([0-9]*\)\/.*/\1/p' "$T/daemonA.log" | sort -n)
+if [ -n "$shed_ps" ]; then
+  np=$(echo "$shed_ps" | wc -l)
+  shed_den=$(sed -n 's/.*shedding v[46]: p=[0-9]*\/\([0-9]*\),.*/\1/p' "$T/daemonA.log" | head -1)
+  shed_p="of_$shed_den n=$np min=$(echo "$shed_ps" | head -1) median=$(echo "$shed_ps" | sed -n "$(( (np + 1) / 2 ))p") max=$(echo "$shed_ps" | tail -1)"
+fi
+[ -z "${FLOOD_SHEDLOG:-}" ] || grep 'shedding' "$T/daemonA.log" >"$FLOOD_SHEDLOG" || true
 check_sanitizers
 result "flood $(sed 's/ other_replies=[0-9]*//' "$T/flood.out")" \
   "placement=$placement crypto_workers_A=${workers_a:-?} load_at_start=$load_start" \
@@ -293,7 +303,7 @@ result "flood $(sed 's/ other_replies=[0-9]*//' "$T/flood.out")" \
   "legit_mbit idle=$base beside_control_sender=$control during_flood=$during after=$after (ratio $ratio_after of idle)" \
   "cookie_replies_per_s=$((cookies / secs)) daemon cookie_replies_sent=$cookies under_load_msgs=$(delta under_load_batches "$s1")" \
   "rx_ratelimited=$(delta rx_ratelimited "$s1") rx_handshake_queue_full=$(delta rx_handshake_queue_full "$s1") kernel_rcvbuf_drops=$((rcv1 - rcv0))" \
-  "shedding: kernel_shed=$(sdelta kernel_shed "$s2") filter_set=$shed_set cleared=$shed_clr errors=$shed_err" \
+  "shedding: kernel_shed=$(sdelta kernel_shed "$s2") filter_set=$shed_set cleared=$shed_clr errors=$shed_err p: ${shed_p:-none}" \
   "daemon_us_per_flood_msg=$per_msg ($nq msgs/s taken, flood only) per_arrived=$per_arrived ($((nq + nshed))/s arrived)" "$cpu_line" \
   "fresh_handshake_during_flood_s=$hs_during" \
   "rss_kb before=$rss0 max_during=$rss_max after=$rss_after" "recovery_s=$recovery" \

@@ -6,8 +6,10 @@
  * fails, counted and logged, nothing is sent; plus the protocol core's own RNG failure paths.
  * Kernel-side shedding (shed.c) on a real loopback socket: no filter while idle, attached
  * when the queue puts the device under load, re-judged once a period and replaced only when p
- * or the endpoints change, the kernel's drops counted and keeping the load on, removed when
- * the load ends; a failing setsockopt leaves the socket unfiltered, counted. */
+ * or the endpoints change, the kernel's drops counted and keeping the load on, below the 1/4
+ * floor only in a period in which the queue overflowed (and bounded), the queue's reserve for
+ * the filter's always-pass sources, removed when the load ends; a failing setsockopt leaves
+ * the socket unfiltered, counted. */
 #define _GNU_SOURCE
 #include "test.h"
 #include "testdev.h"
@@ -477,7 +479,8 @@ static void test_shed(void)
 	cookie_maker m;
 	device_stats st;
 	udp_bind b;
-	unsigned from1, from2, data;
+	unsigned from1, from2, data, from1_quarter, sets;
+	wg_endpoint peer_src;
 	int s1, s2, pipefd[2];
 	node n;
 
@@ -536,6 +539,7 @@ static void test_shed(void)
 	CHECK_EQ_INT(data, N);
 	CHECK_EQ_INT(from2, N);
 	CHECK_MSG(from1 > N / 4 - 80 && from1 < N / 4 + 80, "%u of %u passed at p = 1/4", from1, N);
+	from1_quarter = from1;
 
 	/* The period ends: the kernel's drops are counted and keep the load on (the queue is
 	 * no longer deep); p rises with what passed the rate limiter (2 x 1000 / 1750: top). */
@@ -547,7 +551,7 @@ static void test_shed(void)
 	CHECK_EQ_U64(st.kernel_shed, N - from1);
 	CHECK_EQ_U64(n.dev->under_load_until, t + DEVICE_UNDER_LOAD_TIME);
 	CHECK_EQ_U64(n.dev->shed[0].loaded_until, t + DEVICE_UNDER_LOAD_TIME);
-	CHECK_EQ_INT(n.dev->shed[0].steps, DEVICE_SHED_STEPS - 1);
+	CHECK_EQ_INT(n.dev->shed[0].steps, DEVICE_SHED_TOP_STEPS);
 	CHECK_EQ_U64(st.shed_filter_set, 2);
 	/* Little useful work: p falls to the floor; the same figures again: not re-attached. */
 	for (int k = 0; k < 2; k++) {
@@ -558,12 +562,92 @@ static void test_shed(void)
 		CHECK_EQ_INT(n.dev->shed[0].steps, DEVICE_SHED_MIN_STEPS);
 		CHECK_EQ_U64(stats(&n).shed_filter_set, 3);
 	}
+	sets = 3;
+
+	/* With the filter on, the queue's last DEVICE_HANDSHAKE_RESERVE entries are for the
+	 * always-pass sources: strangers are dropped (and counted as overflow) before that. */
+	(void)device_handshake_drop_all(n.dev); /* the first phase's messages */
+	for (unsigned i = 0; i < DEVICE_HANDSHAKE_QUEUE; i++) {
+		wg_endpoint e;
+		src4(&e, i);
+		make_init(&n, &m, msg, i, t);
+		device_handshake_enqueue(n.dev, msg, sizeof(msg), &e, NULL, t);
+	}
+	CHECK_EQ_U64(device_handshake_pending(n.dev),
+		     DEVICE_HANDSHAKE_QUEUE - DEVICE_HANDSHAKE_RESERVE);
+	CHECK_EQ_U64(n.dev->shed[0].overflow, DEVICE_HANDSHAKE_RESERVE);
+	CHECK_EQ_U64(n.dev->shed[0].in, DEVICE_HANDSHAKE_QUEUE);
+	memset(&peer_src, 0, sizeof(peer_src));
+	peer_src.in4.sin_family = AF_INET;
+	peer_src.in4.sin_port = htons(5555);
+	inet_pton(AF_INET, "127.0.0.2", &peer_src.in4.sin_addr);
+	CHECK(device_shed_allowed(n.dev, &peer_src));
+	for (unsigned i = 0; i <= DEVICE_HANDSHAKE_RESERVE; i++)
+		device_handshake_enqueue(n.dev, msg, sizeof(msg), &peer_src, NULL, t);
+	/* The peer's endpoint fills the reserve; only the full queue drops it. */
+	CHECK_EQ_U64(device_handshake_pending(n.dev), DEVICE_HANDSHAKE_QUEUE);
+	CHECK_EQ_U64(n.dev->shed[0].overflow, DEVICE_HANDSHAKE_RESERVE + 1);
+	/* What the loop handles is counted per socket. */
+	CHECK_EQ_U64(run(&n, t, DEVICE_HANDSHAKE_BUDGET),
+		     DEVICE_HANDSHAKE_QUEUE - DEVICE_HANDSHAKE_BUDGET);
+	CHECK_EQ_U64(n.dev->shed[0].handled, DEVICE_HANDSHAKE_BUDGET);
+	n.dev->tx_used = 0; /* the cookie replies: no socket to send them on here */
+	(void)device_handshake_drop_all(n.dev);
+
+	/* Below the floor only while the queue overflows: p = 5/4 x handled / arrived
+	 * (5/4 x 100 / 1000 = 32/256), not replaced while that stays the same. */
+	for (int k = 0; k < 2; k++) {
+		n.dev->shed[0].in = N;
+		n.dev->shed[0].useful = 10;
+		n.dev->shed[0].handled = 100;
+		n.dev->shed[0].overflow = 500;
+		t += DEVICE_SHED_PERIOD;
+		device_shed_update(n.dev, t);
+		CHECK_EQ_INT(n.dev->shed[0].steps, 32);
+		CHECK_EQ_U64(stats(&n).shed_filter_set, sets + 1);
+	}
+	sets++;
+	/* The kernel applies it: strangers pass at 1/8 (sd 10.5), the peer's endpoint always. */
+	from1 = through(s1, b.fd4, b.port, WG_MSG_INITIATION, WG_MSG_INITIATION_LEN, N);
+	CHECK_MSG(from1 > N / 8 - 55 && from1 < N / 8 + 55, "%u of %u passed at p = 1/8", from1, N);
+	CHECK_EQ_INT(through(s2, b.fd4, b.port, WG_MSG_INITIATION, WG_MSG_INITIATION_LEN, 200),
+		     200);
+	/* The lower bound: the loop handled almost nothing (a stalled period). */
+	n.dev->shed[0].in = N;
+	n.dev->shed[0].useful = 0;
+	n.dev->shed[0].handled = 1;
+	n.dev->shed[0].overflow = 1;
+	t += DEVICE_SHED_PERIOD;
+	device_shed_update(n.dev, t);
+	st = stats(&n);
+	CHECK_EQ_U64(st.kernel_shed, N - from1 + (N - from1_quarter));
+	CHECK_EQ_INT(n.dev->shed[0].steps, DEVICE_SHED_OVER_MIN_STEPS);
+	CHECK_EQ_U64(st.shed_filter_set, ++sets);
+	/* The queue no longer overflows: back to the floor. */
+	n.dev->shed[0].in = N;
+	n.dev->shed[0].useful = 10;
+	n.dev->shed[0].handled = 100;
+	n.dev->shed[0].overflow = 0;
+	t += DEVICE_SHED_PERIOD;
+	device_shed_update(n.dev, t);
+	CHECK_EQ_INT(n.dev->shed[0].steps, DEVICE_SHED_MIN_STEPS);
+	CHECK_EQ_U64(stats(&n).shed_filter_set, ++sets);
+	/* Overflowing, but the loop's share is above the floor: p never rises by it. */
+	n.dev->shed[0].in = N;
+	n.dev->shed[0].useful = 10;
+	n.dev->shed[0].handled = 900;
+	n.dev->shed[0].overflow = 10;
+	t += DEVICE_SHED_PERIOD;
+	device_shed_update(n.dev, t);
+	CHECK_EQ_INT(n.dev->shed[0].steps, DEVICE_SHED_MIN_STEPS);
+	CHECK_EQ_U64(stats(&n).shed_filter_set, sets);
+
 	/* Nothing shed any more: the load ends 1 s after it was last extended; removed. */
 	t = n.dev->shed[0].loaded_until;
 	device_shed_update(n.dev, t - 1); /* a period with nothing at all: p to the top */
 	CHECK(n.dev->shed[0].on);
-	CHECK_EQ_INT(n.dev->shed[0].steps, DEVICE_SHED_STEPS - 1);
-	CHECK_EQ_U64(stats(&n).shed_filter_set, 4);
+	CHECK_EQ_INT(n.dev->shed[0].steps, DEVICE_SHED_TOP_STEPS);
+	CHECK_EQ_U64(stats(&n).shed_filter_set, ++sets);
 	device_shed_update(n.dev, t);
 	st = stats(&n);
 	CHECK_EQ_U64(device_shed_deadline(n.dev), WG_TIME_NEVER);
@@ -573,7 +657,7 @@ static void test_shed(void)
 	CHECK_EQ_INT(through(s1, b.fd4, b.port, WG_MSG_INITIATION, WG_MSG_INITIATION_LEN, 100),
 		     100);
 	device_shed_update(n.dev, t + WG_SEC(10)); /* idle: nothing */
-	CHECK_EQ_U64(stats(&n).shed_filter_set, 4);
+	CHECK_EQ_U64(stats(&n).shed_filter_set, sets);
 
 	/* setsockopt fails (not a socket): counted once, the device runs unfiltered. */
 	CHECK(pipe(pipefd) == 0);
