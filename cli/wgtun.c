@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/if.h>
+#include <linux/if_tun.h>
 #include <grp.h>
 #include <pwd.h>
 #include <linux/capability.h>
@@ -254,6 +255,18 @@ static void copy_name(char dst[16], const char *src)
 
 	memcpy(dst, src, n);
 	dst[n] = '\0';
+}
+
+/* An inherited TUN fd names the interface (wireguard-go takes the name from the fd too): the
+ * UAPI socket, the link monitor and the log then follow the interface the fd belongs to,
+ * whatever the argument says. An fd that is not a TUN keeps the argument's name. */
+static void tun_fd_name(int fd, char name[16])
+{
+	struct ifreq ifr;
+
+	memset(&ifr, 0, sizeof(ifr));
+	if (ioctl(fd, TUNGETIFF, &ifr) == 0 && ifr.ifr_name[0])
+		copy_name(name, ifr.ifr_name);
 }
 
 /* Creates the TUN interface with wireguard-go's default MTU. fd or -errno. */
@@ -523,6 +536,7 @@ static int run_parent(int argc, char **argv, const options *o)
 		}
 	} else {
 		copy_name(name, o->iface);
+		tun_fd_name(tun, name);
 	}
 	if (uapi < 0) {
 		uapi = wgtun_uapi_listen(NULL, name, path, sizeof(path));
@@ -633,6 +647,9 @@ static int run_daemon(const options *o)
 			      strerror(-tun));
 			return 1;
 		}
+	} else {
+		tun_fd_name(tun, name);
+		copy_name(logger.iface, name);
 	}
 	/* Signals arrive through a signalfd; blocked before the library starts threads so that
 	 * none of them receives SIGINT/SIGTERM. */

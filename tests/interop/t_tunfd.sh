@@ -9,7 +9,9 @@
 # Each round asserts the daemon used what it was given: its fd 3 is the wrapper's TUN (the
 # kernel's fdinfo names the interface), it holds no other TUN fd, the interface keeps the
 # wrapper's ifindex and header mode (no TUN of its own), and in the plain round the socket
-# file is the wrapper's inode. Usage: t_tunfd.sh BUILD_DIR (as root).
+# file is the wrapper's inode. A third check: given an argument other than the TUN's name, the
+# daemon takes the name from the fd, as wireguard-go does (socket and log named after the
+# interface, none after the argument), and traffic flows. Usage: t_tunfd.sh BUILD_DIR (root).
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 set +e # every check is counted (wgi_check); the test fails at the end
@@ -33,6 +35,7 @@ wgi_addr "$NS_B" "$IF_B" "$T4_B" "$T6_B"
 cat >"$WGI_TMP/wrap.py" <<'PY'
 import fcntl, os, socket, struct, sys
 ifc, wgtun, mode, info = sys.argv[1:5]
+arg = sys.argv[5] if len(sys.argv) > 5 else ifc  # the name the daemon is given
 IFF_TUN, IFF_NO_PI, IFF_VNET_HDR, TUNSETIFF = 0x0001, 0x1000, 0x4000, 0x400454ca
 flags = IFF_TUN | IFF_NO_PI | (IFF_VNET_HDR if mode == "vnet" else 0)
 tun = os.open("/dev/net/tun", os.O_RDWR)
@@ -59,7 +62,7 @@ if mode == "plain":
     out.append("sock_ino %d" % os.stat(path).st_ino)
 with open(info, "w") as f:
     f.write("\n".join(out) + "\n")
-os.execve(wgtun, [wgtun, "-f", ifc], env)
+os.execve(wgtun, [wgtun, "-f", arg], env)
 PY
 
 transfer() { # transfer SRC_NS DST_NS DST_ADDR MIB PORT: prints nothing, returns 0 if intact
@@ -149,4 +152,23 @@ round() {
 
 round plain p
 round vnet v
+
+# named: the fd's interface is ${WGI_TAG}n, the argument ${WGI_TAG}x.
+ifc=${WGI_TAG}n arg=${WGI_TAG}x
+echo "== an argument other than the inherited TUN's name ($ifc, given $arg)"
+WGI_IFACES+=("$ifc" "$arg")
+log=$(wgi_logfile "$ifc")
+ip netns exec "$NS_A" "$PY" "$WGI_TMP/wrap.py" "$ifc" "$WGTUN" named "$WGI_TMP/n.info" "$arg" >>"$log" 2>&1 &
+pid=$!
+WGI_PIDS+=("$pid")
+WGI_PID_OF[$ifc]=$pid WGI_IMPL_OF[$ifc]=wgtun WGI_NS_OF[$ifc]=$NS_A
+wgi_check "named: the UAPI socket is named after the TUN ($ifc)" wgi_wait_for 20 wgi_sock_ready "$ifc"
+wgi_check "named: no socket named after the argument ($arg)" test ! -e "/var/run/wireguard/$arg.sock"
+wgi_check "named: the log names the interface" grep -q "($ifc)" "$log"
+wg set "$ifc" private-key <(echo "$KEY_A") listen-port "$PORT_A" \
+	peer "$PUB_B" allowed-ips "$T4_B/32,$T6_B/128" endpoint "$U4_B:$PORT_B"
+wgi_addr "$NS_A" "$ifc" "$T4_A" "$T6_A"
+wgi_check "named: ping wgtun -> wireguard-go" \
+	wgi_wait_for 20 ip netns exec "$NS_A" ping -c 3 -i 0.2 -W 2 -w 10 "$T4_B"
+wgi_stop "$ifc"
 wgi_summary t_tunfd
