@@ -58,7 +58,7 @@ done
 
 # interrupt SIGNAL HOW: starts a run, waits until iperf3 is running, then signals it
 interrupt() {
-  local sig=$1 how=$2 out=$tmp/demo-$1-$2.out pid rc n=0
+  local sig=$1 how=$2 out=$tmp/demo-$1-$2.out pid rc n=0 failed=$WGI_FAILED
   echo "== demo interrupted by SIG$sig ($how)"
   : >"$out"
   set -m # own process group, and SIGINT not ignored in this background job
@@ -79,6 +79,8 @@ interrupt() {
   wgi_check "SIG$sig ($how): cleanup ran" has "==> cleaning up" "$out"
   lb=$(left_behind "$out")
   wgi_check "SIG$sig ($how): nothing left behind${lb:+: $lb}" test -z "$lb"
+  # the run's own output says why it ended early (e.g. a handshake that timed out)
+  [ "$WGI_FAILED" = "$failed" ] || sed 's/^/      | /' "$out"
 }
 interrupt INT group
 interrupt TERM script
