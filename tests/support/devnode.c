@@ -8,6 +8,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <valgrind/valgrind.h>
@@ -277,11 +279,9 @@ bool devnode_deliver(node *from, node *to, const uint8_t *pkt, size_t len)
 	return false;
 }
 
-/* An IPv4 packet of len bytes from src to dst carrying (dir, seq) and a pattern of both. */
-void devnode_make_seq4(uint8_t *pkt, size_t len, const char *src, const char *dst, uint8_t dir,
-		      uint32_t seq)
+void devnode_ip4_udp_hdr(uint8_t *pkt, size_t len, const char *src, const char *dst)
 {
-	memset(pkt, 0, len);
+	memset(pkt, 0, 20);
 	pkt[0] = 0x45;
 	pkt[2] = (uint8_t)(len >> 8);
 	pkt[3] = (uint8_t)len;
@@ -289,6 +289,14 @@ void devnode_make_seq4(uint8_t *pkt, size_t len, const char *src, const char *ds
 	pkt[9] = 17;
 	inet_pton(AF_INET, src, pkt + 12);
 	inet_pton(AF_INET, dst, pkt + 16);
+}
+
+/* An IPv4 packet of len bytes from src to dst carrying (dir, seq) and a pattern of both. */
+void devnode_make_seq4(uint8_t *pkt, size_t len, const char *src, const char *dst, uint8_t dir,
+		      uint32_t seq)
+{
+	memset(pkt, 0, len);
+	devnode_ip4_udp_hdr(pkt, len, src, dst);
 	pkt[20] = dir;
 	memcpy(pkt + 21, &seq, 4);
 	for (size_t i = 25; i < len; i++)
@@ -336,4 +344,31 @@ void devnode_pair_start_opts(node *a, node *b, unsigned workers, unsigned busy_p
 void devnode_pair_start_logged(node *a, node *b, unsigned workers)
 {
 	pair_start(a, b, workers, 0, true);
+}
+
+device_stats devnode_stats(node *n)
+{
+	device_stats st;
+
+	device_get_stats(n->dev, &st);
+	return st;
+}
+
+static const char *watchdog_name = "test";
+
+static void watchdog_fire(int sig)
+{
+	static const char msg[] = ": hung\n";
+
+	(void)sig;
+	(void)!write(2, watchdog_name, strlen(watchdog_name));
+	(void)!write(2, msg, sizeof(msg) - 1);
+	_exit(1);
+}
+
+void devnode_watchdog(const char *name, unsigned seconds)
+{
+	watchdog_name = name;
+	signal(SIGALRM, watchdog_fire);
+	alarm(seconds);
 }

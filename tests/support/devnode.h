@@ -23,6 +23,11 @@ typedef struct {
 } node;
 
 void node_init_opts(node *n, unsigned workers, unsigned busy_poll_us);
+/* n's device counters now. */
+device_stats devnode_stats(node *n);
+/* Ends the process with "NAME: hung" on stderr (exit 1) if it still runs after seconds: a
+ * test whose device loop spins or blocks fails instead of holding ctest until its timeout. */
+void devnode_watchdog(const char *name, unsigned seconds);
 void node_init_workers(node *n, unsigned workers);
 void node_init(node *n);
 void node_free(node *n);
@@ -57,6 +62,8 @@ void devnode_app_drain(node *n);
  * times: the first packet may wait for a handshake. */
 bool devnode_deliver(node *from, node *to, const uint8_t *pkt, size_t len);
 
+/* The 20-byte IPv4 header of a UDP packet of len bytes (TTL 64, no checksum). */
+void devnode_ip4_udp_hdr(uint8_t *pkt, size_t len, const char *src, const char *dst);
 /* An IPv4 packet of len bytes from src to dst carrying (dir, seq) and a pattern of both. */
 void devnode_make_seq4(uint8_t *pkt, size_t len, const char *src, const char *dst, uint8_t dir,
 	       uint32_t seq);

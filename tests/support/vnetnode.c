@@ -99,13 +99,7 @@ size_t vnet_udp4(uint8_t *pkt, const char *src, const char *dst, uint16_t sport,
 	uint32_t s;
 
 	memset(pkt, 0, 28);
-	pkt[0] = 0x45;
-	pkt[2] = (uint8_t)(len >> 8);
-	pkt[3] = (uint8_t)len;
-	pkt[8] = 64;
-	pkt[9] = 17;
-	inet_pton(AF_INET, src, pkt + 12);
-	inet_pton(AF_INET, dst, pkt + 16);
+	devnode_ip4_udp_hdr(pkt, len, src, dst);
 	c = fold(sum16(pkt, 20, 0));
 	pkt[10] = (uint8_t)(c >> 8);
 	pkt[11] = (uint8_t)c;

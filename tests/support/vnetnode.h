@@ -13,6 +13,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* UDP GSO (Linux 4.18); not in every libc's headers. */
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
+
 #define VNET_PLEN 1000 /* UDP payload bytes of vnet_udp4's packets */
 
 /* Moves the process into a new network namespace with lo up and IPv6 off by default (no

@@ -29,23 +29,6 @@
 #define IDLE_WINDOW_MS 400
 #define IDLE_WAKEUPS_MAX 5
 
-static void on_alarm(int sig)
-{
-	static const char msg[] = "test_device_ioerr: hung\n";
-
-	(void)sig;
-	(void)!write(2, msg, sizeof(msg) - 1);
-	_exit(1);
-}
-
-static device_stats stats(node *n)
-{
-	device_stats st;
-
-	device_get_stats(n->dev, &st);
-	return st;
-}
-
 /* Sends count packets (seq from first) from a's app side without waiting. */
 static void burst(node *a, uint32_t first, unsigned count)
 {
@@ -83,10 +66,10 @@ static void expect_nothing(node *b, int ms)
 /* n's loop wakeups over an idle window (the error still armed). */
 static uint64_t idle_wakeups(node *n)
 {
-	uint64_t w0 = stats(n).loop_wakeups;
+	uint64_t w0 = devnode_stats(n).loop_wakeups;
 
 	usleep(IDLE_WINDOW_MS * 1000);
-	return stats(n).loop_wakeups - w0;
+	return devnode_stats(n).loop_wakeups - w0;
 }
 
 /* Waits until *counter of n's stats reaches want (2 s, more under valgrind). */
@@ -95,7 +78,7 @@ static uint64_t wait_stat(node *n, size_t off, uint64_t want)
 	uint64_t v = 0;
 
 	for (int i = 0; i < devnode_wait_ms(2000) / 10; i++) {
-		device_stats st = stats(n);
+		device_stats st = devnode_stats(n);
 		memcpy(&v, (const uint8_t *)&st + off, sizeof(v));
 		if (v >= want)
 			break;
@@ -118,19 +101,19 @@ static void pair_up(node *a, node *b)
 
 static void gso_eio(node *a, node *b)
 {
-	device_stats s0 = stats(a), s1;
+	device_stats s0 = devnode_stats(a), s1;
 	unsigned long refused = syswrap_send_refused(), gsos;
 	uint32_t seq = 1000;
 
 	syswrap_send_fail(SYSWRAP_MSG_GSO, EIO);
 	/* A batch of more than one packet in one loop round forms a GSO run: bursts until one
 	 * did (the loop may take a burst one packet at a time now and then). */
-	for (int i = 0; i < 20 && stats(a).tx_gso_off == s0.tx_gso_off; i++) {
+	for (int i = 0; i < 20 && devnode_stats(a).tx_gso_off == s0.tx_gso_off; i++) {
 		burst(a, seq, BURST);
 		expect_burst(b, seq, BURST);
 		seq += BURST;
 	}
-	s1 = stats(a);
+	s1 = devnode_stats(a);
 	CHECK_EQ_U64(s1.tx_gso_off - s0.tx_gso_off, 1);
 	CHECK(syswrap_send_refused() > refused);
 	CHECK_EQ_U64(s1.tx_send_error, s0.tx_send_error);
@@ -144,7 +127,7 @@ static void gso_eio(node *a, node *b)
 	}
 	CHECK_EQ_U64(syswrap_send_gso_msgs(), gsos);
 	CHECK_EQ_U64(syswrap_send_refused(), refused);
-	s1 = stats(a);
+	s1 = devnode_stats(a);
 	CHECK_EQ_U64(s1.tx_gso_off - s0.tx_gso_off, 1);
 	CHECK_EQ_U64(s1.tx_send_error, s0.tx_send_error);
 	CHECK(idle_wakeups(a) <= IDLE_WAKEUPS_MAX);
@@ -153,7 +136,7 @@ static void gso_eio(node *a, node *b)
 
 static void send_error(node *a, node *b, int err, uint32_t seq)
 {
-	device_stats s0 = stats(a);
+	device_stats s0 = devnode_stats(a);
 	unsigned long calls = syswrap_send_calls(), idle_calls;
 	uint8_t pkt[128];
 	size_t len;
@@ -173,19 +156,19 @@ static void send_error(node *a, node *b, int err, uint32_t seq)
 	CHECK_MSG(w <= IDLE_WAKEUPS_MAX, "errno %d: %llu loop wakeups in %d ms idle", err,
 		  (unsigned long long)w, IDLE_WINDOW_MS);
 	CHECK(syswrap_send_calls() - idle_calls <= 2);
-	CHECK_EQ_U64(stats(a).tx_send_error - s0.tx_send_error, BURST);
+	CHECK_EQ_U64(devnode_stats(a).tx_send_error - s0.tx_send_error, BURST);
 	syswrap_send_fail(SYSWRAP_MSG_DATA, 0);
 	/* The tunnel works again at once. */
 	len = devnode_make_ping4(pkt, "10.0.0.1", "10.0.0.2", (uint16_t)seq);
 	CHECK(devnode_deliver(a, b, pkt, len));
 	burst(a, seq + BURST, BURST);
 	expect_burst(b, seq + BURST, BURST);
-	CHECK_EQ_U64(stats(a).tx_send_error - s0.tx_send_error, BURST);
+	CHECK_EQ_U64(devnode_stats(a).tx_send_error - s0.tx_send_error, BURST);
 }
 
 static void tun_write_error(node *a, node *b, int err, uint32_t seq)
 {
-	device_stats s0 = stats(b);
+	device_stats s0 = devnode_stats(b);
 	unsigned long refused = syswrap_write_refused();
 	uint8_t pkt[128];
 	size_t len;
@@ -208,16 +191,15 @@ static void tun_write_error(node *a, node *b, int err, uint32_t seq)
 	CHECK(devnode_deliver(a, b, pkt, len));
 	burst(a, seq + BURST, BURST);
 	expect_burst(b, seq + BURST, BURST);
-	CHECK_EQ_U64(stats(b).tun_write_error - s0.tun_write_error, BURST);
-	CHECK_EQ_U64(stats(b).rx_decrypt, s0.rx_decrypt);
+	CHECK_EQ_U64(devnode_stats(b).tun_write_error - s0.tun_write_error, BURST);
+	CHECK_EQ_U64(devnode_stats(b).rx_decrypt, s0.rx_decrypt);
 }
 
 int main(void)
 {
 	node a, b;
 
-	signal(SIGALRM, on_alarm);
-	alarm(120);
+	devnode_watchdog("test_device_ioerr", 120);
 	pair_up(&a, &b);
 	if (a.dev && b.dev) {
 		gso_eio(&a, &b);

@@ -30,23 +30,6 @@
 #define IDLE_WINDOW_MS 400
 #define IDLE_WAKEUPS_MAX 5
 
-static void on_alarm(int sig)
-{
-	static const char msg[] = "test_device_ioerr_vnet: hung\n";
-
-	(void)sig;
-	(void)!write(2, msg, sizeof(msg) - 1);
-	_exit(1);
-}
-
-static device_stats stats(node *n)
-{
-	device_stats st;
-
-	device_get_stats(n->dev, &st);
-	return st;
-}
-
 /* count packets seq first.. from A's app side; one flow, or one flow per packet. */
 static void burst(node *a, uint32_t first, unsigned count, bool one_flow)
 {
@@ -61,10 +44,10 @@ static void burst(node *a, uint32_t first, unsigned count, bool one_flow)
 
 static uint64_t idle_wakeups(node *n)
 {
-	uint64_t w0 = stats(n).loop_wakeups;
+	uint64_t w0 = devnode_stats(n).loop_wakeups;
 
 	usleep(IDLE_WINDOW_MS * 1000);
-	return stats(n).loop_wakeups - w0;
+	return devnode_stats(n).loop_wakeups - w0;
 }
 
 /* Waits until the refused writes carried `payload` bytes of UDP payload (2 s, more under
@@ -88,7 +71,7 @@ static unsigned long wait_refused_payload(unsigned long w0, unsigned long b0,
 
 static void write_error(node *a, node *b, int rx, int err, uint32_t seq)
 {
-	device_stats s0 = stats(b), s1;
+	device_stats s0 = devnode_stats(b), s1;
 	unsigned long w0 = syswrap_writev_refused(), b0 = syswrap_writev_refused_bytes(), w;
 	uint64_t wake;
 
@@ -99,7 +82,7 @@ static void write_error(node *a, node *b, int rx, int err, uint32_t seq)
 	w = syswrap_writev_refused() - w0;
 	CHECK_MSG(w == BURST, "errno %d: %lu refused writes for %d packets of %d flows", err, w,
 		  BURST, BURST);
-	s1 = stats(b);
+	s1 = devnode_stats(b);
 	CHECK_EQ_U64(s1.tun_write_error - s0.tun_write_error, w);
 	/* One flow: each refused write counted once, every packet in exactly one of them. */
 	w0 = syswrap_writev_refused();
@@ -108,20 +91,20 @@ static void write_error(node *a, node *b, int rx, int err, uint32_t seq)
 	CHECK_EQ_U64(wait_refused_payload(w0, b0, BURST * VNET_PLEN), BURST * VNET_PLEN);
 	w = syswrap_writev_refused() - w0;
 	CHECK(w >= 1 && w <= BURST);
-	CHECK_EQ_U64(stats(b).tun_write_error - s1.tun_write_error, w);
-	CHECK_EQ_U64(stats(b).tun_gro_udp, s1.tun_gro_udp); /* nothing counted as written */
+	CHECK_EQ_U64(devnode_stats(b).tun_write_error - s1.tun_write_error, w);
+	CHECK_EQ_U64(devnode_stats(b).tun_gro_udp, s1.tun_gro_udp); /* nothing counted as written */
 	CHECK_EQ_INT(vnet_expect(rx, seq, 1, 200), 0);
 	wake = idle_wakeups(b);
 	CHECK_MSG(wake <= IDLE_WAKEUPS_MAX, "errno %d: %llu loop wakeups in %d ms idle", err,
 		  (unsigned long long)wake, IDLE_WINDOW_MS);
-	CHECK_EQ_U64(stats(b).tun_write_error - s0.tun_write_error, BURST + w);
+	CHECK_EQ_U64(devnode_stats(b).tun_write_error - s0.tun_write_error, BURST + w);
 	CHECK(device_is_up(b->dev));
 	syswrap_writev_fail(-1, 0);
 	/* Writes work again at once: the next burst arrives whole, nothing more counted. */
 	burst(a, seq + 2 * BURST, BURST, true);
 	CHECK_EQ_INT(vnet_expect(rx, seq + 2 * BURST, BURST, devnode_wait_ms(2000)), BURST);
-	CHECK_EQ_U64(stats(b).tun_write_error - s0.tun_write_error, BURST + w);
-	CHECK_EQ_U64(stats(b).rx_decrypt, s0.rx_decrypt);
+	CHECK_EQ_U64(devnode_stats(b).tun_write_error - s0.tun_write_error, BURST + w);
+	CHECK_EQ_U64(devnode_stats(b).rx_decrypt, s0.rx_decrypt);
 }
 
 int main(void)
@@ -132,8 +115,7 @@ int main(void)
 	int fd, rx = -1;
 	bool ok = false;
 
-	signal(SIGALRM, on_alarm);
-	alarm(120);
+	devnode_watchdog("test_device_ioerr_vnet", 120);
 	memset(&a, 0, sizeof(a));
 	memset(&b, 0, sizeof(b));
 	a.app = b.app = -1;
@@ -159,7 +141,7 @@ int main(void)
 		/* Control: a burst goes through whole, nothing counted. */
 		burst(&a, 100, BURST, true);
 		CHECK_EQ_INT(vnet_expect(rx, 100, BURST, devnode_wait_ms(2000)), BURST);
-		CHECK_EQ_U64(stats(&b).tun_write_error, 0);
+		CHECK_EQ_U64(devnode_stats(&b).tun_write_error, 0);
 		write_error(&a, &b, rx, EIO, 1000);
 		write_error(&a, &b, rx, EAGAIN, 2000);
 		write_error(&a, &b, rx, ENOBUFS, 3000);

@@ -18,23 +18,15 @@
 #define STALL_WINDOW_MS 500
 #define STALL_MAX_WAKEUPS 5 /* idle loop: 0 expected; a few for stray wakes */
 
-static device_stats stats(node *n)
-{
-	device_stats st;
-
-	device_get_stats(n->dev, &st);
-	return st;
-}
-
 /* Waits until a's link_up_failed reaches want; false after timeout. */
 static bool wait_failed(node *a, uint64_t want)
 {
 	for (int i = 0; i < devnode_wait_ms(2000) / 5; i++) {
-		if (stats(a).link_up_failed >= want)
+		if (devnode_stats(a).link_up_failed >= want)
 			return true;
 		sleep_ms(5);
 	}
-	return stats(a).link_up_failed >= want;
+	return devnode_stats(a).link_up_failed >= want;
 }
 
 /* Traffic after a restart of a: its new initiation must carry a later timestamp than the one
@@ -93,7 +85,7 @@ static void configured_port(node *a, node *b)
 	CHECK(port != 0);
 	CHECK_EQ_INT(set_port(a, port), 0);
 	traffic(a, b, 1);
-	ups = stats(a).link_up;
+	ups = devnode_stats(a).link_up;
 
 	holder = stall(a, port, &failed);
 	/* More ups while it is still taken: counted, not logged again, still down. */
@@ -106,9 +98,9 @@ static void configured_port(node *a, node *b)
 	CHECK_EQ_INT(errors(a), err0);
 	CHECK(!device_is_up(a->dev));
 	/* No busy loop: the stalled loop sleeps. */
-	wake0 = stats(a).loop_wakeups;
+	wake0 = devnode_stats(a).loop_wakeups;
 	sleep_ms(STALL_WINDOW_MS);
-	st = stats(a);
+	st = devnode_stats(a);
 	CHECK_MSG(st.loop_wakeups - wake0 <= STALL_MAX_WAKEUPS, "stalled: %llu wakeups in %d ms",
 		  (unsigned long long)(st.loop_wakeups - wake0), STALL_WINDOW_MS);
 	CHECK_EQ_U64(st.link_up, ups);
@@ -131,7 +123,7 @@ static void configured_port(node *a, node *b)
 	CHECK_MSG(!port_free(port), "a holds port %u again", port);
 	traffic_new(a, b, 10);
 	CHECK(__atomic_load_n(&a->handshakes, __ATOMIC_RELAXED) > hs);
-	st = stats(a);
+	st = devnode_stats(a);
 	CHECK_EQ_U64(st.link_up, ups + 1);
 	CHECK_EQ_U64(st.link_up_failed, failed);
 
@@ -144,7 +136,7 @@ static void configured_port(node *a, node *b)
 	CHECK(!port_free(port));
 	traffic_new(a, b, 20);
 	CHECK(__atomic_load_n(&a->handshakes, __ATOMIC_RELAXED) > hs);
-	st = stats(a);
+	st = devnode_stats(a);
 	CHECK_EQ_U64(st.link_up, ups + 2);
 	CHECK_EQ_U64(st.link_up_failed, failed);
 
@@ -172,7 +164,7 @@ static void random_port(node *a, node *b)
 	was = node_port(a);
 	CHECK(was != 0);
 	traffic_new(a, b, 30);
-	st0 = stats(a);
+	st0 = devnode_stats(a);
 	err0 = errors(a);
 
 	device_link_set(a->dev, false);
@@ -185,7 +177,7 @@ static void random_port(node *a, node *b)
 	now = node_port(a);
 	CHECK_MSG(now != 0 && now != was, "new port %u (was %u)", now, was);
 	CHECK(!port_free(now));
-	st = stats(a);
+	st = devnode_stats(a);
 	CHECK_EQ_U64(st.link_up_new_port, st0.link_up_new_port + 1);
 	CHECK_EQ_U64(st.link_up_failed, st0.link_up_failed);
 	CHECK_EQ_U64(st.link_up, st0.link_up + 1);
@@ -201,7 +193,7 @@ static void random_port(node *a, node *b)
 	device_link_set(a->dev, true);
 	CHECK(wait_up(a, true));
 	CHECK_EQ_INT(node_port(a), now);
-	CHECK_EQ_U64(stats(a).link_up_new_port, st0.link_up_new_port + 1);
+	CHECK_EQ_U64(devnode_stats(a).link_up_new_port, st0.link_up_new_port + 1);
 	traffic_new(a, b, 50);
 }
 

@@ -10,6 +10,7 @@
 #include "devnode.h" /* devnode_wait_ms */
 #include "linkstate.h" /* sleep_ms */
 #include "test.h"
+#include "vnetnode.h" /* vnet_netns, vnet_tun */
 
 #include "crypto/crypto.h"
 #include "device/device.h"
@@ -27,44 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef UDP_SEGMENT
-#define UDP_SEGMENT 103
-#endif
-#ifndef SOL_UDP
-#define SOL_UDP 17
-#endif
-
 #define SENDS 3 /* 8 + 1 + 47 = 56 segments */
-
-/* IPv6 off in this namespace: no router solicitation or MLD report through the TUN. */
-static bool own_netns(char name[TUN_NAME_MAX], int *fd)
-{
-	char cmd[160];
-	FILE *f;
-
-	if (unshare(CLONE_NEWNET) != 0) {
-		CHECK_MSG(0, "unshare(CLONE_NEWNET): %s (needs root)", strerror(errno));
-		return false;
-	}
-	f = fopen("/proc/sys/net/ipv6/conf/default/disable_ipv6", "w");
-	if (f) {
-		fputs("1", f);
-		fclose(f);
-	}
-	*fd = tun_create("gpvn%d", name, true);
-	if (*fd < 0) {
-		CHECK_MSG(0, "tun_create: %d", *fd);
-		return false;
-	}
-	snprintf(cmd, sizeof(cmd), "ip addr add 10.77.0.1/24 dev %s && ip link set %s up", name,
-		 name);
-	if (system(cmd) != 0) {
-		CHECK_MSG(0, "ip: could not set up %s", name);
-		close(*fd);
-		return false;
-	}
-	return true;
-}
 
 /* The kernel sends these through the TUN (10.77.0.2 is behind it). */
 static void send_three(void)
@@ -123,7 +87,7 @@ int main(void)
 	device *dev;
 	int fd;
 
-	if (!own_netns(name, &fd))
+	if (!vnet_netns() || (fd = vnet_tun("gpvn%d", "10.77.0.1", name)) < 0)
 		return test_finish("device_linkstate_vnet");
 	memset(&p, 0, sizeof(p));
 	p.tun_fd = fd; /* no ifname: no link monitor, the test says down and up */

@@ -30,38 +30,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#ifndef TUN_F_USO4
-#define TUN_F_USO4 0x20
-#endif
-#ifndef TUN_F_USO6
-#define TUN_F_USO6 0x40
-#endif
-#ifndef UDP_SEGMENT
-#define UDP_SEGMENT 103
-#endif
-#ifndef SOL_UDP
-#define SOL_UDP 17
-#endif
-
 #define BURST 32
 #define SEGS 8
-
-static void on_alarm(int sig)
-{
-	static const char msg[] = "test_device_uso_fallback: hung\n";
-
-	(void)sig;
-	(void)!write(2, msg, sizeof(msg) - 1);
-	_exit(1);
-}
-
-static device_stats stats(node *n)
-{
-	device_stats st;
-
-	device_get_stats(n->dev, &st);
-	return st;
-}
 
 typedef struct {
 	node tun, peer; /* the device on the vnet TUN, its devnode peer */
@@ -107,7 +77,7 @@ static uint64_t segmented_send(side *s, uint8_t salt)
 	static uint8_t payload[SEGS * 1000];
 	uint8_t got[2048];
 	struct sockaddr_in to;
-	uint64_t split0 = stats(&s->tun).tun_split_udp;
+	uint64_t split0 = devnode_stats(&s->tun).tun_split_udp;
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), seg = 1000;
 
 	for (size_t i = 0; i < sizeof(payload); i++)
@@ -126,18 +96,18 @@ static uint64_t segmented_send(side *s, uint8_t salt)
 		long n = devnode_app_recv(&s->peer, got, sizeof(got), devnode_wait_ms(2000));
 		CHECK_MSG(n == 1028, "segment %u via %s: %ld bytes", i, s->tun_ip, n);
 		if (n != 1028)
-			return stats(&s->tun).tun_split_udp - split0;
+			return devnode_stats(&s->tun).tun_split_udp - split0;
 		CHECK_MSG(vnet_udp4_csum_ok(got, (size_t)n), "segment %u: bad checksum", i);
 		CHECK_MEM(got + 28, payload + i * 1000, 1000);
 	}
-	return stats(&s->tun).tun_split_udp - split0;
+	return devnode_stats(&s->tun).tun_split_udp - split0;
 }
 
 /* Bursts of one UDP flow from the peer to the TUN's address (at most tries of them, until
  * one was coalesced if want_gro): each arrives whole. Returns tun_gro_udp's growth. */
 static uint64_t flow_bursts(side *s, int tries, bool want_gro, uint32_t seq)
 {
-	uint64_t g0 = stats(&s->tun).tun_gro_udp;
+	uint64_t g0 = devnode_stats(&s->tun).tun_gro_udp;
 	uint8_t pkt[2048];
 
 	for (int t = 0; t < tries; t++) {
@@ -148,10 +118,10 @@ static uint64_t flow_bursts(side *s, int tries, bool want_gro, uint32_t seq)
 		}
 		CHECK_EQ_INT(vnet_expect(s->rx, seq, BURST, devnode_wait_ms(2000)), BURST);
 		seq += BURST;
-		if (want_gro && stats(&s->tun).tun_gro_udp > g0)
+		if (want_gro && devnode_stats(&s->tun).tun_gro_udp > g0)
 			break;
 	}
-	return stats(&s->tun).tun_gro_udp - g0;
+	return devnode_stats(&s->tun).tun_gro_udp - g0;
 }
 
 /* A device on a fresh vnet TUN with TUNSETOFFLOAD refused for flags in mask; what it got. */
@@ -184,8 +154,7 @@ int main(void)
 	device_params p;
 	int fd;
 
-	signal(SIGALRM, on_alarm);
-	alarm(120);
+	devnode_watchdog("test_device_uso_fallback", 120);
 	b.tun.app = b.peer.app = c.tun.app = c.peer.app = -1;
 	if (!vnet_netns())
 		return test_finish("device_uso_fallback");
@@ -211,11 +180,11 @@ int main(void)
 		/* Kernel -> TUN: B gets segments (nothing to cut), C a super-packet. */
 		CHECK_EQ_U64(segmented_send(&b, 1), 0);
 		CHECK_EQ_U64(segmented_send(&c, 2), 1);
-		CHECK_EQ_U64(stats(&b.tun).tun_split_segs, 0);
+		CHECK_EQ_U64(devnode_stats(&b.tun).tun_split_segs, 0);
 		/* TUN writes: B never coalesces UDP; C does (within 10 bursts). */
 		CHECK_EQ_U64(flow_bursts(&b, 3, false, 100), 0);
 		CHECK(flow_bursts(&c, 10, true, 100) > 0);
-		CHECK_EQ_U64(stats(&b.tun).tun_write_error, 0);
+		CHECK_EQ_U64(devnode_stats(&b.tun).tun_write_error, 0);
 	}
 	side_free(&b);
 	side_free(&c);

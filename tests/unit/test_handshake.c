@@ -469,6 +469,18 @@ static unsigned through(int fd, int rfd, uint16_t port, uint8_t type, size_t len
 	return got;
 }
 
+/* One DEVICE_SHED_PERIOD of socket 0 with these counts, then its judgement at the period's end. */
+static void shed_period(node *n, wg_time_ns *t, uint32_t in, uint32_t useful, uint32_t handled,
+			uint32_t overflow)
+{
+	n->dev->shed[0].in = in;
+	n->dev->shed[0].useful = useful;
+	n->dev->shed[0].handled = handled;
+	n->dev->shed[0].overflow = overflow;
+	*t += DEVICE_SHED_PERIOD;
+	device_shed_update(n->dev, *t);
+}
+
 static void test_shed(void)
 {
 	enum { N = 1000 };
@@ -597,12 +609,7 @@ static void test_shed(void)
 	/* Below the floor only while the queue overflows: p = 2 x handled / arrived
 	 * (2 x 50 / 1000 = 25.6, up: 26/256), not replaced while that stays the same. */
 	for (int k = 0; k < 2; k++) {
-		n.dev->shed[0].in = N;
-		n.dev->shed[0].useful = 10;
-		n.dev->shed[0].handled = 50;
-		n.dev->shed[0].overflow = 500;
-		t += DEVICE_SHED_PERIOD;
-		device_shed_update(n.dev, t);
+		shed_period(&n, &t, N, 10, 50, 500);
 		CHECK_EQ_INT(n.dev->shed[0].steps, 26);
 		CHECK_EQ_U64(stats(&n).shed_filter_set, sets + 1);
 	}
@@ -614,32 +621,17 @@ static void test_shed(void)
 	CHECK_EQ_INT(through(s2, b.fd4, b.port, WG_MSG_INITIATION, WG_MSG_INITIATION_LEN, 200),
 		     200);
 	/* The lower bound: the loop handled almost nothing (a stalled period). */
-	n.dev->shed[0].in = N;
-	n.dev->shed[0].useful = 0;
-	n.dev->shed[0].handled = 1;
-	n.dev->shed[0].overflow = 1;
-	t += DEVICE_SHED_PERIOD;
-	device_shed_update(n.dev, t);
+	shed_period(&n, &t, N, 0, 1, 1);
 	st = stats(&n);
 	CHECK_EQ_U64(st.kernel_shed, N - from1 + (N - from1_quarter));
 	CHECK_EQ_INT(n.dev->shed[0].steps, DEVICE_SHED_OVER_MIN_STEPS);
 	CHECK_EQ_U64(st.shed_filter_set, ++sets);
 	/* The queue no longer overflows: back to the floor. */
-	n.dev->shed[0].in = N;
-	n.dev->shed[0].useful = 10;
-	n.dev->shed[0].handled = 100;
-	n.dev->shed[0].overflow = 0;
-	t += DEVICE_SHED_PERIOD;
-	device_shed_update(n.dev, t);
+	shed_period(&n, &t, N, 10, 100, 0);
 	CHECK_EQ_INT(n.dev->shed[0].steps, DEVICE_SHED_MIN_STEPS);
 	CHECK_EQ_U64(stats(&n).shed_filter_set, ++sets);
 	/* Overflowing, but the loop's share is above the floor: p never rises by it. */
-	n.dev->shed[0].in = N;
-	n.dev->shed[0].useful = 10;
-	n.dev->shed[0].handled = 900;
-	n.dev->shed[0].overflow = 10;
-	t += DEVICE_SHED_PERIOD;
-	device_shed_update(n.dev, t);
+	shed_period(&n, &t, N, 10, 900, 10);
 	CHECK_EQ_INT(n.dev->shed[0].steps, DEVICE_SHED_MIN_STEPS);
 	CHECK_EQ_U64(stats(&n).shed_filter_set, sets);
 

@@ -14,14 +14,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-/* Linux 6.2 uapi; Debian 12's headers (6.1) lack them. */
-#ifndef TUN_F_USO4
-#define TUN_F_USO4 0x20
-#endif
-#ifndef TUN_F_USO6
-#define TUN_F_USO6 0x40
-#endif
-
 static int tun_name_ok(const char *name)
 {
 	size_t len = strnlen(name, TUN_NAME_MAX);

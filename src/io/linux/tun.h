@@ -6,6 +6,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* TUNSETOFFLOAD flags of the Linux 6.2 uapi; Debian 12's headers (6.1) lack them. */
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#endif
+#ifndef TUN_F_USO6
+#define TUN_F_USO6 0x40
+#endif
+
 #define TUN_NAME_MAX 16 /* IFNAMSIZ, including the NUL */
 
 /* Creates (or attaches to) the TUN interface `name` (IFF_TUN|IFF_NO_PI, plus IFF_VNET_HDR
