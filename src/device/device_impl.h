@@ -73,8 +73,7 @@
  * handled count doubled from one period to the next in 2 of 80 periods, rose by a quarter in
  * 11: with 5/4 the queue ran dry and strangers were answered 20 % less); the copies saved
  * against the floor are nearly the same, since handled is far below what arrives. */
-#define DEVICE_SHED_OVER_HEADROOM_NUM 2
-#define DEVICE_SHED_OVER_HEADROOM_DEN 1
+#define DEVICE_SHED_OVER_HEADROOM 2
 /* Random bytes drawn at once for cookie-reply nonces (170 replies of 24 bytes per draw). */
 #define DEVICE_NONCE_POOL 4096
 /* tick()/flush() outputs taken from one tunnel in one go (a runaway guard: a tunnel hands out
@@ -317,6 +316,12 @@ void device_bind_close(device *dev, udp_bind *b);
 /* The rest of an up once dev->bind holds the new sockets: peers started (restart: after a
  * down), MTU re-read, up set, the stall over. Config lock exclusive. */
 void device_up_finish(device *dev, bool restart);
+
+/* dev->shed[] of the socket a message from src arrived on (v4: 0, v6: 1). */
+static inline unsigned device_shed_index(const wg_endpoint *src)
+{
+	return src->sa.sa_family == AF_INET ? 0 : 1;
+}
 
 static inline wg_time_ns device_now(const device *dev)
 {

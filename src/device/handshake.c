@@ -49,8 +49,7 @@ void device_handshake_enqueue(device *dev, const uint8_t *msg, size_t len,
 {
 	device_hs_queue *q = &dev->hsq;
 	device_hs_msg *m;
-
-	device_shed *s = &dev->shed[src->sa.sa_family == AF_INET ? 0 : 1];
+	device_shed *s = &dev->shed[device_shed_index(src)];
 
 	s->in++; /* shed.c: what arrived on this socket */
 	if (len > sizeof(m->msg)) { /* the caller classified it: cannot happen */
@@ -132,7 +131,7 @@ static bool handshake_admit(device *dev, const device_hs_msg *m, wg_time_ns now)
 	uint16_t port;
 	size_t alen = endpoint_ip(&m->src, &addr, &port);
 	int family = m->src.sa.sa_family == AF_INET ? AF_INET : AF_INET6;
-	device_shed *s = &dev->shed[family == AF_INET ? 0 : 1];
+	device_shed *s = &dev->shed[device_shed_index(&m->src)];
 	bool reply = false;
 	uint8_t *slot;
 	cookie_result r;
@@ -214,7 +213,7 @@ unsigned device_handshake_run(device *dev, wg_time_ns now, unsigned budget)
 		device_hs_msg *m = &q->ring[q->head];
 
 		handshake_one(dev, m, now);
-		dev->shed[m->src.sa.sa_family == AF_INET ? 0 : 1].handled++; /* shed.c */
+		dev->shed[device_shed_index(&m->src)].handled++; /* shed.c */
 		q->head = (q->head + 1) % DEVICE_HANDSHAKE_QUEUE;
 		q->count--;
 	}

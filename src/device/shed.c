@@ -17,8 +17,9 @@
  * answered, p x the share of the queue's intake it handles, stays handled / arrived, and the
  * kernel drops the excess before the copy instead. The filter is replaced only when p or
  * the endpoints changed, and removed as soon as the load ends (the loop wakes once at
- * under_load_until for that while a filter is on; nothing runs while idle). A failed setsockopt leaves that socket unfiltered (today's
- * behaviour) until the load ends, counted shed_filter_error. */
+ * under_load_until for that while a filter is on; nothing runs while idle). A failed
+ * setsockopt leaves that socket unfiltered (the behaviour before) until the load ends,
+ * counted shed_filter_error. */
 #define _GNU_SOURCE
 #include "device/device_impl.h"
 
@@ -135,9 +136,8 @@ static unsigned shed_steps(const device_shed *s, uint64_t arrived)
 	if (!s->overflow)
 		return (unsigned)steps;
 	/* The queue overflowed: take in what the loop handled, times the headroom. */
-	over = ((uint64_t)s->handled * DEVICE_SHED_OVER_HEADROOM_NUM * DEVICE_SHED_STEPS +
-		(uint64_t)DEVICE_SHED_OVER_HEADROOM_DEN * arrived - 1) /
-	       ((uint64_t)DEVICE_SHED_OVER_HEADROOM_DEN * arrived);
+	over = ((uint64_t)s->handled * DEVICE_SHED_OVER_HEADROOM * DEVICE_SHED_STEPS + arrived - 1) /
+	       arrived;
 	if (over < DEVICE_SHED_OVER_MIN_STEPS)
 		over = DEVICE_SHED_OVER_MIN_STEPS;
 	return (unsigned)(over < steps ? over : steps);
@@ -213,7 +213,7 @@ wg_time_ns device_shed_deadline(const device *dev)
 
 bool device_shed_allowed(const device *dev, const wg_endpoint *src)
 {
-	const device_shed *s = &dev->shed[src->sa.sa_family == AF_INET ? 0 : 1];
+	const device_shed *s = &dev->shed[device_shed_index(src)];
 	udp_ip a;
 
 	memset(&a, 0, sizeof(a));
